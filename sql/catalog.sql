@@ -1,0 +1,91 @@
+-- The sqlml catalog: every model version, its metrics and its artifact live in the user's file.
+-- Tables only grow by whole versions: training writes a version's rows in one transaction, so a
+-- reader never sees a half-stored model.
+CREATE SCHEMA IF NOT EXISTS sqlml;
+
+CREATE TABLE IF NOT EXISTS sqlml.meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR
+);
+
+-- One row per model name: which version serves, and under which function name.
+CREATE TABLE IF NOT EXISTS sqlml.models (
+    name           VARCHAR PRIMARY KEY,
+    active_version INTEGER NOT NULL,
+    function_name  VARCHAR NOT NULL,
+    created_at     TIMESTAMP NOT NULL,
+    updated_at     TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS sqlml.model_versions (
+    name             VARCHAR NOT NULL,
+    version          INTEGER NOT NULL,
+    state            VARCHAR NOT NULL,      -- READY: completely stored and loadable
+    problem_type     VARCHAR NOT NULL,      -- binary_classification | multiclass_classification | regression
+    model_type       VARCHAR NOT NULL,
+    target           VARCHAR NOT NULL,
+    target_type      VARCHAR NOT NULL,      -- DuckDB type of the target column
+    features         JSON NOT NULL,         -- [{name, type, kind, preprocessor}] in training order
+    excluded         JSON NOT NULL,         -- [{name, reason}] columns left out of the model
+    classes          JSON,                  -- class labels in the order of the probabilities
+    positive_class   VARCHAR,
+    function_name    VARCHAR NOT NULL,
+    threshold        DOUBLE,
+    threshold_reason VARCHAR,
+    objective        VARCHAR NOT NULL,
+    metrics          JSON NOT NULL,         -- headline validation metrics {metric: value}
+    parameters       JSON NOT NULL,         -- estimator parameters and training settings
+    training_rows    BIGINT NOT NULL,
+    validation_rows  BIGINT NOT NULL,
+    training_query   VARCHAR NOT NULL,
+    data_fingerprint VARCHAR NOT NULL,
+    library_versions JSON NOT NULL,
+    created_at       TIMESTAMP NOT NULL,
+    training_seconds DOUBLE NOT NULL,
+    artifact_format  VARCHAR NOT NULL,
+    artifact_sha256  VARCHAR NOT NULL,
+    artifact         BLOB NOT NULL,
+    PRIMARY KEY (name, version)
+);
+
+-- Long-format validation metrics: per class where the metric has classes, NULL class otherwise.
+CREATE TABLE IF NOT EXISTS sqlml.model_metrics (
+    name        VARCHAR NOT NULL,
+    version     INTEGER NOT NULL,
+    metric      VARCHAR NOT NULL,
+    class_label VARCHAR,
+    value       DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS sqlml.confusion_matrices (
+    name      VARCHAR NOT NULL,
+    version   INTEGER NOT NULL,
+    actual    VARCHAR NOT NULL,
+    predicted VARCHAR NOT NULL,
+    n         BIGINT NOT NULL
+);
+
+-- Candidates compared by model_type := 'auto' (and, later, tuning trials).
+CREATE TABLE IF NOT EXISTS sqlml.trials (
+    name        VARCHAR NOT NULL,
+    version     INTEGER NOT NULL,
+    trial       INTEGER NOT NULL,
+    model_type  VARCHAR NOT NULL,
+    parameters  JSON NOT NULL,
+    objective   VARCHAR NOT NULL,
+    score       DOUBLE,
+    fold_scores JSON,
+    seconds     DOUBLE NOT NULL,
+    status      VARCHAR NOT NULL        -- completed | timed_out | failed | skipped
+);
+
+-- Every training call, failed ones included: the training history of the file.
+CREATE TABLE IF NOT EXISTS sqlml.training_runs (
+    name        VARCHAR NOT NULL,
+    version     INTEGER,                -- NULL when the run failed before storing a version
+    status      VARCHAR NOT NULL,       -- succeeded | failed
+    started_at  TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    seconds     DOUBLE NOT NULL,
+    error       VARCHAR
+);

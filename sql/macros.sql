@@ -1,0 +1,89 @@
+-- Macros that own the named arguments and defaults of sqlml's Python-backed functions, and
+-- pure-SQL views of the catalog that work in any DuckDB client.
+
+CREATE OR REPLACE MACRO ml_create_model(name, source, target := NULL, "function" := NULL,
+    problem_type := 'auto', model_type := 'auto', objective := 'auto',
+    hyperparameters := NULL, settings := NULL, preprocessors := NULL,
+    fn_cost := NULL, fp_cost := NULL, min_recall := NULL) AS
+    __sqlml_py_create_model(name, source, target, "function", problem_type, model_type, objective,
+                         hyperparameters, settings, preprocessors, fn_cost, fp_cost, min_recall);
+
+-- Raises the same message as the Python side when a model name is unknown.
+CREATE OR REPLACE MACRO ml_require_model(model_name) AS
+    CASE WHEN EXISTS (FROM sqlml.models m WHERE m.name = model_name) THEN model_name
+         ELSE error('model ''' || model_name || ''' does not exist (it was never trained, '
+              || 'or it was dropped). Models in this database: '
+              || coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM sqlml.models),
+                          'none yet; train one with ml_create_model') || '.') END;
+
+CREATE OR REPLACE MACRO ml_models() AS TABLE
+    SELECT m.name, m.active_version AS version, v.state, v.problem_type, v.model_type,
+           v.target, m.function_name AS "function", v.objective,
+           v.metrics, v.threshold, v.training_rows, v.created_at, v.training_seconds,
+           (SELECT count(*) FROM sqlml.model_versions w WHERE w.name = m.name) AS versions
+    FROM sqlml.models m
+    JOIN sqlml.model_versions v ON v.name = m.name AND v.version = m.active_version
+    ORDER BY m.name;
+
+-- SHOW MODEL: one (property, value) row per fact about the active version, like Redshift.
+CREATE OR REPLACE MACRO ml_show_model(model_name) AS TABLE
+    WITH v AS (
+        SELECT v.*, m.active_version
+        FROM sqlml.models m
+        JOIN sqlml.model_versions v ON v.name = m.name AND v.version = m.active_version
+        WHERE m.name = ml_require_model(model_name))
+    SELECT property, value FROM (
+        SELECT 1 AS o, 'model_name' AS property, name AS value FROM v
+        UNION ALL SELECT 2, 'version', version::VARCHAR FROM v
+        UNION ALL SELECT 3, 'versions', (SELECT string_agg(version::VARCHAR, ', ' ORDER BY version)
+              FROM sqlml.model_versions w WHERE w.name = model_name) FROM v
+        UNION ALL SELECT 4, 'state', state FROM v
+        UNION ALL SELECT 5, 'problem_type', problem_type FROM v
+        UNION ALL SELECT 6, 'model_type', model_type FROM v
+        UNION ALL SELECT 7, 'target', target || ' ' || target_type FROM v
+        UNION ALL SELECT 8, 'function', function_name FROM v
+        UNION ALL SELECT 9, 'function_parameters', (SELECT string_agg(f.name || ' ' || f.type, ', ')
+              FROM (SELECT unnest(from_json(features, '[{"name":"VARCHAR","type":"VARCHAR"}]'), recursive := true)) f) FROM v
+        UNION ALL SELECT 10, 'excluded_columns', excluded::VARCHAR FROM v
+        UNION ALL SELECT 11, 'classes', classes::VARCHAR FROM v
+        UNION ALL SELECT 12, 'positive_class', positive_class FROM v
+        UNION ALL SELECT 13, 'threshold', threshold::VARCHAR FROM v
+        UNION ALL SELECT 14, 'threshold_reason', threshold_reason FROM v
+        UNION ALL SELECT 15, 'objective', objective FROM v
+        UNION ALL SELECT 16, 'validation_metrics', metrics::VARCHAR FROM v
+        UNION ALL SELECT 17, 'parameters', parameters::VARCHAR FROM v
+        UNION ALL SELECT 18, 'training_rows', training_rows::VARCHAR FROM v
+        UNION ALL SELECT 19, 'validation_rows', validation_rows::VARCHAR FROM v
+        UNION ALL SELECT 20, 'training_query', training_query FROM v
+        UNION ALL SELECT 21, 'data_fingerprint', data_fingerprint FROM v
+        UNION ALL SELECT 22, 'library_versions', library_versions::VARCHAR FROM v
+        UNION ALL SELECT 23, 'created_at', created_at::VARCHAR FROM v
+        UNION ALL SELECT 24, 'training_seconds', round(training_seconds, 3)::VARCHAR FROM v
+        UNION ALL SELECT 25, 'artifact', artifact_format || ', ' || octet_length(artifact)::VARCHAR
+              || ' bytes, sha256 ' || artifact_sha256 FROM v
+    ) ORDER BY o;
+
+CREATE OR REPLACE MACRO ml_model_metrics(model_name) AS TABLE
+    SELECT mm.name, mm.version, mm.metric, mm.class_label, mm.value
+    FROM sqlml.model_metrics mm
+    JOIN sqlml.models m ON m.name = mm.name AND m.active_version = mm.version
+    WHERE mm.name = ml_require_model(model_name)
+    ORDER BY mm.class_label NULLS FIRST, mm.metric;
+
+CREATE OR REPLACE MACRO ml_confusion_matrix(model_name) AS TABLE
+    SELECT c.actual, c.predicted, c.n
+    FROM sqlml.confusion_matrices c
+    JOIN sqlml.models m ON m.name = c.name AND m.active_version = c.version
+    WHERE c.name = ml_require_model(model_name)
+    ORDER BY c.actual, c.predicted;
+
+CREATE OR REPLACE MACRO ml_trials(model_name) AS TABLE
+    SELECT t.version, t.trial, t.model_type, t.objective, t.score, t.fold_scores, t.seconds,
+           t.status, t.parameters
+    FROM sqlml.trials t
+    WHERE t.name = ml_require_model(model_name)
+    ORDER BY t.version, t.trial;
+
+CREATE OR REPLACE MACRO ml_training_history(model_name) AS TABLE
+    SELECT version, status, started_at, finished_at, seconds, error
+    FROM sqlml.training_runs WHERE name = model_name ORDER BY started_at;

@@ -1,5 +1,6 @@
 """sqlml: machine learning inside DuckDB, done in SQL."""
 
+from sqlml.api import create_model, load_model
 from sqlml.connection import connect, install
 from sqlml.errors import (
     ArtifactError,
@@ -21,5 +22,7 @@ __all__ = [
     "TrainingError",
     "__version__",
     "connect",
+    "create_model",
     "install",
+    "load_model",
 ]

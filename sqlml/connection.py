@@ -1,4 +1,4 @@
-"""``sqlml.connect`` and ``sqlml.install``: the one seam that puts sqlml into a DuckDB connection."""
+"""``sqlml.connect`` and ``sqlml.install``: the one seam that puts sqlml into a connection."""
 
 from __future__ import annotations
 

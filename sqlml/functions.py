@@ -1,15 +1,205 @@
 """The one table of Python UDFs sqlml registers, and the function that registers them.
 
-Python UDFs are private and positional (``__sqlml_*``); users meet the SQL macros in ``sql/``
-that own the named arguments and defaults and call these.
+Python UDFs are private and positional (``__sqlml_*``) where users meet them through the SQL
+macros in ``sql/macros.sql`` and the generated per-model macros, which own the named arguments.
 """
 
 from __future__ import annotations
 
-import duckdb
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sqlml import catalog, generated, training
 from sqlml.context import Instance
+from sqlml.errors import PredictionInputError, SqlmlError
+from sqlml.serving import ModelCache, StoredModel, feature_columns
+
+SUMMARY_TYPE = ("STRUCT(name VARCHAR, version INTEGER, problem_type VARCHAR, model_type VARCHAR,"
+                " function VARCHAR, objective VARCHAR, validation_score DOUBLE, "
+                "threshold DOUBLE, training_rows BIGINT, seconds DOUBLE, notes VARCHAR)")
+_SUMMARY_ARROW = pa.struct([
+    ("name", pa.string()), ("version", pa.int32()), ("problem_type", pa.string()),
+    ("model_type", pa.string()), ("function", pa.string()), ("objective", pa.string()),
+    ("validation_score", pa.float64()), ("threshold", pa.float64()),
+    ("training_rows", pa.int64()), ("seconds", pa.float64()), ("notes", pa.string())])
+_PROBABILITIES_ARROW = pa.struct([("labels", pa.list_(pa.string())),
+                                  ("probabilities", pa.list_(pa.float64()))])
+
+
+@dataclass(frozen=True)
+class Udf:
+    name: str
+    make: Callable[[Instance], Callable]   # builds the implementation for one instance
+    parameters: list | None                # None: any number of arguments of any type
+    return_type: str
+    side_effects: bool = False
+
+
+# -- scoring --------------------------------------------------------------------------------------
+def _model_for(inst: Instance, args, caller: str | None) -> tuple[StoredModel, str, list]:
+    refs = args[0]
+    ref = refs[0].as_py()
+    if not isinstance(ref, str):
+        raise PredictionInputError(
+            f"{caller or 'ml_predict'}: the first argument must be a model name such as "
+            f"'customer_churn' or 'customer_churn@2', got {ref!r}.")
+    if len(refs) > 1 and not pc.all(pc.equal(refs, ref)).as_py():
+        raise PredictionInputError(
+            f"{caller or 'ml_predict'}: the model name must be the same on every row, got "
+            f"{ref!r} and others. Score each model in its own call.")
+    model = inst.models.get(ref)
+    fn = caller or model.function_name
+    return model, fn, feature_columns(model, list(args[1:]), fn)
+
+
+def _labels(arrow_type, caller=None):
+    def make(inst: Instance):
+        def udf(*args):
+            model, fn, cols = _model_for(inst, args, caller)
+            labels = model.labels_from_scores(model.scores(cols, fn))
+            if arrow_type == pa.string():
+                labels = [None if v is None else str(v) for v in labels]
+            return pa.array(labels, type=arrow_type)
+        return udf
+    return make
+
+
+def _probability(caller=None):
+    def make(inst: Instance):
+        def udf(*args):
+            model, fn, cols = _model_for(inst, args, caller)
+            if model.problem_type != "binary_classification":
+                raise PredictionInputError(
+                    f"{fn}: P(positive) exists only for binary models; model {model.name!r} is "
+                    f"{model.problem_type}. Use {model.function_name}_probabilities(...) for "
+                    f"every class, or {model.function_name}(...) for the value.")
+            pos = model.classes.index(model.positive_class)
+            return pa.array(model.scores(cols, fn)[:, pos], type=pa.float64())
+        return udf
+    return make
+
+
+def _probabilities(inst: Instance):
+    def udf(*args):
+        model, fn, cols = _model_for(inst, args, None)
+        scores = np.ascontiguousarray(model.scores(cols, fn), dtype=np.float64)
+        n, k = scores.shape
+        offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
+        labels = pa.array(np.tile(np.asarray([str(c) for c in model.classes], dtype=object), n),
+                          type=pa.string())
+        return pa.StructArray.from_arrays(
+            [pa.ListArray.from_arrays(offsets, labels),
+             pa.ListArray.from_arrays(offsets, pa.array(scores.ravel()))],
+            fields=list(_PROBABILITIES_ARROW))
+    return udf
+
+
+# -- training and management ----------------------------------------------------------------------
+def _create_model(inst: Instance):
+    def udf(*args):
+        rows = list(zip(*(a.to_pylist() for a in args), strict=True))
+        out = []
+        for row in rows:
+            with inst.write_lock:
+                cur = inst.cursor()
+                started, t0 = catalog.now(), time.perf_counter()
+                try:
+                    summary = training.train(cur, list(row))
+                except Exception as exc:
+                    _record_failure(cur, row[0], started, time.perf_counter() - t0, exc)
+                    raise
+                finally:
+                    inst.models.forget(str(row[0]))
+                    cur.close()
+            out.append(summary)
+        return pa.array(out, type=_SUMMARY_ARROW)
+    return udf
+
+
+def _record_failure(cur, name, started, seconds, exc) -> None:
+    if isinstance(name, str) and generated.IDENTIFIER.match(name):
+        try:
+            catalog.record_failure(cur, name, started, seconds, f"{type(exc).__name__}: {exc}")
+        except duckdb.Error:
+            pass  # the history row is best effort; the user still gets the real error
+
+
+def _drop_model(inst: Instance):
+    def udf(names):
+        out = []
+        for name in names.to_pylist():
+            with inst.write_lock:
+                cur = inst.cursor()
+                try:
+                    model = catalog.require_model(cur, name, "ml_drop_model")
+                    fns = generated.function_names(model["function_name"],
+                                                   "binary_classification")
+                    n = catalog.drop(cur, name, generated.drop_statements(fns))
+                finally:
+                    inst.models.forget(name)
+                    cur.close()
+            out.append(f"dropped model {name!r}: {n} version(s) and functions {', '.join(fns)}")
+        return pa.array(out, type=pa.string())
+    return udf
+
+
+def _rollback_model(inst: Instance):
+    def udf(names, versions):
+        out = []
+        for name, version in zip(names.to_pylist(), versions.to_pylist(), strict=True):
+            with inst.write_lock:
+                cur = inst.cursor()
+                try:
+                    current = catalog.require_model(cur, name, "ml_rollback_model")
+                    have = catalog.versions(cur, name)
+                    if version not in have:
+                        raise SqlmlError(
+                            f"ml_rollback_model: model {name!r} has no version {version!r}; "
+                            f"stored versions are {', '.join(map(str, have))}. Pass one of them.")
+                    row = catalog.version_row(cur, name, version)
+                    features = [f["name"] for f in json.loads(row["features"])]
+                    old = generated.function_names(current["function_name"],
+                                                   "binary_classification")
+                    ddl = generated.drop_statements(old) + generated.create_statements(
+                        name, row["function_name"], features, row["problem_type"],
+                        row["target_type"])
+                    catalog.set_active(cur, name, version, row["function_name"], ddl)
+                finally:
+                    inst.models.forget(name)
+                    cur.close()
+            out.append(f"model {name!r} now serves version {version} "
+                       f"(was {current['active_version']})")
+        return pa.array(out, type=pa.string())
+    return udf
+
+
+UDFS = (
+    Udf("__sqlml_py_create_model", _create_model, None, SUMMARY_TYPE, side_effects=True),
+    Udf(generated.LABEL_UDF["VARCHAR"], _labels(pa.string()), None, "VARCHAR"),
+    Udf(generated.LABEL_UDF["BIGINT"], _labels(pa.int64()), None, "BIGINT"),
+    Udf(generated.LABEL_UDF["BOOLEAN"], _labels(pa.bool_()), None, "BOOLEAN"),
+    Udf(generated.LABEL_UDF["DOUBLE"], _labels(pa.float64()), None, "DOUBLE"),
+    Udf(generated.PROBABILITY_UDF, _probability(), None, "DOUBLE"),
+    Udf(generated.PROBABILITIES_UDF, _probabilities, None, generated.PROBABILITIES_TYPE),
+    Udf("ml_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
+    Udf("ml_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
+    Udf("ml_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
+    Udf("ml_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
+        side_effects=True),
+)
 
 
 def register(con: duckdb.DuckDBPyConnection, inst: Instance) -> None:
-    con.create_function("__sqlml_instance", lambda: inst.id, [], "VARCHAR", side_effects=False)
+    inst.models = ModelCache(inst)
+    for u in UDFS:
+        con.create_function(u.name, u.make(inst), u.parameters, u.return_type, type="arrow",
+                            null_handling="special", side_effects=u.side_effects)
+    # Registered last: its presence tells install() that this instance is complete.
+    con.create_function("__sqlml_instance", lambda: inst.id, [], "VARCHAR")

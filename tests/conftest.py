@@ -25,3 +25,32 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: real-data checks need ../shared/data beside the checkout")
     return path
+
+
+SMALL_CUSTOMERS = """
+CREATE OR REPLACE TABLE customers AS
+SELECT
+    i AS customer_id,
+    (18 + (hash(i) % 60))::INTEGER AS age,
+    ['basic', 'standard', 'premium'][1 + (hash(i * 7) % 3)::INTEGER] AS plan,
+    round(20 + (hash(i * 13) % 8000) / 100.0, 2) AS monthly_spend,
+    (hash(i * 17) % 2 = 0) AS autopay,
+    DATE '2022-01-01' + ((hash(i * 19) % 1000)::INTEGER) AS signup_date,
+    CASE WHEN hash(i * 23) % 10 = 0 THEN NULL ELSE (hash(i * 29) % 9)::INTEGER END AS support_calls
+FROM range(600) t(i);
+CREATE OR REPLACE TABLE customers AS
+SELECT *,
+    (coalesce(support_calls, 2) * 0.6 + CASE plan WHEN 'basic' THEN 1.5 ELSE 0 END
+     - (age - 40) * 0.03 + CASE WHEN autopay THEN -0.8 ELSE 0.4 END
+     + ((hash(customer_id * 31) % 1000) / 1000.0 - 0.5) * 2.5 > 3.2) AS churned
+FROM customers;
+"""
+
+
+@pytest.fixture
+def customers(con):
+    """600 synthetic customers with numeric, categorical, boolean, date and NULL values."""
+    for stmt in SMALL_CUSTOMERS.strip().split(";\n"):
+        if stmt.strip():
+            con.execute(stmt)
+    return con

@@ -1,0 +1,45 @@
+"""The Python face of the SQL surface: thin wrappers that run the same SQL a user would write."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from sqlml import context
+from sqlml.serving import StoredModel
+
+_OPTIONS = ("target", "function", "problem_type", "model_type", "objective", "hyperparameters",
+            "settings", "preprocessors", "fn_cost", "fp_cost", "min_recall")
+
+
+def create_model(con: duckdb.DuckDBPyConnection, name: str, source: str, **options) -> dict:
+    """``SELECT ml_create_model(name, source, option := value, ...)``; returns the summary."""
+    unknown = [k for k in options if k not in _OPTIONS]
+    if unknown:
+        raise TypeError(f"create_model() got an unexpected option {unknown[0]!r}; options are "
+                        f"{', '.join(_OPTIONS)}.")
+    named, params = [], [name, source]
+    for key, value in options.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = json.dumps(value)
+        named.append(f'"{key}" := ?')
+        params.append(value)
+    sql = f"SELECT ml_create_model(?, ?{''.join(', ' + n for n in named)})"
+    return con.execute(sql, params).fetchall()[0][0]
+
+
+def load_model(con: duckdb.DuckDBPyConnection, ref: str) -> StoredModel:
+    """The stored model behind ``ref`` ('name' or 'name@version'), loaded safely.
+
+    ``.pipeline`` is the scikit-learn pipeline; ``.predict(df)`` and ``.predict_proba(df)`` give
+    what the generated SQL functions give.
+    """
+    inst = context.lookup(con)
+    if inst is None:
+        raise duckdb.InvalidInputException(
+            "load_model: sqlml is not installed on this connection. Open it with "
+            "sqlml.connect(path) or call sqlml.install(con) first.")
+    return inst.models.get(ref)

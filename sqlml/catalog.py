@@ -1,0 +1,167 @@
+"""Reads and writes of the ``sqlml`` schema. The only module that touches catalog tables.
+
+A model version is written in one transaction together with its generated macros, so a reader
+sees either the previous version with its functions, or the new one with its functions.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlml.errors import ModelNotFoundError, did_you_mean
+
+VERSION_COLUMNS = (
+    "name", "version", "state", "problem_type", "model_type", "target", "target_type",
+    "features", "excluded", "classes", "positive_class", "function_name", "threshold",
+    "threshold_reason", "objective", "metrics", "parameters", "training_rows", "validation_rows",
+    "training_query", "data_fingerprint", "library_versions", "created_at", "training_seconds",
+    "artifact_format", "artifact_sha256", "artifact",
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def model_names(cur) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT name FROM sqlml.models ORDER BY name").fetchall()]
+
+
+def model_row(cur, name: str) -> dict | None:
+    rows = cur.execute(
+        "SELECT name, active_version, function_name FROM sqlml.models WHERE name = ?", [name]
+    ).fetchall()
+    if not rows:
+        return None
+    return dict(zip(("name", "active_version", "function_name"), rows[0], strict=True))
+
+
+def require_model(cur, name: str, caller: str) -> dict:
+    row = model_row(cur, name)
+    if row is None:
+        names = model_names(cur)
+        listing = ", ".join(names) if names else "none yet; train one with ml_create_model"
+        raise ModelNotFoundError(
+            f"{caller}: model {name!r} does not exist (it was never trained, or it was dropped)."
+            f"{did_you_mean(name, names)} Models in this database: {listing}.")
+    return row
+
+
+def versions(cur, name: str) -> list[int]:
+    return [r[0] for r in cur.execute(
+        "SELECT version FROM sqlml.model_versions WHERE name = ? ORDER BY version", [name]
+    ).fetchall()]
+
+
+def resolve_version(cur, name: str, pinned: str, ref: str) -> int:
+    model = require_model(cur, name, f"model reference {ref!r}")
+    if not pinned:
+        return model["active_version"]
+    have = versions(cur, name)
+    if not pinned.isdigit() or int(pinned) not in have:
+        raise ModelNotFoundError(
+            f"model reference {ref!r}: model {name!r} has no version {pinned!r}; stored versions "
+            f"are {', '.join(map(str, have))}. Use '{name}@<version>' with one of them, or "
+            f"{name!r} for the active version.")
+    return int(pinned)
+
+
+def version_row(cur, name: str, version: int, with_artifact: bool = False) -> dict:
+    cols = [c for c in VERSION_COLUMNS if with_artifact or c != "artifact"]
+    rows = cur.execute(
+        f"SELECT {', '.join(cols)} FROM sqlml.model_versions WHERE name = ? AND version = ?",
+        [name, version]).fetchall()
+    if not rows:
+        raise ModelNotFoundError(
+            f"model {name!r} has no stored version {version}. List versions with "
+            f"FROM ml_show_model('{name}').")
+    return dict(zip(cols, rows[0], strict=True))
+
+
+def function_owner(cur, function_name: str) -> str | None:
+    rows = cur.execute(
+        "SELECT name FROM sqlml.models WHERE function_name = ?", [function_name]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_rows: list,
+            ddl: list[str]) -> int:
+    """Store a new version and make it active, with its macros, in one transaction."""
+    cur.execute("BEGIN")
+    try:
+        name = record["name"]
+        version = cur.execute(
+            "SELECT coalesce(max(version), 0) + 1 FROM sqlml.model_versions WHERE name = ?",
+            [name]).fetchall()[0][0]
+        row = {**record, "version": version, "state": "READY"}
+        for key in ("features", "excluded", "classes", "metrics", "parameters",
+                    "library_versions"):
+            row[key] = None if row[key] is None else json.dumps(row[key], default=str)
+        cur.execute(
+            f"INSERT INTO sqlml.model_versions ({', '.join(VERSION_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(VERSION_COLUMNS))})", [row[c] for c in VERSION_COLUMNS])
+        if metric_rows:
+            cur.executemany("INSERT INTO sqlml.model_metrics VALUES (?, ?, ?, ?, ?)",
+                            [(name, version, m, c, v) for m, c, v in metric_rows])
+        if confusion_rows:
+            cur.executemany("INSERT INTO sqlml.confusion_matrices VALUES (?, ?, ?, ?, ?)",
+                            [(name, version, a, p, n) for a, p, n in confusion_rows])
+        if trial_rows:
+            cur.executemany(
+                "INSERT INTO sqlml.trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(name, version, t["trial"], t["model_type"], json.dumps(t["parameters"]),
+                  t["objective"], t["score"], json.dumps(t["fold_scores"]), t["seconds"],
+                  t["status"]) for t in trial_rows])
+        _set_active(cur, name, version, record["function_name"])
+        for stmt in ddl:
+            cur.execute(stmt)
+        cur.execute(
+            "INSERT INTO sqlml.training_runs VALUES (?, ?, 'succeeded', ?, ?, ?, NULL)",
+            [name, version, record["created_at"], now(), record["training_seconds"]])
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _set_active(cur, name: str, version: int, function_name: str) -> None:
+    t = now()
+    cur.execute(
+        "INSERT INTO sqlml.models VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+        "active_version = excluded.active_version, function_name = excluded.function_name, "
+        "updated_at = excluded.updated_at", [name, version, function_name, t, t])
+
+
+def record_failure(cur, name: str, started: datetime, seconds: float, error: str) -> None:
+    cur.execute("INSERT INTO sqlml.training_runs VALUES (?, NULL, 'failed', ?, ?, ?, ?)",
+                [name, started, now(), seconds, error])
+
+
+def set_active(cur, name: str, version: int, function_name: str, ddl: list[str]) -> None:
+    cur.execute("BEGIN")
+    try:
+        for stmt in ddl:
+            cur.execute(stmt)
+        _set_active(cur, name, version, function_name)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+
+
+def drop(cur, name: str, ddl: list[str]) -> int:
+    cur.execute("BEGIN")
+    try:
+        n = len(versions(cur, name))
+        for table in ("model_versions", "model_metrics", "confusion_matrices", "trials",
+                      "models"):
+            cur.execute(f"DELETE FROM sqlml.{table} WHERE name = ?", [name])
+        for stmt in ddl:
+            cur.execute(stmt)
+        cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    return n

@@ -1,0 +1,65 @@
+"""``sqlml demo``: a demo database built from the shipped synthetic generators."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import sqlml
+from sqlml import datasets
+
+PASTE_SQL = """\
+-- Paste into `duckdb {path}` after `import sqlml; con = sqlml.connect('{path}')`, or run with
+-- `sqlml`'s Python connection:
+FROM ml_models();
+FROM ml_show_model('customer_churn');
+FROM ml_model_metrics('customer_churn');
+SELECT plan, count(*) AS customers, avg(predict_churn_probability(c)) AS avg_risk
+FROM customers c GROUP BY plan ORDER BY avg_risk DESC;
+SELECT customer_id, predict_churn(c) AS churn, round(predict_churn_probability(c), 3) AS p_churn
+FROM new_customers c ORDER BY p_churn DESC LIMIT 5;"""
+
+
+def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
+        echo: Callable[[str], None] = print) -> dict:
+    """Create the demo database at ``path`` (replacing it), train, score and print."""
+    path = os.fspath(path)
+    for p in (path, path + ".wal"):
+        if os.path.exists(p):
+            os.remove(p)
+    con = sqlml.connect(path)
+    customers = datasets.make_customers(rows)
+    new_customers = datasets.make_new_customers(20)
+    con.execute("CREATE TABLE customers AS SELECT * FROM customers")
+    con.execute("CREATE TABLE new_customers AS SELECT * FROM new_customers")
+    echo(f"Created {path}: customers ({len(customers):,} rows), new_customers "
+         f"({len(new_customers)} rows).")
+    echo("\nTraining: SELECT ml_create_model('customer_churn', 'customers', "
+         "target := 'churned', function := 'predict_churn', settings := {max_runtime: 120})")
+    summary = con.execute(
+        "SELECT ml_create_model('customer_churn', 'customers', target := 'churned', "
+        "function := 'predict_churn', settings := {max_runtime: 120})").fetchall()[0][0]
+    echo(f"  version {summary['version']}: {summary['model_type']} chosen by "
+         f"{summary['objective']}, validation score {summary['validation_score']:.3f}, "
+         f"{summary['seconds']:.1f}s")
+    if summary["notes"]:
+        echo(f"  notes: {summary['notes']}")
+    echo("\nCandidates compared (FROM ml_trials('customer_churn')):")
+    for mt, score, sec in con.execute(
+            "SELECT model_type, score, seconds FROM ml_trials('customer_churn')").fetchall():
+        echo(f"  {mt:18s} {'-' if score is None else f'{score:.3f}'}  {sec:.1f}s")
+    echo("\nValidation metrics (FROM ml_model_metrics('customer_churn')):")
+    metrics = dict(con.execute("SELECT metric, value FROM ml_model_metrics('customer_churn') "
+                               "WHERE class_label IS NULL").fetchall())
+    for key in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"):
+        echo(f"  {key:10s} {metrics[key]:.3f}")
+    echo("\nScoring new customers:")
+    rows = con.execute(
+        "SELECT customer_id, plan, contract, predict_churn(c) AS churn, "
+        "round(predict_churn_probability(c), 3) AS p FROM new_customers c "
+        "ORDER BY p DESC LIMIT 5").fetchall()
+    for cid, plan, contract, churn, p in rows:
+        echo(f"  customer {cid}: {plan:10s} {contract:15s} churn={churn!s:5s} p={p}")
+    echo("\nTry it yourself:\n" + PASTE_SQL.format(path=path))
+    con.close()
+    return {"summary": summary, "metrics": metrics, "top": rows}

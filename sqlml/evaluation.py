@@ -1,0 +1,109 @@
+"""The validation split and the metrics stored with every model version."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+from sklearn.model_selection import train_test_split
+
+from sqlml.errors import TrainingError
+
+
+def split(n_rows: int, y, problem_type: str, test_size: float, random_state: int, fn: str):
+    """Indices of a train/validation split; stratified for classification."""
+    if not 0.0 < test_size < 1.0:
+        raise TrainingError(
+            f"{fn}: settings test_size must be a fraction strictly between 0 and 1, got "
+            f"{test_size!r}. Use e.g. settings := {{test_size: 0.2}}.")
+    n_val = int(np.ceil(n_rows * test_size))
+    n_train = n_rows - n_val
+    stratify = None
+    if problem_type != "regression":
+        labels, counts = np.unique(y, return_counts=True)
+        need = max(2 * len(labels), int(np.ceil(len(labels) / test_size)))
+        if counts.min() < 2 or n_val < len(labels) or n_train < len(labels):
+            rare = labels[np.argmin(counts)]
+            raise TrainingError(
+                f"{fn}: the training set is too small for a {test_size:.0%} validation split: "
+                f"{n_rows} rows, class {rare!r} has {counts.min()} row(s), and a stratified split "
+                f"needs at least 2 rows of every class and at least {need} rows in all. Add rows, "
+                f"or change settings := {{test_size: ...}}.")
+        stratify = y
+    elif n_val < 2 or n_train < 5:
+        raise TrainingError(
+            f"{fn}: the training set is too small for a {test_size:.0%} validation split: "
+            f"{n_rows} rows give {n_train} training and {n_val} validation rows; regression needs"
+            f" at least 5 and 2. Add rows, or change settings := {{test_size: ...}}.")
+    idx = np.arange(n_rows)
+    return train_test_split(idx, test_size=n_val, random_state=random_state, stratify=stratify)
+
+
+def binary_metrics(y, proba_pos, labels_pred, positive) -> dict[str, float]:
+    y_pos = np.asarray(y) == positive
+    p_pos = np.asarray(labels_pred) == positive
+    tp = int(np.sum(y_pos & p_pos))
+    fp = int(np.sum(~y_pos & p_pos))
+    tn = int(np.sum(~y_pos & ~p_pos))
+    fn = int(np.sum(y_pos & ~p_pos))
+    both = len(np.unique(y_pos)) == 2
+    return {
+        "accuracy": (tp + tn) / len(y_pos),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "roc_auc": float(skm.roc_auc_score(y_pos, proba_pos)) if both else float("nan"),
+        "pr_auc": float(skm.average_precision_score(y_pos, proba_pos)) if both else float("nan"),
+        "log_loss": float(skm.log_loss(y_pos, proba_pos, labels=[False, True])),
+        "false_negative_rate": fn / (tp + fn) if tp + fn else 0.0,
+        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+    }
+
+
+def multiclass_metrics(y, proba, labels_pred, classes) -> tuple[dict, list[tuple]]:
+    """Overall metrics, and (metric, class, value) rows for each class."""
+    headline = {"accuracy": float(skm.accuracy_score(y, labels_pred)),
+                "log_loss": float(skm.log_loss(y, proba, labels=list(classes)))}
+    for avg in ("macro", "micro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(
+            y, labels_pred, labels=list(classes), average=avg, zero_division=0)
+        headline.update({f"precision_{avg}": p, f"recall_{avg}": r, f"f1_{avg}": f})
+    p, r, f, s = skm.precision_recall_fscore_support(
+        y, labels_pred, labels=list(classes), zero_division=0)
+    per_class = []
+    for i, c in enumerate(classes):
+        per_class += [("precision", c, p[i]), ("recall", c, r[i]), ("f1", c, f[i]),
+                      ("support", c, s[i])]
+    return {k: float(v) for k, v in headline.items()}, per_class
+
+
+def regression_metrics(y, pred) -> dict[str, float]:
+    y = np.asarray(y, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    nonzero = y != 0
+    return {
+        "rmse": float(np.sqrt(skm.mean_squared_error(y, pred))),
+        "mae": float(skm.mean_absolute_error(y, pred)),
+        "r2": float(skm.r2_score(y, pred)),
+        # MAPE over rows whose actual value is not zero, where it is defined.
+        "mape": float(np.mean(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))
+        if nonzero.any() else float("nan"),
+    }
+
+
+def confusion(y, labels_pred, classes) -> list[tuple[str, str, int]]:
+    m = skm.confusion_matrix(y, labels_pred, labels=list(classes))
+    return [(str(a), str(p), int(m[i, j])) for i, a in enumerate(classes)
+            for j, p in enumerate(classes)]
+
+
+# Objectives: name -> (sklearn scorer, greater is better, problem kinds)
+OBJECTIVES = {
+    "auc": ("roc_auc", "binary"), "f1": ("f1", "binary"), "accuracy": ("accuracy", "any_clf"),
+    "recall": ("recall", "binary"), "precision": ("precision", "binary"),
+    "log_loss": ("neg_log_loss", "any_clf"), "cost": ("roc_auc", "binary"),
+    "f1_macro": ("f1_macro", "any_clf"), "rmse": ("neg_root_mean_squared_error", "regression"),
+    "mae": ("neg_mean_absolute_error", "regression"), "r2": ("r2", "regression"),
+    "mape": ("neg_mean_absolute_percentage_error", "regression"),
+}
+DEFAULT_OBJECTIVE = {"binary_classification": "auc", "multiclass_classification": "accuracy",
+                     "regression": "rmse"}

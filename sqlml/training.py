@@ -1,0 +1,470 @@
+"""``ml_create_model``: from a query to a stored, served model version.
+
+Data flows one way: arguments -> training data -> features -> candidates -> validation metrics
+-> refit on all rows -> artifact -> catalog (with the generated functions) in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sklearn.base import clone
+from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
+
+from sqlml import artifacts, catalog, estimators, evaluation, generated, preprocessing
+from sqlml.errors import InvalidNameError, TrainingError, did_you_mean
+from sqlml.estimators import CLASSIFICATION, PROBLEM_TYPES
+
+FN = "ml_create_model"
+POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "churned", "spam",
+                  "fraud", "default", "bad")
+DEFAULT_SETTINGS = {"test_size": 0.2, "random_state": 42, "max_runtime": 300.0, "cv_folds": 3,
+                    "positive_class": None, "split": "stratified"}
+
+
+@dataclass
+class Request:
+    name: str
+    source: str
+    target: str
+    function: str
+    problem_type: str = "auto"
+    model_type: str = "auto"
+    objective: str = "auto"
+    hyperparameters: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    preprocessors: dict = field(default_factory=dict)
+    fn_cost: float | None = None
+    fp_cost: float | None = None
+    min_recall: float | None = None
+
+
+def check_identifier(kind: str, value) -> str:
+    if not isinstance(value, str) or not generated.IDENTIFIER.match(value):
+        raise InvalidNameError(
+            f"{FN}: the {kind} must be a plain identifier (a letter or _, then letters, digits "
+            f"or _, at most 63 characters), got {value!r}. Use e.g. 'customer_churn'.")
+    return value
+
+
+def as_dict(value, what: str) -> dict:
+    """STRUCT, MAP or JSON text given for hyperparameters, settings or preprocessors."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise TrainingError(
+                f"{FN}: {what} must be a STRUCT such as {{max_runtime: 60}} or a JSON object, "
+                f"got text that is not JSON ({exc.msg}): {value!r}.") from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise TrainingError(
+        f"{FN}: {what} must be a STRUCT such as {{max_runtime: 60}} or a JSON object, "
+        f"got {value!r}.")
+
+
+def _plain(v):
+    """SQL literals such as 0.1 arrive as DECIMAL; estimators want float."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and "." not in str(v) else float(v)
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def parse_request(args: list) -> Request:
+    (name, source, target, function, problem_type, model_type, objective, hyper, settings,
+     preprocessors, fn_cost, fp_cost, min_recall) = args
+    check_identifier("model name", name)
+    if not isinstance(source, str) or not source.strip():
+        raise TrainingError(
+            f"{FN}: the training data must be a table name or a SELECT query, got {source!r}.")
+    if not isinstance(target, str) or not target:
+        raise TrainingError(
+            f"{FN}: target := '<column>' names the column to predict and is required, got "
+            f"{target!r}. Call e.g. ml_create_model('churn', 'customers', target := 'churned').")
+    function = check_identifier("function name", function or f"predict_{name}")
+    settings = {**DEFAULT_SETTINGS, **as_dict(settings, "settings")}
+    unknown = [k for k in settings if k not in DEFAULT_SETTINGS]
+    if unknown:
+        raise TrainingError(
+            f"{FN}: setting {unknown[0]!r} is unknown.{did_you_mean(unknown[0], DEFAULT_SETTINGS)}"
+            f" Known settings: {', '.join(DEFAULT_SETTINGS)}.")
+    for key in ("max_runtime", "test_size"):
+        v = settings[key]
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            raise TrainingError(
+                f"{FN}: setting {key} must be a positive number, got {v!r}. "
+                f"Use e.g. settings := {{{key}: {DEFAULT_SETTINGS[key]}}}.")
+    return Request(
+        name=name, source=source, target=target, function=function,
+        problem_type=(problem_type or "auto").lower(), model_type=(model_type or "auto").lower(),
+        objective=(objective or "auto").lower(), hyperparameters=as_dict(hyper, "hyperparameters"),
+        settings=settings, preprocessors=as_dict(preprocessors, "preprocessors"),
+        fn_cost=fn_cost, fp_cost=fp_cost, min_recall=min_recall)
+
+
+# --------------------------------------------------------------------------------------------
+def load_data(cur, req: Request) -> tuple[pa.Table, dict[str, str], str]:
+    source = req.source.strip()
+    query = (f"SELECT * FROM {source}" if generated.IDENTIFIER.match(source)
+             or _qualified(source) else source)
+    try:
+        rel = cur.sql(query)
+        if rel is None:
+            raise TrainingError(
+                f"{FN}: the training query must return rows (a SELECT or a table name), got a "
+                f"statement that returns nothing: {source!r}.")
+        types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
+        if req.target not in types:
+            raise TrainingError(
+                f"{FN}: target column {req.target!r} is not in the training data."
+                f"{did_you_mean(req.target, types)} Columns: {', '.join(types)}.")
+        table = rel.to_arrow_table()
+    except duckdb.Error as exc:
+        raise TrainingError(
+            f"{FN}: the training query for model {req.name!r} failed: {exc}. Query: "
+            f"{query}") from None
+    if table.num_rows == 0:
+        raise TrainingError(
+            f"{FN}: the training query for model {req.name!r} returned no rows. Check its "
+            f"WHERE clause, or that the table is loaded. Query: {query}")
+    return table, types, query
+
+
+def _qualified(source: str) -> bool:
+    parts = source.split(".")
+    return 1 < len(parts) <= 3 and all(generated.IDENTIFIER.match(p) for p in parts)
+
+
+def infer_problem_type(y: pd.Series, target_type: str, requested: str, target: str) -> str:
+    if requested != "auto":
+        if requested not in PROBLEM_TYPES:
+            raise TrainingError(
+                f"{FN}: problem_type {requested!r} is unknown."
+                f"{did_you_mean(requested, PROBLEM_TYPES)} Use 'auto' or one of: "
+                f"{', '.join(PROBLEM_TYPES)}.")
+        return requested
+    t = preprocessing.base_type(target_type)
+    distinct = y.nunique()
+    if t in ("BOOLEAN", "VARCHAR", "ENUM", "UUID"):
+        return "binary_classification" if distinct == 2 else "multiclass_classification"
+    if t in preprocessing.INTEGER_TYPES:
+        if distinct == 2:
+            return "binary_classification"
+        if distinct <= 20:
+            return "multiclass_classification"
+        return "regression"
+    if t in preprocessing.NUMERIC_TYPES:
+        return "regression"
+    raise TrainingError(
+        f"{FN}: target {target!r} has type {target_type}, which sqlml cannot predict. Cast it "
+        f"to VARCHAR (classification) or DOUBLE (regression) in the training query.")
+
+
+def positive_class(classes: list, y: np.ndarray, setting):
+    if setting is not None:
+        for c in classes:
+            if str(c) == str(setting):
+                return c
+        raise TrainingError(
+            f"{FN}: settings positive_class {setting!r} is not a class of the target; classes "
+            f"are {', '.join(map(repr, classes))}. Name one of them.")
+    for c in classes:
+        if c is True or (isinstance(c, int | np.integer) and not isinstance(c, bool) and c == 1):
+            return c
+    for c in classes:
+        if isinstance(c, str) and c.strip().lower() in POSITIVE_WORDS:
+            return c
+    counts = {c: int(np.sum(y == c)) for c in classes}
+    return min(classes, key=lambda c: (counts[c], -classes.index(c)))
+
+
+def scorer(objective: str, problem_type: str, positive):
+    name, kind = evaluation.OBJECTIVES[objective]
+    if not _fits(kind, problem_type):
+        fitting = [o for o, (_, k) in evaluation.OBJECTIVES.items() if _fits(k, problem_type)]
+        raise TrainingError(
+            f"{FN}: objective {objective!r} does not apply to {problem_type}, the problem type "
+            f"of this target. Use one of: {', '.join(fitting)}.")
+    metric = {"f1": f1_score, "recall": recall_score, "precision": precision_score}.get(name)
+    if metric is not None:
+        return make_scorer(metric, pos_label=positive, zero_division=0)
+    return name
+
+
+def _fits(kind: str, problem_type: str) -> bool:
+    if kind == "regression":
+        return problem_type == "regression"
+    if kind == "binary":
+        return problem_type == "binary_classification"
+    return problem_type in CLASSIFICATION
+
+
+# --------------------------------------------------------------------------------------------
+def train(cur, args: list) -> dict:
+    started = time.perf_counter()
+    req = parse_request(args)
+    clash_check(cur, req)
+    table, types, query = load_data(cur, req)
+    target_type = types.pop(req.target)
+    y_all = table.column(req.target).to_pandas()
+    keep = y_all.notna().to_numpy()
+    if not keep.any():
+        raise TrainingError(
+            f"{FN}: target column {req.target!r} is NULL in all {len(keep)} rows, so there is "
+            f"nothing to learn. Fill the target, or choose another column.")
+    notes = []
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} rows with a NULL target were left out")
+        table = table.filter(pa.array(keep))
+    y = y_all[keep].to_numpy()
+    if y.dtype == object and len(y) and isinstance(y[0], (bool, np.bool_)):
+        y = y.astype(bool)
+    problem_type = infer_problem_type(pd.Series(y), target_type, req.problem_type, req.target)
+    classes, positive = None, None
+    if problem_type in CLASSIFICATION:
+        classes = sorted(pd.unique(y).tolist())
+        if len(classes) < 2:
+            raise TrainingError(
+                f"{FN}: target {req.target!r} has a single class ({classes[0]!r}) in all "
+                f"{len(y)} rows; a classifier needs at least two. Add rows of another class, or "
+                f"check the query's WHERE clause.")
+        if problem_type == "binary_classification" and len(classes) != 2:
+            raise TrainingError(
+                f"{FN}: problem_type 'binary_classification' needs exactly 2 classes, target "
+                f"{req.target!r} has {len(classes)}. Use 'multiclass_classification' or 'auto'.")
+        if problem_type == "binary_classification":
+            positive = positive_class(classes, y, req.settings["positive_class"])
+    else:
+        y = y.astype(np.float64)
+    objective = (evaluation.DEFAULT_OBJECTIVE[problem_type] if req.objective == "auto"
+                 else req.objective)
+    if objective not in evaluation.OBJECTIVES:
+        raise TrainingError(
+            f"{FN}: objective {objective!r} is unknown."
+            f"{did_you_mean(objective, evaluation.OBJECTIVES)} Use one of: "
+            f"{', '.join(evaluation.OBJECTIVES)}.")
+    score_with = scorer(objective, problem_type, positive)
+
+    feature_frame = pd.DataFrame({c: table.column(c).to_pandas() for c in types})
+    s = req.settings
+    train_idx, val_idx = evaluation.split(len(y), y, problem_type, s["test_size"],
+                                          s["random_state"], FN)
+    candidates = ([req.model_type] if req.model_type != "auto" else list(
+        estimators.AUTO_CANDIDATES["regression" if problem_type == "regression"
+                                   else "classification"]))
+    for c in candidates:
+        estimators.lookup(c).estimator_class(problem_type)
+
+    pipelines, X = {}, None
+    for c in candidates:
+        mt = estimators.lookup(c)
+        features, excluded = preprocessing.infer_features(
+            feature_frame, types, req.preprocessors, mt.needs_scaling)
+        if X is None:
+            X = preprocessing.to_frame([table.column(f.name) for f in features], features, FN)
+        est = mt.make(problem_type, req.hyperparameters, s["random_state"])
+        prep = preprocessing.build_transformer(features, dense=not mt.sparse_ok)
+        pipelines[c] = (Pipeline([("prep", prep), ("model", est)]), features, excluded)
+    notes += [f"column {e['name']} left out: {e['reason']}" for e in excluded]
+
+    trials = []
+    if len(candidates) > 1:
+        trials = compare(candidates, pipelines, X, y, train_idx, problem_type, score_with,
+                         objective, s, started)
+        done = [t for t in trials if t["status"] == "completed"]
+        best = max(done, key=lambda t: t["score"])["model_type"]
+    else:
+        best = candidates[0]
+    pipeline, features, excluded = pipelines[best]
+
+    fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
+    Xv, yv = X.iloc[val_idx], y[val_idx]
+    metric_rows, confusion_rows, headline, threshold = [], [], {}, None
+    threshold_reason = None
+    if problem_type in CLASSIFICATION:
+        proba = fitted.predict_proba(Xv)
+        cls = list(fitted.classes_)
+        if problem_type == "binary_classification":
+            p_pos = proba[:, cls.index(positive)]
+            threshold, threshold_reason = 0.5, "default: P(positive) >= 0.5"
+            negative = cls[1 - cls.index(positive)]
+            pred = np.where(p_pos >= threshold, positive, negative)
+            headline = evaluation.binary_metrics(yv, p_pos, pred, positive)
+            metric_rows = [(k, None, float(v)) for k, v in headline.items()]
+        else:
+            pred = np.asarray(cls, dtype=object)[np.argmax(proba, axis=1)]
+            headline, per_class = evaluation.multiclass_metrics(yv, proba, pred, cls)
+            metric_rows = [(k, None, v) for k, v in headline.items()]
+            metric_rows += [(m, str(c), float(v)) for m, c, v in per_class]
+        confusion_rows = evaluation.confusion(yv, pred, cls)
+    else:
+        headline = evaluation.regression_metrics(yv, fitted.predict(Xv))
+        metric_rows = [(k, None, v) for k, v in headline.items()]
+    if not trials:
+        trials = [{"trial": 1, "model_type": best, "parameters": _params(pipeline),
+                   "objective": objective, "score": _headline_score(headline, objective),
+                   "fold_scores": None, "seconds": time.perf_counter() - started,
+                   "status": "completed"}]
+
+    # The served model is refit on every row: the validation split only measures it.
+    served = clone(pipeline).fit(X, y)
+    est = served.named_steps["model"]
+    if "n_jobs" in est.get_params():
+        # Fit in parallel, predict in one thread: parallel forests sum tree outputs in whatever
+        # order threads finish, which changes the last bits of a probability between calls.
+        est.set_params(n_jobs=None)
+    blob = artifacts.dumps(served)
+    seconds = time.perf_counter() - started
+    record = {
+        "name": req.name, "problem_type": problem_type, "model_type": best,
+        "target": req.target, "target_type": target_type,
+        "features": [f.to_dict() for f in features], "excluded": excluded,
+        "classes": [_jsonable(c) for c in classes] if classes else None,
+        "positive_class": None if positive is None else str(positive),
+        "function_name": req.function, "threshold": threshold,
+        "threshold_reason": threshold_reason, "objective": objective,
+        "metrics": headline, "parameters": {"estimator": _params(pipeline),
+                                            "settings": req.settings,
+                                            "hyperparameters": req.hyperparameters,
+                                            "preprocessors": req.preprocessors},
+        "training_rows": len(y), "validation_rows": len(val_idx), "training_query": query,
+        "data_fingerprint": fingerprint(X, y), "library_versions": library_versions(),
+        "created_at": catalog.now(), "training_seconds": seconds,
+        "artifact_format": artifacts.FORMAT, "artifact_sha256": artifacts.sha256(blob),
+        "artifact": blob,
+    }
+    ddl = generated.create_statements(req.name, req.function, [f.name for f in features],
+                                      problem_type, target_type)
+    previous = catalog.model_row(cur, req.name)
+    if previous and previous["function_name"] != req.function:
+        old = generated.function_names(previous["function_name"], "multiclass_classification")
+        old.append(f"{previous['function_name']}_probability")
+        ddl = generated.drop_statements(old) + ddl
+    version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl)
+    return {
+        "name": req.name, "version": version, "problem_type": problem_type,
+        "model_type": best, "function": req.function, "objective": objective,
+        "validation_score": _headline_score(headline, objective), "threshold": threshold,
+        "training_rows": len(y), "seconds": round(time.perf_counter() - started, 3),
+        "notes": "; ".join(notes) if notes else None,
+    }
+
+
+def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,
+            started) -> list[dict]:
+    """Cross-validate each candidate on the training split, within the time budget."""
+    Xt, yt = X.iloc[train_idx], y[train_idx]
+    if problem_type in CLASSIFICATION:
+        folds = min(s["cv_folds"], int(pd.Series(yt).value_counts().min()))
+        cv = StratifiedKFold(n_splits=max(folds, 2), shuffle=True,
+                             random_state=s["random_state"])
+    else:
+        cv = KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
+    trials = []
+    for i, c in enumerate(candidates, start=1):
+        t0 = time.perf_counter()
+        trial = {"trial": i, "model_type": c, "parameters": _params(pipelines[c][0]),
+                 "objective": objective, "score": None, "fold_scores": None, "seconds": 0.0}
+        if t0 - started > s["max_runtime"] and any(t["status"] == "completed" for t in trials):
+            trials.append({**trial, "status": "skipped"})
+            continue
+        try:
+            scores = cross_val_score(pipelines[c][0], Xt, yt, cv=cv, scoring=score_with,
+                                     error_score="raise")
+        except ValueError as exc:
+            trials.append({**trial, "status": "failed", "fold_scores": [str(exc)[:200]],
+                           "seconds": time.perf_counter() - t0})
+            continue
+        trials.append({**trial, "score": float(np.mean(scores)),
+                       "fold_scores": [float(v) for v in scores],
+                       "seconds": time.perf_counter() - t0,
+                       "status": "completed" if time.perf_counter() - started
+                       <= s["max_runtime"] else "timed_out"})
+    if not any(t["status"] in ("completed", "timed_out") for t in trials):
+        raise TrainingError(
+            f"{FN}: every candidate model failed: "
+            + "; ".join(f"{t['model_type']}: {t['fold_scores']}" for t in trials)
+            + ". Check the training data, or name a model_type.")
+    for t in trials:
+        if t["status"] == "timed_out":
+            t["status"] = "completed"   # its score counts; the budget only skips later ones
+    return trials
+
+
+def clash_check(cur, req: Request) -> None:
+    names = generated.function_names(req.function, "multiclass_classification")
+    names.append(f"{req.function}_probability")
+    rows = cur.execute(
+        "SELECT DISTINCT function_name, function_type, internal FROM duckdb_functions() "
+        "WHERE lower(function_name) IN (SELECT lower(unnest(?)))", [names]).fetchall()
+    owner = catalog.function_owner(cur, req.function)
+    for fname, ftype, internal in rows:
+        if owner == req.name and not internal:
+            continue
+        what = "a DuckDB built-in" if internal else (
+            f"the function of model {owner!r}" if owner else "an existing")
+        raise InvalidNameError(
+            f"{FN}: function name {req.function!r} clashes with {what} {ftype} function "
+            f"{fname!r}. Choose another name, e.g. function := 'predict_{req.name}'.")
+
+
+def fingerprint(X: pd.DataFrame, y) -> str:
+    """Order-insensitive hash of the training rows, to tell later whether the data changed."""
+    frame = X.copy()
+    frame["__target__"] = y
+    hashes = pd.util.hash_pandas_object(frame.astype(str) if _has_unhashable(frame) else frame,
+                                        index=False).to_numpy()
+    return f"{len(frame)}:{int(hashes.sum(dtype=np.uint64)):016x}"
+
+
+def _has_unhashable(frame: pd.DataFrame) -> bool:
+    return any(frame[c].dtype == object and frame[c].map(type).eq(list).any()
+               for c in frame.columns)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("sqlml", "duckdb", "scikit-learn", "numpy", "pandas",
+                                    "pyarrow", "skops")}
+
+
+def _params(pipeline: Pipeline) -> dict:
+    est = pipeline.named_steps["model"]
+    return {"estimator": type(est).__name__,
+            **{k: _jsonable(v) for k, v in est.get_params().items()}}
+
+
+def _jsonable(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    if isinstance(v, tuple | list):
+        return [_jsonable(x) for x in v]
+    return str(v)
+
+
+def _headline_score(headline: dict, objective: str) -> float | None:
+    key = {"auc": "roc_auc", "cost": "roc_auc", "f1_macro": "f1_macro"}.get(objective, objective)
+    v = headline.get(key)
+    return None if v is None else float(v)

@@ -9,8 +9,8 @@ import sqlml
 from sqlml import datasets
 
 PASTE_SQL = """\
--- Paste into `duckdb {path}` after `import sqlml; con = sqlml.connect('{path}')`, or run with
--- `sqlml`'s Python connection:
+-- Run these on con = sqlml.connect('{path}') from Python. The catalog queries (the first
+-- three) also work in the plain duckdb CLI.
 FROM ml_models();
 FROM ml_show_model('customer_churn');
 FROM ml_model_metrics('customer_churn');

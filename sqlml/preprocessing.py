@@ -90,9 +90,9 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
         if choice:
             features.append(Feature(name, duck, KIND_OF[choice], choice))
             continue
-        distinct = nonnull.nunique()
         if t in NUMERIC_TYPES or t == "BOOLEAN":
-            if t in INTEGER_TYPES and distinct == n and n > 20:
+            # Only integers can be identifiers; counting distinct floats would cost a hash pass.
+            if t in INTEGER_TYPES and n > 20 and nonnull.nunique() == n:
                 excluded.append({"name": name, "reason": "identifier-like: unique per row"})
                 continue
             kind = "boolean" if t == "BOOLEAN" else "numeric"
@@ -100,6 +100,7 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
         elif t in DATE_TYPES:
             features.append(Feature(name, duck, "date", "date"))
         elif t in TEXT_TYPES:
+            distinct = nonnull.nunique()
             words = nonnull.astype(str).str.count(r"\S+").mean()
             if distinct == n and n > 20 and words < TEXT_MIN_WORDS:
                 excluded.append({"name": name, "reason": "identifier-like: unique per row"})

@@ -1,0 +1,30 @@
+from click.testing import CliRunner
+
+import sqlml
+from sqlml.cli import main
+
+
+def test_demo_creates_trains_scores_and_prints_sql(tmp_path):
+    path = tmp_path / "demo.duckdb"
+    result = CliRunner().invoke(main, ["demo", str(path), "--rows", "1500"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Created" in out and "customers (1,500 rows)" in out
+    assert "roc_auc" in out and "Scoring new customers" in out
+    assert "SELECT plan, count(*) AS customers, avg(predict_churn_probability(c))" in out
+    con = sqlml.connect(path, read_only=True)
+    auc = con.execute("SELECT value FROM ml_model_metrics('customer_churn') "
+                      "WHERE metric = 'roc_auc'").fetchall()[0][0]
+    assert 0.75 < auc <= 1.0  # the synthetic story is learnable
+    # The printed SQL runs as printed.
+    sql = out.split("Try it yourself:\n", 1)[1]
+    for stmt in [s for s in sql.split(";") if s.strip() and not s.strip().startswith("--")]:
+        body = "\n".join(line for line in stmt.splitlines() if not line.startswith("--"))
+        if body.strip():
+            assert con.execute(body).fetchall()
+
+
+def test_demo_error_goes_to_stderr_with_nonzero_exit(tmp_path):
+    result = CliRunner().invoke(main, ["demo", str(tmp_path / "no" / "such" / "dir.duckdb")])
+    assert result.exit_code == 1
+    assert "sqlml demo:" in result.output

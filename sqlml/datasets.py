@@ -7,11 +7,13 @@ Churn (``make_customers``): a snapshot of a telecom/SaaS customer base on 2026-0
 ``churned`` says whether the customer cancels in the following 90 days. Every customer has a
 hidden satisfaction level: unhappy customers call support more, use the product less and give
 low NPS scores. Churn risk follows a logistic model whose main drivers are a month-to-month
-contract, a short tenure (the first months are the riskiest), three or more support calls (which
-hurt far more on month-to-month contracts), repeated late payments, paying well above the usual
-price of the plan, a low NPS, low usage and no autopay. Part of the risk shows in no column; the
-latest support ticket hints at it (cancellation questions, price and outage complaints versus
-praise and how-to questions), so the free text adds a little signal. About 17% churn.
+contract (or a fixed term that ends inside the window), a short tenure (the first months are the
+riskiest), three or more support calls (which hurt far more on month-to-month contracts), repeated
+late payments, paying well above the usual price of the plan (add-ons, a price rise for customers
+of more than two years), a low NPS, low usage and no autopay. Part of the risk shows in no
+column; the latest support ticket hints at it (cancellation questions, price and outage
+complaints versus praise and how-to questions), so the free text adds a little signal. About 18%
+churn.
 
 Ratings (``make_ratings``): each user and movie has a latent taste vector (movies of one genre
 share a direction) plus a bias: some users rate everything high, some movies are simply better.
@@ -105,7 +107,7 @@ _TICKETS = {
         "Wants to know if the {plan} plan includes API access.",
         "Asked how to add a second user to the account.",
         "Needed help configuring two-factor authentication.",
-        "Asked about upgrading from {plan} to get more storage.",
+        "Asked whether the {plan} plan includes priority support.",
     ),
     "praise": (
         "Customer thanked the team, issue resolved quickly.",

@@ -4,11 +4,13 @@
 -- sqlml evaluates models in any DuckDB client (the duckdb CLI, BI tools, other languages).
 --
 -- Conventions that shape the code:
--- * Every aggregate metric contains exactly ONE aggregate call. DuckDB only accepts a macro as a
---   window function (ml_f1(a, p) OVER (...)) when its body has exactly one aggregate, and it
---   counts a repeated aggregate twice. Values derived from that one aggregate are reused through
---   list_transform([value], lambda v: ...)[1], the only way to bind a name to a value in SQL
---   expressions.
+-- * Every aggregate metric contains exactly ONE aggregate call, written in its own body. DuckDB 2
+--   accepts a macro as a window function (ml_f1(a, p) OVER (...)) only then: it counts a
+--   repeated aggregate twice and does not look into nested macros. (DuckDB 1.5 is stricter: the
+--   body must BE the aggregate call, so there only the plain metrics such as ml_accuracy and
+--   ml_mse work as windows.) Values derived from that one aggregate are reused through
+--   list_transform([value], lambda v: ...)[1], the only way to bind a name to a value inside an
+--   expression.
 -- * Lambdas use the `lambda x: ...` syntax: DuckDB 2 rejects the old arrow syntax and the 1.5 CLI
 --   accepts both. Lambda parameters end in `_` so that they never collide with macro parameters.
 -- * Score-based metrics sort each group once into a list and do the rest with vectorised list
@@ -26,8 +28,8 @@
 CREATE OR REPLACE MACRO __sqlml_show(v) AS
     CASE
         WHEN v IS NULL THEN 'NULL'
-        WHEN typeof(v) = 'VARCHAR' THEN '''' || v::VARCHAR || ''''
-        ELSE v::VARCHAR
+        WHEN __sqlml_is_number(v) OR typeof(v) = 'BOOLEAN' THEN v::VARCHAR
+        ELSE '''' || v::VARCHAR || ''''
     END;
 
 CREATE OR REPLACE MACRO __sqlml_is_number(v) AS
@@ -49,29 +51,42 @@ CREATE OR REPLACE MACRO __sqlml_is_pos(x, pos_label, fname, role) AS
         WHEN typeof(x) = 'BOOLEAN' THEN TRY_CAST(x AS BOOLEAN)
         WHEN TRY_CAST(x AS DOUBLE) = 1 THEN true
         WHEN TRY_CAST(x AS DOUBLE) IN (0, -1) THEN false
-        WHEN lower(trim(x::VARCHAR)) IN ('true', 't', 'yes', 'y', 'positive', 'pos', 'churned',
-                                         'churn') THEN true
-        WHEN lower(trim(x::VARCHAR)) IN ('false', 'f', 'no', 'n', 'negative', 'neg', 'not churned',
-                                         'stayed', 'retained') THEN false
+        -- The positive words are those training reads as positive (README), so a model's own
+        -- labels evaluate without pos_label, and each has its usual opposite.
+        WHEN lower(trim(x::VARCHAR)) IN ('true', 't', 'yes', 'y', 'positive', 'pos', 'churn',
+                                         'churned', 'spam', 'fraud', 'default', 'bad') THEN true
+        WHEN lower(trim(x::VARCHAR)) IN ('false', 'f', 'no', 'n', 'negative', 'neg', 'no churn',
+                                         'not churned', 'stayed', 'retained', 'ham', 'not spam',
+                                         'legit', 'legitimate', 'not fraud', 'no default',
+                                         'good') THEN false
         ELSE error(fname || ': cannot tell whether ' || role || ' = ' || __sqlml_show(x)
-                   || ' is the positive class. Without pos_label, positives are true, 1, ''yes'','
-                   || ' ''y'', ''true'', ''t'', ''positive'', ''pos'', ''churned'', ''churn'' and'
-                   || ' negatives are false, 0, -1, ''no'', ''n'', ''false'', ''f'', ''negative'','
-                   || ' ''neg'', ''not churned'', ''stayed'', ''retained'' (any case). Name the'
-                   || ' positive class, e.g. pos_label := ' || __sqlml_show(x) || '.')
+                   || ' is the positive class. Without pos_label, positives are true, 1 and'
+                    ' ''yes'', ''y'', ''true'', ''t'', ''positive'', ''pos'', ''churn'','
+                    ' ''churned'', ''spam'', ''fraud'', ''default'', ''bad''; negatives are false,'
+                    ' 0, -1 and ''no'', ''n'', ''false'', ''f'', ''negative'', ''neg'','
+                    ' ''no churn'', ''not churned'', ''stayed'', ''retained'', ''ham'','
+                    ' ''not spam'', ''legit'', ''legitimate'', ''not fraud'', ''no default'','
+                    ' ''good'' (any case). Name the positive class, e.g. pos_label := '
+                   || __sqlml_show(x) || '.')
     END;
 
--- Raised when pos_label matches nothing although the group holds two or more labels: almost
--- always a typo or a case mismatch ('Yes' for 'yes'), which would otherwise score every row as
--- negative. A group holding a single label is legitimate (a tiny group, a one-class slice).
-CREATE OR REPLACE MACRO __sqlml_unknown_pos_label(fname, pos_label, seen, where_) AS
-    error(fname || ': pos_label := ' || __sqlml_show(pos_label) || ' matches no value of '
-          || where_ || ', which holds '
-          || array_to_string(list_transform(list_sort(list_distinct(seen))[1:5],
-                                            lambda v_: __sqlml_show(v_)), ', ')
-          || CASE WHEN len(list_distinct(seen)) > 5 THEN ', ...' ELSE '' END
-          || '. Labels are compared exactly, case included: pass one of these values, e.g.'
-          || ' pos_label := ' || __sqlml_show(list_sort(list_distinct(seen))[-1]) || '.');
+-- pos_label matched nothing in a group: is that a typo? Raises if the group holds two or more
+-- distinct labels (almost always a typo or a case mismatch, 'Yes' for 'yes', which would
+-- otherwise score every row as negative), else returns false. A group holding one label is
+-- legitimate: a tiny group, a one-class slice.
+CREATE OR REPLACE MACRO __sqlml_pos_label_typo(fname, pos_label, seen, where_) AS
+    list_transform([list_sort(list_distinct(seen))], lambda d_:
+        CASE WHEN len(d_) < 2 THEN false ELSE
+            error(fname || ': pos_label := ' || __sqlml_show(pos_label) || ' matches no value of '
+                  || where_ || ' (values seen: ' || array_to_string(d_[1:5], ', ')
+                  || CASE WHEN len(d_) > 5 THEN ', ...' ELSE '' END
+                  || '). Labels are compared exactly, case included: pass one of the values seen,'
+                     ' e.g. pos_label := '
+                  || __sqlml_show(coalesce(
+                         list_filter(d_, lambda v_: lower(v_::VARCHAR) = lower(pos_label::VARCHAR))[1],
+                         d_[-1]))
+                  || '.')
+        END)[1];
 
 -- A cost: a finite, non-negative number. Non-numeric types are refused rather than cast, so that
 -- fn_cost := '50' (a string) is caught like any other type mix-up.
@@ -89,7 +104,7 @@ CREATE OR REPLACE MACRO __sqlml_cost_arg(v, fname, name, what, example) AS
 CREATE OR REPLACE MACRO __sqlml_unit_arg(v, fname, name, what, example) AS
     CASE
         WHEN v IS NULL THEN NULL
-        WHEN NOT __sqlml_is_number(v) OR NOT (TRY_CAST(v AS DOUBLE) BETWEEN 0 AND 1)
+        WHEN NOT __sqlml_is_number(v) OR NOT coalesce(TRY_CAST(v AS DOUBLE) BETWEEN 0 AND 1, false)
         THEN error(fname || ': ' || name || ' must be a number between 0 and 1, got '
                    || __sqlml_show(v) || '. Pass ' || what || ', e.g. ' || name || ' := '
                    || example || '.')
@@ -111,10 +126,10 @@ CREATE OR REPLACE MACRO __sqlml_k_arg(k, fname) AS
 CREATE OR REPLACE MACRO __sqlml_score(score, fname) AS
     CASE
         WHEN score IS NULL THEN NULL
-        WHEN NOT isfinite(TRY_CAST(score AS DOUBLE))
+        WHEN TRY_CAST(score AS DOUBLE) IS NULL OR NOT isfinite(TRY_CAST(score AS DOUBLE))
         THEN error(fname || ': score must be a finite number, got ' || __sqlml_show(score)
                    || '. Remove or impute rows with NaN or infinite scores, or filter them with'
-                   || ' WHERE isfinite(score).')
+                    ' WHERE isfinite(score).')
         ELSE TRY_CAST(score AS DOUBLE)
     END;
 
@@ -122,10 +137,10 @@ CREATE OR REPLACE MACRO __sqlml_score(score, fname) AS
 CREATE OR REPLACE MACRO __sqlml_probability(p, fname) AS
     CASE
         WHEN p IS NULL THEN NULL
-        WHEN NOT (TRY_CAST(p AS DOUBLE) BETWEEN 0 AND 1)
+        WHEN TRY_CAST(p AS DOUBLE) IS NULL OR NOT (TRY_CAST(p AS DOUBLE) BETWEEN 0 AND 1)
         THEN error(fname || ': probability must be between 0 and 1, got ' || __sqlml_show(p)
                    || '. Pass the predicted probability of the positive class, not a label or a'
-                   || ' raw score.')
+                    ' raw score.')
         ELSE TRY_CAST(p AS DOUBLE)
     END;
 
@@ -138,7 +153,7 @@ CREATE OR REPLACE MACRO __sqlml_gain(relevance, fname) AS
              OR NOT isfinite(TRY_CAST(relevance AS DOUBLE))
         THEN error(fname || ': relevance must be a non-negative number or boolean, got '
                    || __sqlml_show(relevance) || '. Use 0 (or NULL) for items that are not'
-                   || ' relevant and a positive gain, e.g. 1 or a rating, for relevant ones.')
+                    ' relevant and a positive gain, e.g. 1 or a rating, for relevant ones.')
         ELSE TRY_CAST(relevance AS DOUBLE)
     END;
 
@@ -148,8 +163,8 @@ CREATE OR REPLACE MACRO __sqlml_rank(rank, fname) AS
         WHEN TRY_CAST(rank AS DOUBLE) IS NULL OR TRY_CAST(rank AS DOUBLE) < 1
              OR TRY_CAST(rank AS DOUBLE) <> floor(TRY_CAST(rank AS DOUBLE))
         THEN error(fname || ': rank must be a whole number of at least 1 (1 = top recommendation),'
-                   || ' got ' || __sqlml_show(rank) || '. Use NULL for relevant items that were'
-                   || ' not recommended.')
+                    ' got ' || __sqlml_show(rank) || '. Use NULL for relevant items that were'
+                    ' not recommended.')
         ELSE TRY_CAST(rank AS DOUBLE)
     END;
 
@@ -181,12 +196,10 @@ CREATE OR REPLACE MACRO __sqlml_counts(h, pos_label, fname) AS
         }], lambda c_:
             CASE
                 WHEN pos_label IS NOT NULL AND c_.tp + c_.fp + c_.fn = 0
-                     AND len(list_distinct(list_concat(list_transform(e_, lambda x_: x_.key.a::VARCHAR),
-                                                       list_transform(e_, lambda x_: x_.key.p::VARCHAR)))) >= 2
-                THEN __sqlml_unknown_pos_label(fname, pos_label,
-                         list_concat(list_transform(e_, lambda x_: x_.key.a::VARCHAR),
-                                     list_transform(e_, lambda x_: x_.key.p::VARCHAR)),
-                         'actual or predicted')
+                     AND __sqlml_pos_label_typo(fname, pos_label,
+                             flatten(list_transform(e_, lambda x_: [x_.key.a::VARCHAR, x_.key.p::VARCHAR])),
+                             'actual or predicted')
+                THEN NULL
                 ELSE struct_insert(c_, n := c_.tp + c_.fp + c_.tn + c_.fn)
             END
         )[1]
@@ -231,10 +244,10 @@ CREATE OR REPLACE MACRO ml_fbeta(actual, predicted, beta := 1.0, pos_label := NU
                  OR NOT isfinite(TRY_CAST(beta AS DOUBLE))
             THEN error('ml_fbeta: beta must be a non-negative number, got ' || __sqlml_show(beta)
                        || '. Pass how many times recall matters more than precision, e.g.'
-                       || ' beta := 2.')
+                        ' beta := 2.')
             WHEN c_.n = 0 THEN NULL
-            ELSE __sqlml_ratio((1 + beta * beta) * c_.tp,
-                               (1 + beta * beta) * c_.tp + beta * beta * c_.fn + c_.fp)
+            ELSE list_transform([TRY_CAST(beta AS DOUBLE) ** 2], lambda b2_:
+                     __sqlml_ratio((1 + b2_) * c_.tp, (1 + b2_) * c_.tp + b2_ * c_.fn + c_.fp))[1]
         END)[1];
 
 CREATE OR REPLACE MACRO ml_f1(actual, predicted, pos_label := NULL) AS
@@ -336,8 +349,8 @@ CREATE OR REPLACE MACRO __sqlml_auc_sorted(sorted, pos_label, fname) AS
             CASE
                 WHEN len(l_) = 0 THEN NULL
                 WHEN pos_label IS NOT NULL AND len(pp_) = 0
-                     AND len(list_distinct(list_transform(l_, lambda r_: r_.v))) >= 2
-                THEN __sqlml_unknown_pos_label(fname, pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+                     AND __sqlml_pos_label_typo(fname, pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+                THEN NULL
                 -- One class only: AUC is undefined (scikit-learn raises, SQL gives NULL).
                 WHEN len(pp_) = 0 OR len(pp_) = len(l_) THEN NULL
                 ELSE (list_sum(pp_) - len(pp_) * (len(pp_) + 1) / 2 - __sqlml_mixed_ties(l_) / 2)
@@ -391,8 +404,8 @@ CREATE OR REPLACE MACRO __sqlml_curve(sorted, pos_label, fname) AS
         }], lambda g_:
             CASE
                 WHEN pos_label IS NOT NULL AND len(g_.pp) = 0
-                     AND len(list_distinct(list_transform(l_, lambda r_: r_.v))) >= 2
-                THEN __sqlml_unknown_pos_label(fname, pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+                     AND __sqlml_pos_label_typo(fname, pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+                THEN NULL
                 ELSE list_transform([list_where(range(1, len(g_.pp) + 1), list_select(g_.ends, g_.pp))], lambda j_:
                     list_transform([list_where(range(1, len(g_.nn) + 1), list_select(g_.ends, g_.nn))], lambda k_: {
                         'p': len(g_.pp),
@@ -445,8 +458,8 @@ CREATE OR REPLACE MACRO ml_log_loss(actual, probability, pos_label := NULL) AS
         CASE
             WHEN len(l_) = 0 THEN NULL
             WHEN pos_label IS NOT NULL AND NOT list_bool_or(list_transform(l_, lambda r_: r_.y))
-                 AND len(list_distinct(list_transform(l_, lambda r_: r_.v))) >= 2
-            THEN __sqlml_unknown_pos_label('ml_log_loss', pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+                 AND __sqlml_pos_label_typo('ml_log_loss', pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+            THEN NULL
             ELSE -list_avg(list_transform(l_, lambda r_: CASE WHEN r_.y THEN ln(r_.q) ELSE ln(1 - r_.q) END))
         END)[1];
 
@@ -459,8 +472,8 @@ CREATE OR REPLACE MACRO ml_brier(actual, probability, pos_label := NULL) AS
         CASE
             WHEN len(l_) = 0 THEN NULL
             WHEN pos_label IS NOT NULL AND NOT list_bool_or(list_transform(l_, lambda r_: r_.y))
-                 AND len(list_distinct(list_transform(l_, lambda r_: r_.v))) >= 2
-            THEN __sqlml_unknown_pos_label('ml_brier', pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+                 AND __sqlml_pos_label_typo('ml_brier', pos_label, list_transform(l_, lambda r_: r_.v), 'actual')
+            THEN NULL
             ELSE list_avg(list_transform(l_, lambda r_: (r_.y::DOUBLE - r_.q) ** 2))
         END)[1];
 
@@ -468,46 +481,60 @@ CREATE OR REPLACE MACRO ml_brier(actual, probability, pos_label := NULL) AS
 -- Thresholds
 -- ---------------------------------------------------------------------------------------------
 
+-- Every metric of one (threshold, tp, fp) row of a curve whose class totals are p and n, under
+-- the checked costs k.
+CREATE OR REPLACE MACRO __sqlml_threshold_metrics(r, p, n, k) AS {
+    'threshold': r.threshold,
+    'tp': r.tp, 'fp': r.fp, 'tn': n - r.fp, 'fn': p - r.tp,
+    'precision': __sqlml_ratio(r.tp, r.tp + r.fp),
+    'recall': __sqlml_ratio(r.tp, p),
+    'f1': __sqlml_ratio(2 * r.tp, r.tp + r.fp + p),
+    'fnr': __sqlml_ratio(p - r.tp, p),
+    'fpr': __sqlml_ratio(r.fp, n),
+    'accuracy': (r.tp + n - r.fp) / (p + n)::DOUBLE,
+    'cost': (p - r.tp) * k.fn + r.fp * k.fp + r.tp * k.tp + (n - r.fp) * k.tn
+};
+
 -- Every metric at every threshold of a curve. Costs are checked here so that each caller
 -- reports them under its own name.
 CREATE OR REPLACE MACRO __sqlml_threshold_rows(curve, fn_cost, fp_cost, tp_cost, tn_cost, fname) AS
     list_transform([curve], lambda c_:
         list_transform([__sqlml_costs(fn_cost, fp_cost, tp_cost, tn_cost, fname)], lambda k_:
-            CASE WHEN c_.p + c_.n = 0 THEN NULL ELSE
-            list_transform(c_.rows, lambda r_: {
-                'threshold': r_.threshold,
-                'tp': r_.tp, 'fp': r_.fp, 'tn': c_.n - r_.fp, 'fn': c_.p - r_.tp,
-                'precision': __sqlml_ratio(r_.tp, r_.tp + r_.fp),
-                'recall': __sqlml_ratio(r_.tp, c_.p),
-                'f1': __sqlml_ratio(2 * r_.tp, r_.tp + r_.fp + c_.p),
-                'fnr': __sqlml_ratio(c_.p - r_.tp, c_.p),
-                'fpr': __sqlml_ratio(r_.fp, c_.n),
-                'accuracy': (r_.tp + c_.n - r_.fp) / (c_.p + c_.n)::DOUBLE,
-                'cost': (c_.p - r_.tp) * k_.fn + r_.fp * k_.fp + r_.tp * k_.tp + (c_.n - r_.fp) * k_.tn
-            })
-            END
+            CASE WHEN c_.p + c_.n = 0 THEN NULL
+                 ELSE list_transform(c_.rows, lambda r_: __sqlml_threshold_metrics(r_, c_.p, c_.n, k_)) END
         )[1])[1];
 
--- The best row of a threshold table, or NULL when no row meets the constraints. Ties go to the
--- higher recall, then to the higher threshold: among equally good thresholds, miss fewer
--- positives, and among those, flag fewer rows.
-CREATE OR REPLACE MACRO __sqlml_pick(rows, objective, min_recall, max_fnr, fname) AS
-    list_transform([lower(objective)], lambda o_:
+-- The chosen (threshold, tp, fp) row of a curve, or NULL when no row meets the constraints.
+-- Only the objective is computed per row (a curve can have a million rows), the full metrics
+-- only for the winner. Ties go to the higher recall, then to the higher threshold: among equally
+-- good thresholds, miss fewer positives, and among those, flag fewer rows.
+-- A fixed threshold t instead picks the counts of the lowest distinct score >= t.
+CREATE OR REPLACE MACRO __sqlml_choose(c, k, objective, min_recall, max_fnr, threshold, fname) AS
+    list_transform([{
+        'o': lower(objective),
+        'min_recall': __sqlml_unit_arg(min_recall, fname, 'min_recall', 'the lowest acceptable recall', '0.85'),
+        'max_fnr': __sqlml_unit_arg(max_fnr, fname, 'max_fnr', 'the highest acceptable false negative rate', '0.15')
+    }], lambda a_:
         CASE
-            WHEN o_ IS NULL OR o_ NOT IN ('cost', 'f1', 'youden')
+            WHEN a_.o IS NULL OR a_.o NOT IN ('cost', 'f1', 'youden')
             THEN error(fname || ': objective must be ''cost'', ''f1'' or ''youden'', got '
                        || __sqlml_show(objective) || '. ''cost'' minimises fn_cost * FN + fp_cost'
-                       || ' * FP (+ tp_cost * TP + tn_cost * TN), ''f1'' maximises F1, ''youden'''
-                       || ' maximises recall - false positive rate, e.g. objective := ''cost''.')
+                        ' * FP (+ tp_cost * TP + tn_cost * TN), ''f1'' maximises F1, ''youden'''
+                        ' maximises recall - false positive rate, e.g. objective := ''cost''.')
+            WHEN threshold IS NOT NULL
+            THEN list_min(list_transform(list_filter(c.rows, lambda r_: r_.threshold >= threshold),
+                                         lambda r_: {'t': r_.threshold, 'row': r_})).row
             ELSE list_max(list_transform(
-                list_filter(rows, lambda r_:
-                    (__sqlml_unit_arg(min_recall, fname, 'min_recall', 'the lowest acceptable recall', '0.85') IS NULL
-                     OR r_.recall >= __sqlml_unit_arg(min_recall, fname, 'min_recall', 'the lowest acceptable recall', '0.85'))
-                    AND (__sqlml_unit_arg(max_fnr, fname, 'max_fnr', 'the highest acceptable false negative rate', '0.15') IS NULL
-                     OR r_.fnr <= __sqlml_unit_arg(max_fnr, fname, 'max_fnr', 'the highest acceptable false negative rate', '0.15'))),
+                list_filter(c.rows, lambda r_:
+                    (a_.min_recall IS NULL OR __sqlml_ratio(r_.tp, c.p) >= a_.min_recall)
+                    AND (a_.max_fnr IS NULL OR __sqlml_ratio(c.p - r_.tp, c.p) <= a_.max_fnr)),
                 lambda r_: {
-                    'o': CASE o_ WHEN 'cost' THEN -r_.cost WHEN 'f1' THEN r_.f1 ELSE r_.recall - r_.fpr END,
-                    'recall': r_.recall,
+                    'o': CASE a_.o
+                             WHEN 'cost' THEN -((c.p - r_.tp) * k.fn + r_.fp * k.fp + r_.tp * k.tp + (c.n - r_.fp) * k.tn)
+                             WHEN 'f1' THEN __sqlml_ratio(2 * r_.tp, r_.tp + r_.fp + c.p)
+                             ELSE __sqlml_ratio(r_.tp, c.p) - __sqlml_ratio(r_.fp, c.n)
+                         END,
+                    'tp': r_.tp,
                     'threshold': r_.threshold,
                     'row': r_
                 })).row
@@ -515,39 +542,41 @@ CREATE OR REPLACE MACRO __sqlml_pick(rows, objective, min_recall, max_fnr, fname
 
 -- Raised by ml_best_threshold when no threshold meets min_recall / max_fnr: says how close the
 -- data gets, which is what the user needs to pick a feasible bound.
-CREATE OR REPLACE MACRO __sqlml_infeasible(rows, min_recall, max_fnr, fname) AS
-    list_transform([list_max(list_transform(rows, lambda r_: {'recall': r_.recall, 'threshold': r_.threshold}))], lambda b_:
-        error(fname || ': no threshold meets '
-              || CASE WHEN min_recall IS NOT NULL THEN 'min_recall := ' || min_recall::VARCHAR ELSE '' END
-              || CASE WHEN min_recall IS NOT NULL AND max_fnr IS NOT NULL THEN ' and ' ELSE '' END
-              || CASE WHEN max_fnr IS NOT NULL THEN 'max_fnr := ' || max_fnr::VARCHAR ELSE '' END
-              || '. The best reachable recall is ' || round(b_.recall, 4)::VARCHAR
-              || ' (false negative rate ' || round(1 - b_.recall, 4)::VARCHAR || ') at threshold '
-              || b_.threshold::VARCHAR
-              || CASE WHEN list_max(list_transform(rows, lambda r_: r_.tp + r_.fn)) = 0
-                      THEN ' because this data has no positive rows: check pos_label and the'
-                           || ' filter that selects the data'
-                      ELSE '' END
-              || '. Relax the constraint, e.g. min_recall := ' || round(b_.recall, 4)::VARCHAR || '.')
-    )[1];
+CREATE OR REPLACE MACRO __sqlml_infeasible(c, min_recall, max_fnr, fname) AS
+    list_transform([list_max(list_transform(c.rows, lambda r_: {'tp': r_.tp, 'threshold': r_.threshold}))], lambda b_:
+        list_transform([__sqlml_ratio(b_.tp, c.p)], lambda best_:
+            error(fname || ': no threshold meets '
+                  || CASE WHEN min_recall IS NOT NULL THEN 'min_recall := ' || min_recall::VARCHAR ELSE '' END
+                  || CASE WHEN min_recall IS NOT NULL AND max_fnr IS NOT NULL THEN ' and ' ELSE '' END
+                  || CASE WHEN max_fnr IS NOT NULL THEN 'max_fnr := ' || max_fnr::VARCHAR ELSE '' END
+                  || '. The best reachable recall is ' || round(best_, 4)::VARCHAR
+                  || CASE WHEN c.p > 0
+                          THEN ' (false negative rate ' || round(1 - best_, 4)::VARCHAR || ')'
+                          ELSE '' END
+                  || ' at threshold ' || b_.threshold::VARCHAR
+                  || CASE WHEN c.p = 0
+                          THEN ', because this data has no positive rows: check pos_label and the'
+                                ' filter that selects the data'
+                          ELSE '' END
+                  || '. Relax the constraint, e.g. min_recall := ' || round(best_, 4)::VARCHAR || '.')
+        )[1])[1];
 
 CREATE OR REPLACE MACRO ml_best_threshold(actual, score, objective := 'cost', fn_cost := 1,
                                           fp_cost := 1, tp_cost := 0, tn_cost := 0,
                                           min_recall := NULL, max_fnr := NULL,
                                           pos_label := NULL) AS
-    list_transform([__sqlml_threshold_rows(
-            __sqlml_curve(list(__sqlml_scored(actual, score, pos_label, 'ml_best_threshold')
-                               ORDER BY __sqlml_score(score, 'ml_best_threshold') DESC,
-                                        __sqlml_is_pos(actual, pos_label, 'ml_best_threshold', 'actual'))
-                              FILTER (WHERE actual IS NOT NULL AND score IS NOT NULL),
-                          pos_label, 'ml_best_threshold'),
-            fn_cost, fp_cost, tp_cost, tn_cost, 'ml_best_threshold')], lambda rows_:
-        list_transform([__sqlml_pick(rows_, objective, min_recall, max_fnr, 'ml_best_threshold')], lambda b_:
-            CASE
-                WHEN rows_ IS NULL THEN NULL
-                WHEN b_ IS NULL THEN __sqlml_infeasible(rows_, min_recall, max_fnr, 'ml_best_threshold')
-                ELSE b_
-            END)[1])[1];
+    list_transform([__sqlml_curve(list(__sqlml_scored(actual, score, pos_label, 'ml_best_threshold')
+                                       ORDER BY __sqlml_score(score, 'ml_best_threshold') DESC,
+                                                __sqlml_is_pos(actual, pos_label, 'ml_best_threshold', 'actual'))
+                                      FILTER (WHERE actual IS NOT NULL AND score IS NOT NULL),
+                                  pos_label, 'ml_best_threshold')], lambda c_:
+        list_transform([__sqlml_costs(fn_cost, fp_cost, tp_cost, tn_cost, 'ml_best_threshold')], lambda k_:
+            list_transform([__sqlml_choose(c_, k_, objective, min_recall, max_fnr, NULL, 'ml_best_threshold')], lambda b_:
+                CASE
+                    WHEN c_.p + c_.n = 0 THEN NULL
+                    WHEN b_ IS NULL THEN __sqlml_infeasible(c_, min_recall, max_fnr, 'ml_best_threshold')
+                    ELSE __sqlml_threshold_metrics(b_, c_.p, c_.n, k_)
+                END)[1])[1])[1];
 
 -- ---------------------------------------------------------------------------------------------
 -- Regression and quantile forecasts
@@ -586,7 +615,7 @@ CREATE OR REPLACE MACRO ml_pinball_loss(actual, predicted, q := 0.5) AS
     avg(CASE
             WHEN q IS NULL OR __sqlml_unit_arg(q, 'ml_pinball_loss', 'q', 'the quantile the forecast targets', '0.9') IS NULL
             THEN error('ml_pinball_loss: q must be a number between 0 and 1, got NULL. Pass the'
-                       || ' quantile the forecast targets, e.g. q := 0.9.')
+                        ' quantile the forecast targets, e.g. q := 0.9.')
             WHEN actual::DOUBLE >= predicted::DOUBLE
             THEN __sqlml_unit_arg(q, 'ml_pinball_loss', 'q', 'the quantile the forecast targets', '0.9')
                  * (actual::DOUBLE - predicted::DOUBLE)
@@ -599,7 +628,7 @@ CREATE OR REPLACE MACRO ml_interval_coverage(actual, lo, hi) AS
             WHEN lo > hi
             THEN error('ml_interval_coverage: lo must not exceed hi, got lo = ' || __sqlml_show(lo)
                        || ' and hi = ' || __sqlml_show(hi) || '. Pass the lower bound first, e.g.'
-                       || ' ml_interval_coverage(actual, q10, q90).')
+                        ' ml_interval_coverage(actual, q10, q90).')
             WHEN actual BETWEEN lo AND hi THEN 1.0
             ELSE 0.0
         END) FILTER (WHERE actual IS NOT NULL AND lo IS NOT NULL AND hi IS NOT NULL);
@@ -623,7 +652,7 @@ CREATE OR REPLACE MACRO __sqlml_rank_lists(recommended, relevant, k, gains, fnam
             THEN error(fname || ': gains must hold one gain per item of relevant, got '
                        || len(gains)::VARCHAR || ' gains for ' || len(relevant)::VARCHAR
                        || ' relevant items. Pass lists of equal length, e.g. relevant := [10, 42],'
-                       || ' gains := [3, 1].')
+                        ' gains := [3, 1].')
             WHEN gains IS NULL THEN list_transform(list_distinct(relevant), lambda x_: 1.0::DOUBLE)
             ELSE list_transform(gains, lambda g_: __sqlml_gain(g_, fname))
         END
@@ -677,7 +706,17 @@ CREATE OR REPLACE MACRO __sqlml_rank_item(rank, relevance, fname) AS
 CREATE OR REPLACE MACRO __sqlml_rank_rows(items, k, fname) AS
     list_transform([coalesce(items, [])], lambda l_:
         list_transform([__sqlml_k_arg(k, fname)], lambda k_:
-            CASE WHEN len(l_) = 0 THEN NULL ELSE {
+            CASE
+                WHEN len(l_) = 0 THEN NULL
+                -- A repeated rank nearly always means the GROUP BY user is missing.
+                WHEN len(list_distinct(list_transform(l_, lambda x_: x_.r)))
+                     < len(list_filter(l_, lambda x_: x_.r IS NOT NULL))
+                THEN error(fname || ': each rank may occur once per group, got '
+                           || len(list_filter(l_, lambda x_: x_.r IS NOT NULL))::VARCHAR
+                           || ' ranked rows but ' || len(list_distinct(list_transform(l_, lambda x_: x_.r)))::VARCHAR
+                           || ' distinct ranks. Score each user separately, e.g. SELECT user_id, '
+                           || fname || '(rank, relevance) FROM recs GROUP BY user_id.')
+                ELSE {
                 'k': k_,
                 'ideal': list_transform(l_, lambda x_: x_.g),
                 -- top holds the gains at ranks 1..k; a missing rank is a gap (gain 0).
@@ -730,7 +769,7 @@ CREATE OR REPLACE MACRO ml_hit_rate(recommended VARCHAR[], relevant VARCHAR[], k
 CREATE OR REPLACE MACRO __sqlml_need(v, fname, name, example) AS
     CASE WHEN v IS NULL
          THEN error(fname || ': ' || name || ' is required: pass the name of the column as a'
-                    || ' string, e.g. ' || name || ' := ' || example || '.')
+                     ' string, e.g. ' || name || ' := ' || example || '.')
          ELSE true END;
 
 CREATE OR REPLACE MACRO ml_confusion_matrix_table(tbl, actual := NULL, predicted := NULL) AS TABLE
@@ -831,43 +870,39 @@ CREATE OR REPLACE MACRO ml_compare_models(tbl, actual := NULL, model := NULL, sc
                                           pos_label := NULL) AS TABLE
     WITH per_model AS (
         SELECT struct_extract(q_, model) AS model_,
-               __sqlml_threshold_rows(
-                   __sqlml_curve_of_table(struct_extract(q_, actual), struct_extract(q_, score), pos_label,
-                                    'ml_compare_models'),
-                   fn_cost, fp_cost, tp_cost, tn_cost, 'ml_compare_models') AS rows_,
+               __sqlml_curve_of_table(struct_extract(q_, actual), struct_extract(q_, score), pos_label,
+                                      'ml_compare_models') AS curve_,
                ml_roc_auc(struct_extract(q_, actual), struct_extract(q_, score), pos_label := pos_label) AS auc_
         FROM query_table(tbl) q_
         WHERE __sqlml_need(actual, 'ml_compare_models', 'actual', '''churned''')
           AND __sqlml_need(model, 'ml_compare_models', 'model', '''model_name''')
           AND __sqlml_need(score, 'ml_compare_models', 'score', '''p_churn''')
+          AND CASE WHEN threshold IS NULL OR __sqlml_is_number(threshold) THEN true
+                   ELSE error('ml_compare_models: threshold must be a number or NULL, got '
+                              || __sqlml_show(threshold) || '. Pass NULL to let each model choose'
+                               ' its cheapest threshold, or a fixed cut-off, e.g.'
+                               ' threshold := 0.5.') END
         GROUP BY ALL
     ),
-    chosen AS (
-        SELECT model_, auc_,
-               CASE
-                   WHEN threshold IS NULL THEN
-                       coalesce(__sqlml_pick(rows_, 'cost', min_recall, max_fnr, 'ml_compare_models'),
-                                __sqlml_pick(rows_, 'cost', NULL, NULL, 'ml_compare_models'))
-                   -- At a fixed threshold t the counts are those of the lowest distinct score >= t.
-                   ELSE list_min(list_transform(
-                            list_filter(rows_, lambda r_: r_.threshold >= TRY_CAST(threshold AS DOUBLE)),
-                            lambda r_: {'t': r_.threshold, 'row': r_})).row
-               END AS pick_
+    costed AS (
+        SELECT *, __sqlml_costs(fn_cost, fp_cost, tp_cost, tn_cost, 'ml_compare_models') AS k_
         FROM per_model
+    ),
+    chosen AS (
+        -- A model that cannot meet the constraints still gets its cheapest threshold, flagged.
+        SELECT model_, auc_,
+               __sqlml_threshold_metrics(
+                   coalesce(__sqlml_choose(curve_, k_, 'cost', min_recall, max_fnr,
+                                           TRY_CAST(threshold AS DOUBLE), 'ml_compare_models'),
+                            __sqlml_choose(curve_, k_, 'cost', NULL, NULL, NULL, 'ml_compare_models')),
+                   curve_.p, curve_.n, k_) AS pick_
+        FROM costed
     ),
     flagged AS (
         SELECT model_, auc_, pick_,
-               (__sqlml_unit_arg(min_recall, 'ml_compare_models', 'min_recall', 'the lowest acceptable recall', '0.85') IS NULL
-                OR pick_.recall >= __sqlml_unit_arg(min_recall, 'ml_compare_models', 'min_recall', 'the lowest acceptable recall', '0.85'))
-               AND (__sqlml_unit_arg(max_fnr, 'ml_compare_models', 'max_fnr', 'the highest acceptable false negative rate', '0.15') IS NULL
-                OR pick_.fnr <= __sqlml_unit_arg(max_fnr, 'ml_compare_models', 'max_fnr', 'the highest acceptable false negative rate', '0.15'))
-               AS meets_
+               coalesce(pick_.recall >= TRY_CAST(min_recall AS DOUBLE), true)
+               AND coalesce(pick_.fnr <= TRY_CAST(max_fnr AS DOUBLE), true) AS meets_
         FROM chosen
-        WHERE CASE WHEN threshold IS NULL OR __sqlml_is_number(threshold) THEN true
-                   ELSE error('ml_compare_models: threshold must be a number or NULL, got '
-                              || __sqlml_show(threshold) || '. Pass NULL to let each model choose'
-                              || ' its cheapest threshold, or a fixed cut-off, e.g.'
-                              || ' threshold := 0.5.') END
     )
     SELECT row_number() OVER (ORDER BY meets_ DESC, pick_.cost, pick_.recall DESC, model_) AS rank,
            model_ AS model,

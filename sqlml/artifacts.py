@@ -43,6 +43,7 @@ from sqlml.errors import ArtifactError
 
 FORMAT = "skops-" + ".".join(skops.__version__.split(".")[:2])
 REMEDY = "Retrain the model with sqlml, or restore the file from a trusted copy."
+REFUSAL = "sqlml refuses to load objects it did not write; nothing from the file was run."
 
 # Found by fitting every model sqlml trains, inside its preprocessing pipeline, and listing the
 # types in the artifacts (tests/test_artifacts.py repeats this). Written out, not computed, so
@@ -130,11 +131,13 @@ def dumps(obj: Any) -> bytes:
         raise ArtifactError(f"sqlml cannot serialize {type(obj).__name__}: skops raised "
                             f"{_brief(exc)}. This is a bug in sqlml.") from None
     try:
-        _audit(data, "the new artifact")
-        validate(obj, f"the new {type(obj).__name__}")
+        _audit(data, "it")
+        validate(obj, "it")
     except ArtifactError as exc:
-        raise ArtifactError(f"sqlml does not store a model it would refuse to load: {exc}") \
-            from None
+        reason = str(exc).replace(f" {REFUSAL}", "").replace(f" {REMEDY}", "")
+        raise ArtifactError(f"sqlml does not store this {type(obj).__name__}, as it would refuse "
+                            f"to load it: {reason} Train with other hyperparameters, or report "
+                            "this as a bug in sqlml.") from None
     return data
 
 
@@ -202,7 +205,7 @@ def _audit(data: bytes, name: str) -> set[str]:
             f"{name} was written with skops protocol {protocol}, newer than protocol "
             f"{_newest_protocol()}, the newest this installation (skops {skops.__version__}) "
             "reads. Upgrade sqlml and skops (pip install -U sqlml skops) to load it.")
-    types, kinds, unpacked = set(), set(), 0
+    types, kinds, unpacked, loaded = set(), set(), 0, set()
     stack: list[Any] = [schema]
     while stack:  # iterative: the nesting depth is the file's choice
         node = stack.pop()
@@ -215,10 +218,14 @@ def _audit(data: bytes, name: str) -> set[str]:
             if isinstance(node.get("__loader__"), str):
                 kinds.add(node["__loader__"])
                 types.add(f"{node.get('__module__')}.{node.get('__class__')}")
+                # skops builds the nodes that share an __id__ once, and every other node anew
+                key = node.get("__id__")
+                key = key if type(key) is int and key else id(node)
                 file = node.get("file")
-                if isinstance(file, str) and file in members:
+                if isinstance(file, str) and file in members and key not in loaded:
+                    loaded.add(key)
                     unpacked += members[file].file_size + inner.get(file, 0)
-    # skops loads a member once per mention, so one array named many times is a memory bomb.
+    # so one array named by many nodes is loaded many times: a memory bomb
     if unpacked > 4 * len(data) + 2**20:
         raise ArtifactError(f"{name} unpacks to {unpacked} bytes from {len(data)}; sqlml "
                             f"artifacts never repeat arrays like that. {REMEDY}")
@@ -234,8 +241,7 @@ def _audit(data: bytes, name: str) -> set[str]:
         listed = [f"{label}: {', '.join(items)}" for label, items in (
             ("types sqlml does not write", refused),
             ("skops node kinds sqlml never writes", refused_kinds)) if items]
-        raise ArtifactError(f"{name} contains {'; and '.join(listed)}. sqlml refuses to load "
-                            f"objects it did not write; nothing from the file was run. {REMEDY}")
+        raise ArtifactError(f"{name} contains {'; and '.join(listed)}. {REFUSAL} {REMEDY}")
     return types
 
 
@@ -297,7 +303,7 @@ def _walk(root: Any) -> None:
                 obj.check_format(full_check=True)  # includes the bounds of the indices
             except ValueError as exc:
                 raise _Bad(f"{where}: the sparse matrix is malformed, got {exc}") from None
-        elif isinstance(obj, (Tree, TreePredictor)):  # its owner's check, met earlier, put it in memo
+        elif isinstance(obj, (Tree, TreePredictor)):  # its owner, met first, put it in memo
             _require(id(obj) in memo, where, "a tree must belong to a tree model", "a stray tree")
         else:
             for kinds, check in _CHECKS:

@@ -88,7 +88,7 @@ def load(cur, name: str, version: int) -> StoredModel:
             f"model {name!r} version {version}: the stored artifact does not match its recorded "
             f"checksum, so the file was altered or damaged. Retrain the model with sqlml, or "
             f"restore the file from a trusted copy.")
-    pipeline = artifacts.loads(row["artifact"])
+    pipeline = artifacts.loads(row["artifact"], name=f"model {name!r} version {version}")
     classes = json.loads(row["classes"]) if row["classes"] else None
     positive = None
     if classes is not None and row["positive_class"] is not None:

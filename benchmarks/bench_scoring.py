@@ -39,18 +39,23 @@ def make_table(con, rows: int, seed: int = 0) -> None:
         (x0 + 0.5 * x1 * x2 - x3 + 0.3 * x4 * x4 + 0.5 * (random() - 0.5) > 0.4) AS y FROM bench""")
 
 
-def scoring(con, model_type: str, repeat: int, train_rows: int) -> tuple[float, float]:
+def scoring(con, model_type: str, repeat: int, train_rows: int) -> tuple[float, float, float]:
     con.execute(f"CREATE OR REPLACE TABLE bench_train AS FROM bench LIMIT {train_rows}")
     sqlml.create_model(con, f"bench_{model_type}", "bench_train", target="y",
                        model_type=model_type, function=f"score_{model_type}")
     model = sqlml.load_model(con, f"bench_{model_type}")
     X = con.sql("SELECT * EXCLUDE (y) FROM bench").df()
     X = X.astype(np.float64)
-    floor = best_of(repeat, lambda: model.pipeline.predict_proba(X))
+    # Two floors: the stored pipeline (imputer, scaler, model) on the in-memory frame, and the
+    # bare estimator on the already-preprocessed array, which is the stricter of the two.
+    pipeline_floor = best_of(repeat, lambda: model.pipeline.predict_proba(X))
+    Xt = model.pipeline.named_steps["prep"].transform(X)
+    est = model.pipeline.named_steps["model"]
+    floor = best_of(repeat, lambda: est.predict_proba(Xt))
     cols = ", ".join(f"x{i}" for i in range(10))
     q = f"SELECT sum(score_{model_type}_probability({cols})) FROM bench"
     sql = best_of(repeat, lambda: con.execute(q).fetchall())
-    return floor, sql
+    return floor, pipeline_floor, sql
 
 
 def training(con, model_type: str, repeat: int) -> tuple[float, float, float]:
@@ -61,6 +66,8 @@ def training(con, model_type: str, repeat: int) -> tuple[float, float, float]:
         sqlml.create_model(con, f"train_{model_type}_{next(counter)}", q, target="y",
                            model_type=model_type)
 
+    sqlml.create_model(con, f"bench_{model_type}", "bench_train", target="y",
+                       model_type=model_type, function=f"score_{model_type}")
     model = sqlml.load_model(con, f"bench_{model_type}")
 
     def by_hand_same_work():
@@ -83,19 +90,24 @@ def training(con, model_type: str, repeat: int) -> tuple[float, float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--train-rows", type=int, default=200_000)
+    ap.add_argument("--train-rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=("scoring", "training"), default=None)
     args = ap.parse_args()
     con = sqlml.connect(threads=2)
     make_table(con, args.rows)
     print(f"scoring {args.rows:,} rows x 10 numeric features, DuckDB threads=2, best of "
           f"{args.repeat}")
     targets = {"logistic": 1.5, "gradient_boosting": 1.2}
-    for mt, target in targets.items():
-        floor, sql = scoring(con, mt, args.repeat, args.train_rows)
-        print(f"  {mt:18s} numpy predict_proba {floor:.3f}s  SQL function {sql:.3f}s  "
-              f"ratio {sql / floor:.2f}x (target <= {target}x)")
+    for mt, target in targets.items() if args.only != "training" else ():
+        floor, pipeline_floor, sql = scoring(con, mt, args.repeat, args.train_rows)
+        print(f"  {mt:18s} SQL function {sql:.3f}s | numpy predict_proba on the array "
+              f"{floor:.3f}s: ratio {sql / floor:.2f}x (target <= {target}x) | whole pipeline "
+              f"on the frame {pipeline_floor:.3f}s: ratio {sql / pipeline_floor:.2f}x")
+    if args.only == "scoring":
+        return
     print(f"training on {args.train_rows:,} rows, fixed model type, best of {args.repeat}")
+    con.execute(f"CREATE OR REPLACE TABLE bench_train AS FROM bench LIMIT {args.train_rows}")
     for mt in targets:
         t_sqlml, t_same, t_one = training(con, mt, args.repeat)
         print(f"  {mt:18s} ml_create_model {t_sqlml:.3f}s  by hand, same work {t_same:.3f}s "

@@ -89,3 +89,22 @@ CREATE TABLE IF NOT EXISTS sqlml.training_runs (
     seconds     DOUBLE NOT NULL,
     error       VARCHAR
 );
+
+-- Precision, recall, cost... of a binary model at every distinct validation score, computed at
+-- training time by ml_threshold_table with the model's costs.
+CREATE TABLE IF NOT EXISTS sqlml.threshold_metrics (
+    name      VARCHAR NOT NULL,
+    version   INTEGER NOT NULL,
+    threshold DOUBLE NOT NULL,
+    tp        BIGINT NOT NULL,
+    fp        BIGINT NOT NULL,
+    tn        BIGINT NOT NULL,
+    fn        BIGINT NOT NULL,
+    "precision" DOUBLE,
+    recall    DOUBLE,
+    f1        DOUBLE,
+    fnr       DOUBLE,
+    fpr       DOUBLE,
+    accuracy  DOUBLE,
+    cost      DOUBLE
+);

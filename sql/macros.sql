@@ -87,3 +87,12 @@ CREATE OR REPLACE MACRO ml_trials(model_name) AS TABLE
 CREATE OR REPLACE MACRO ml_training_history(model_name) AS TABLE
     SELECT version, status, started_at, finished_at, seconds, error
     FROM sqlml.training_runs WHERE name = model_name ORDER BY started_at;
+
+CREATE OR REPLACE MACRO ml_threshold_metrics(model_name) AS TABLE
+    SELECT t.threshold, t.tp, t.fp, t.tn, t.fn, t."precision", t.recall, t.f1, t.fnr, t.fpr,
+           t.accuracy, t.cost, t.threshold = v.threshold AS chosen
+    FROM sqlml.threshold_metrics t
+    JOIN sqlml.models m ON m.name = t.name AND m.active_version = t.version
+    JOIN sqlml.model_versions v ON v.name = t.name AND v.version = t.version
+    WHERE t.name = ml_require_model(model_name)
+    ORDER BY t.threshold DESC;

@@ -86,7 +86,7 @@ def function_owner(cur, function_name: str) -> str | None:
 
 
 def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_rows: list,
-            ddl: list[str]) -> int:
+            ddl: list[str], threshold_rows: list | None = None) -> int:
     """Store a new version and make it active, with its macros, in one transaction."""
     cur.execute("BEGIN")
     try:
@@ -107,6 +107,11 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         if confusion_rows:
             cur.executemany("INSERT INTO sqlml.confusion_matrices VALUES (?, ?, ?, ?, ?)",
                             [(name, version, a, p, n) for a, p, n in confusion_rows])
+        if threshold_rows:
+            cur.executemany(
+                "INSERT INTO sqlml.threshold_metrics VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(name, version, *r) for r in threshold_rows])
         if trial_rows:
             cur.executemany(
                 "INSERT INTO sqlml.trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -156,7 +161,7 @@ def drop(cur, name: str, ddl: list[str]) -> int:
     try:
         n = len(versions(cur, name))
         for table in ("model_versions", "model_metrics", "confusion_matrices", "trials",
-                      "models"):
+                      "threshold_metrics", "models"):
             cur.execute(f"DELETE FROM sqlml.{table} WHERE name = ?", [name])
         for stmt in ddl:
             cur.execute(stmt)

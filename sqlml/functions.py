@@ -50,7 +50,8 @@ def _model_for(inst: Instance, args, caller: str | None) -> tuple[StoredModel, s
         raise PredictionInputError(
             f"{caller or 'ml_predict'}: the first argument must be a model name such as "
             f"'customer_churn' or 'customer_churn@2', got {ref!r}.")
-    if len(refs) > 1 and not pc.all(pc.equal(refs, ref)).as_py():
+    # Generated functions pass the name as a literal; only ml_predict(...) can vary it per row.
+    if caller and len(refs) > 1 and not pc.all(pc.equal(refs, ref)).as_py():
         raise PredictionInputError(
             f"{caller or 'ml_predict'}: the model name must be the same on every row, got "
             f"{ref!r} and others. Score each model in its own call.")

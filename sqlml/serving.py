@@ -178,35 +178,40 @@ def compile_fast_path(model: StoredModel):
     if len(steps) != 2 or any(f.kind not in ("numeric", "boolean") for f in model.features):
         return None
     prep, est = steps[0][1], steps[1][1]
-    blocks = []
-    for _, trans, cols in prep.transformers_:
-        if trans == "drop" and len(cols) == 0:
-            continue
-        block = _numeric_block(trans)
-        if block is None:
-            return None
-        blocks.append(block)
-    if len(blocks) != len(model.features):
+    blocks = [_numeric_block(t) for _, t, cols in prep.transformers_
+              if not (t == "drop" and len(cols) == 0)]
+    if len(blocks) != len(model.features) or any(b is None for b in blocks):
         return None
     predict = _estimator_fast(est)
     if predict is None:
         return None
+    # The ColumnTransformer's output layout: per feature its value, then its missing-value
+    # indicator where the imputer keeps one. Scaling is elementwise, so scaling the whole matrix
+    # at once gives the same numbers as scaling block by block (x - 0 and x / 1 are exact).
+    layout, means, scales = [], [], []
+    for stat, indicate, mean, scale in blocks:
+        layout.append((len(means), stat, indicate))
+        width = 2 if indicate else 1
+        means += list(mean) if mean is not None else [0.0] * width
+        scales += list(scale) if scale is not None else [1.0] * width
+    mean_row, scale_row = np.array(means), np.array(scales)
+    scaled = bool(np.any(mean_row != 0.0) or np.any(scale_row != 1.0))
+    width = len(means)
 
     def fast(columns: list, fn: str) -> np.ndarray:
-        parts = []
-        for (stat, indicate, mean, scale), col, f in zip(
-                blocks, columns, model.features, strict=True):
+        X = np.empty((len(columns[0]), width))
+        for (j, stat, indicate), col, f in zip(layout, columns, model.features, strict=True):
             x = _as_float(col, f, fn)
             missing = np.isnan(x)
+            X[:, j] = x
             if missing.any():
-                x = x.copy()
-                x[missing] = stat
-            sub = np.column_stack([x, missing]) if indicate else x[:, None]
-            if mean is not None:
-                sub = sub - mean
-                sub /= scale
-            parts.append(sub)
-        return predict(np.hstack(parts))
+                X[missing, j] = stat
+            if indicate:
+                X[:, j + 1] = missing
+        if scaled:
+            X -= mean_row
+            X /= scale_row
+        return predict(X)
 
     return fast
 
@@ -242,7 +247,8 @@ def _estimator_fast(est):
     if isinstance(est, _LINEAR) and np.ndim(est.coef_) == 1:
         coef_t, intercept = est.coef_.T, est.intercept_
         return lambda X: X @ coef_t + intercept
-    if isinstance(est, _HGB) and est._bin_mapper.is_categorical_ is None:
+    cats = getattr(getattr(est, "_bin_mapper", None), "is_categorical_", None)
+    if isinstance(est, _HGB) and (cats is None or not np.any(cats)):
         baseline, loss = est._baseline_prediction, est._loss
         classifier = isinstance(est, HistGradientBoostingClassifier)
 

@@ -20,7 +20,15 @@ from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
-from sqlml import artifacts, catalog, estimators, evaluation, generated, preprocessing
+from sqlml import (
+    artifacts,
+    catalog,
+    estimators,
+    evaluation,
+    generated,
+    preprocessing,
+    thresholds,
+)
 from sqlml.errors import InvalidNameError, TrainingError, did_you_mean
 from sqlml.estimators import CLASSIFICATION, PROBLEM_TYPES
 
@@ -113,6 +121,8 @@ def parse_request(args: list) -> Request:
             raise TrainingError(
                 f"{FN}: setting {key} must be a positive number, got {v!r}. "
                 f"Use e.g. settings := {{{key}: {DEFAULT_SETTINGS[key]}}}.")
+    fn_cost, fp_cost, min_recall = _plain(fn_cost), _plain(fp_cost), _plain(min_recall)
+    thresholds.check_costs(fn_cost, fp_cost, min_recall)
     return Request(
         name=name, source=source, target=target, function=function,
         problem_type=(problem_type or "auto").lower(), model_type=(model_type or "auto").lower(),
@@ -263,6 +273,11 @@ def train(cur, args: list) -> dict:
             f"{did_you_mean(objective, evaluation.OBJECTIVES)} Use one of: "
             f"{', '.join(evaluation.OBJECTIVES)}.")
     score_with = scorer(objective, problem_type, positive)
+    if problem_type != "binary_classification" and thresholds.wanted(
+            objective, req.fn_cost, req.fp_cost, req.min_recall):
+        raise TrainingError(
+            f"{FN}: fn_cost, fp_cost and min_recall choose the decision threshold of a binary "
+            f"model, but target {req.target!r} is {problem_type}. Leave them out.")
 
     feature_frame = pd.DataFrame({c: table.column(c).to_pandas() for c in types})
     s = req.settings
@@ -298,7 +313,7 @@ def train(cur, args: list) -> dict:
 
     fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
     Xv, yv = X.iloc[val_idx], y[val_idx]
-    metric_rows, confusion_rows, headline, threshold = [], [], {}, None
+    metric_rows, confusion_rows, headline, threshold, threshold_rows = [], [], {}, None, []
     threshold_reason = None
     if problem_type in CLASSIFICATION:
         proba = fitted.predict_proba(Xv)
@@ -306,9 +321,16 @@ def train(cur, args: list) -> dict:
         if problem_type == "binary_classification":
             p_pos = proba[:, cls.index(positive)]
             threshold, threshold_reason = 0.5, "default: P(positive) >= 0.5"
+            chosen, reason, threshold_rows = thresholds.choose(
+                cur, yv == positive, p_pos, objective, req.fn_cost, req.fp_cost, req.min_recall)
+            if thresholds.wanted(objective, req.fn_cost, req.fp_cost, req.min_recall):
+                threshold, threshold_reason = chosen, reason
             negative = cls[1 - cls.index(positive)]
             pred = np.where(p_pos >= threshold, positive, negative)
             headline = evaluation.binary_metrics(yv, p_pos, pred, positive)
+            headline["cost"] = float(
+                (1.0 if req.fn_cost is None else req.fn_cost) * headline["fn"]
+                + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
             metric_rows = [(k, None, float(v)) for k, v in headline.items()]
         else:
             pred = np.asarray(cls, dtype=object)[np.argmax(proba, axis=1)]
@@ -359,7 +381,8 @@ def train(cur, args: list) -> dict:
         old = generated.function_names(previous["function_name"], "multiclass_classification")
         old.append(f"{previous['function_name']}_probability")
         ddl = generated.drop_statements(old) + ddl
-    version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl)
+    version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl,
+                              threshold_rows)
     return {
         "name": req.name, "version": version, "problem_type": problem_type,
         "model_type": best, "function": req.function, "objective": objective,
@@ -465,6 +488,6 @@ def _jsonable(v):
 
 
 def _headline_score(headline: dict, objective: str) -> float | None:
-    key = {"auc": "roc_auc", "cost": "roc_auc", "f1_macro": "f1_macro"}.get(objective, objective)
+    key = {"auc": "roc_auc", "f1_macro": "f1_macro"}.get(objective, objective)
     v = headline.get(key)
     return None if v is None else float(v)

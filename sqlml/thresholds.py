@@ -1,0 +1,72 @@
+"""The decision threshold of a binary model, chosen on validation data at training time.
+
+The choice is made by the same pure-SQL functions a user runs on any table
+(``ml_best_threshold`` and ``ml_threshold_table`` in ``sql/metrics.sql``), so a threshold
+chosen at training time and one chosen later by hand agree.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from sqlml.errors import TrainingError
+
+FN = "ml_create_model"
+TABLE_COLUMNS = ("threshold", "tp", "fp", "tn", "fn", "precision", "recall", "f1", "fnr", "fpr",
+                 "accuracy", "cost")
+
+
+def check_costs(fn_cost, fp_cost, min_recall) -> None:
+    for name, v, example in (("fn_cost", fn_cost, "3"), ("fp_cost", fp_cost, "1")):
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or v != v:
+            raise TrainingError(
+                f"{FN}: {name} must be a non-negative number (the cost of one "
+                f"{'missed positive' if name == 'fn_cost' else 'false alarm'}), got {v!r}. "
+                f"Pass e.g. {name} := {example}.")
+    if min_recall is not None and (isinstance(min_recall, bool) or not isinstance(
+            min_recall, int | float) or not 0 <= min_recall <= 1):
+        raise TrainingError(
+            f"{FN}: min_recall must be a number in [0, 1], got {min_recall!r}. "
+            f"Pass e.g. min_recall := 0.85.")
+
+
+def wanted(objective: str, fn_cost, fp_cost, min_recall) -> bool:
+    return objective == "cost" or min_recall is not None or fn_cost is not None \
+        or fp_cost is not None
+
+
+def choose(cur, actual: np.ndarray, score: np.ndarray, objective: str, fn_cost, fp_cost,
+           min_recall) -> tuple[float, str, list[tuple]]:
+    """(threshold, reason, threshold table rows) from the validation rows."""
+    fn_c = 1.0 if fn_cost is None else float(fn_cost)
+    fp_c = 1.0 if fp_cost is None else float(fp_cost)
+    pick = "cost" if objective == "cost" or fn_cost is not None or fp_cost is not None else "f1"
+    frame = pd.DataFrame({"actual": actual.astype(bool), "score": score.astype(np.float64)})
+    view = "__sqlml_validation_scores"
+    cur.register(view, frame)
+    try:
+        best = cur.execute(
+            f"SELECT ml_best_threshold(actual, score, objective := ?, fn_cost := ?, "
+            f"fp_cost := ?, min_recall := ?) FROM {view}",
+            [pick, fn_c, fp_c, min_recall]).fetchall()[0][0]
+        columns = ", ".join(f'"{c}"' for c in TABLE_COLUMNS)
+        table = cur.execute(
+            f"SELECT {columns} FROM ml_threshold_table('{view}', actual := 'actual', "
+            f"score := 'score', fn_cost := ?, fp_cost := ?)", [fn_c, fp_c]).fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).split("Error: ", 1)[-1]
+        raise TrainingError(
+            f"{FN}: choosing the decision threshold on the validation rows failed: {message}"
+        ) from None
+    finally:
+        cur.unregister(view)
+    goal = (f"minimises validation cost {fn_c:g} x FN + {fp_c:g} x FP" if pick == "cost"
+            else "maximises validation F1")
+    bound = f" subject to recall >= {min_recall:g}" if min_recall is not None else ""
+    reason = (f"{goal}{bound}: cost {best['cost']:g}, recall {best['recall']:.3f}, precision "
+              f"{best['precision']:.3f} at P(positive) >= {best['threshold']:.6g}")
+    return float(best["threshold"]), reason, [tuple(r) for r in table]

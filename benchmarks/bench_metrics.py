@@ -73,8 +73,8 @@ def main() -> None:
             "SELECT ml_best_threshold(y, s_cont, fn_cost := 3, fp_cost := 1).cost FROM scored"),
          lambda: min_cost_numpy(y, s_cont, fn_cost=3, fp_cost=1)),
     ]
-    print(f"rows: {args.rows:,}   repeats: {args.repeat} (best kept)   "
-          f"duckdb threads: {con.sql('SELECT current_setting(' + repr('threads') + ')').fetchall()[0][0]}")
+    threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
+    print(f"rows: {args.rows:,}   repeats: {args.repeat} (best kept)   duckdb threads: {threads}")
     print(f"{'metric':40s} {'sqlml s':>9s} {'sklearn s':>10s} {'ratio':>7s}  values")
     for name, ours, theirs in cases:
         t_ours, v_ours = best_of(ours, args.repeat)

@@ -337,6 +337,15 @@ CREATE OR REPLACE MACRO __sqlml_scored(actual, score, pos_label, fname) AS
          'v': CASE WHEN pos_label IS NULL THEN NULL ELSE actual END}
     END;
 
+-- The sort keys of a pair: score, then label (false before true). NULL for an ignored row, so
+-- that its score or label is never checked (ORDER BY keys are computed before FILTER applies).
+CREATE OR REPLACE MACRO __sqlml_score_key(actual, score, fname) AS
+    CASE WHEN actual IS NOT NULL AND score IS NOT NULL THEN __sqlml_score(score, fname) END;
+
+CREATE OR REPLACE MACRO __sqlml_label_key(actual, score, pos_label, fname) AS
+    CASE WHEN actual IS NOT NULL AND score IS NOT NULL
+         THEN __sqlml_is_pos(actual, pos_label, fname, 'actual') END;
+
 -- Tie-exact ROC AUC from the pairs sorted by (score, label) ascending, so that within a run of
 -- equal scores the negatives come first. With positives at positions i_1 < ... < i_P,
 -- sum(i_j - j) counts, for every positive, the negatives scored below OR EQUAL to it. A tie
@@ -380,8 +389,8 @@ CREATE OR REPLACE MACRO __sqlml_mixed_ties(sorted) AS
 CREATE OR REPLACE MACRO ml_roc_auc(actual, score, pos_label := NULL) AS
     __sqlml_auc_sorted(
         list(__sqlml_scored(actual, score, pos_label, 'ml_roc_auc')
-             ORDER BY __sqlml_score(score, 'ml_roc_auc'),
-                      __sqlml_is_pos(actual, pos_label, 'ml_roc_auc', 'actual'))
+             ORDER BY __sqlml_score_key(actual, score, 'ml_roc_auc'),
+                      __sqlml_label_key(actual, score, pos_label, 'ml_roc_auc'))
             FILTER (WHERE actual IS NOT NULL AND score IS NOT NULL),
         pos_label, 'ml_roc_auc');
 
@@ -424,8 +433,8 @@ CREATE OR REPLACE MACRO __sqlml_curve(sorted, pos_label, fname) AS
 -- For the table macros, which never run as window functions.
 CREATE OR REPLACE MACRO __sqlml_curve_of_table(actual, score, pos_label, fname) AS
     __sqlml_curve(list(__sqlml_scored(actual, score, pos_label, fname)
-                       ORDER BY __sqlml_score(score, fname) DESC,
-                                __sqlml_is_pos(actual, pos_label, fname, 'actual'))
+                       ORDER BY __sqlml_score_key(actual, score, fname) DESC,
+                                __sqlml_label_key(actual, score, pos_label, fname))
                       FILTER (WHERE actual IS NOT NULL AND score IS NOT NULL),
                   pos_label, fname);
 
@@ -434,8 +443,8 @@ CREATE OR REPLACE MACRO __sqlml_curve_of_table(actual, score, pos_label, fname) 
 -- the curve lists TP and the group end b (so precision = TP / b).
 CREATE OR REPLACE MACRO ml_pr_auc(actual, score, pos_label := NULL) AS
     list_transform([__sqlml_curve(list(__sqlml_scored(actual, score, pos_label, 'ml_pr_auc')
-                                       ORDER BY __sqlml_score(score, 'ml_pr_auc') DESC,
-                                                __sqlml_is_pos(actual, pos_label, 'ml_pr_auc', 'actual'))
+                                       ORDER BY __sqlml_score_key(actual, score, 'ml_pr_auc') DESC,
+                                                __sqlml_label_key(actual, score, pos_label, 'ml_pr_auc'))
                                       FILTER (WHERE actual IS NOT NULL AND score IS NOT NULL),
                                   pos_label, 'ml_pr_auc')], lambda c_:
         CASE
@@ -449,12 +458,12 @@ CREATE OR REPLACE MACRO ml_pr_auc(actual, score, pos_label := NULL) AS
 -- A list (not avg) is aggregated so that the pos_label check and the mean come from one
 -- aggregate.
 CREATE OR REPLACE MACRO ml_log_loss(actual, probability, pos_label := NULL) AS
-    list_transform([coalesce(list({
+    list_transform([coalesce(list(CASE WHEN actual IS NOT NULL AND probability IS NOT NULL THEN {
         'y': __sqlml_is_pos(actual, pos_label, 'ml_log_loss', 'actual'),
         'q': least(greatest(__sqlml_probability(probability, 'ml_log_loss'), 2.220446049250313e-16),
                    1 - 2.220446049250313e-16),
         'v': CASE WHEN pos_label IS NULL THEN NULL ELSE actual END
-    }) FILTER (WHERE actual IS NOT NULL AND probability IS NOT NULL), [])], lambda l_:
+    } END) FILTER (WHERE actual IS NOT NULL AND probability IS NOT NULL), [])], lambda l_:
         CASE
             WHEN len(l_) = 0 THEN NULL
             WHEN pos_label IS NOT NULL AND NOT list_bool_or(list_transform(l_, lambda r_: r_.y))
@@ -464,11 +473,11 @@ CREATE OR REPLACE MACRO ml_log_loss(actual, probability, pos_label := NULL) AS
         END)[1];
 
 CREATE OR REPLACE MACRO ml_brier(actual, probability, pos_label := NULL) AS
-    list_transform([coalesce(list({
+    list_transform([coalesce(list(CASE WHEN actual IS NOT NULL AND probability IS NOT NULL THEN {
         'y': __sqlml_is_pos(actual, pos_label, 'ml_brier', 'actual'),
         'q': __sqlml_probability(probability, 'ml_brier'),
         'v': CASE WHEN pos_label IS NULL THEN NULL ELSE actual END
-    }) FILTER (WHERE actual IS NOT NULL AND probability IS NOT NULL), [])], lambda l_:
+    } END) FILTER (WHERE actual IS NOT NULL AND probability IS NOT NULL), [])], lambda l_:
         CASE
             WHEN len(l_) = 0 THEN NULL
             WHEN pos_label IS NOT NULL AND NOT list_bool_or(list_transform(l_, lambda r_: r_.y))
@@ -566,8 +575,8 @@ CREATE OR REPLACE MACRO ml_best_threshold(actual, score, objective := 'cost', fn
                                           min_recall := NULL, max_fnr := NULL,
                                           pos_label := NULL) AS
     list_transform([__sqlml_curve(list(__sqlml_scored(actual, score, pos_label, 'ml_best_threshold')
-                                       ORDER BY __sqlml_score(score, 'ml_best_threshold') DESC,
-                                                __sqlml_is_pos(actual, pos_label, 'ml_best_threshold', 'actual'))
+                                       ORDER BY __sqlml_score_key(actual, score, 'ml_best_threshold') DESC,
+                                                __sqlml_label_key(actual, score, pos_label, 'ml_best_threshold'))
                                       FILTER (WHERE actual IS NOT NULL AND score IS NOT NULL),
                                   pos_label, 'ml_best_threshold')], lambda c_:
         list_transform([__sqlml_costs(fn_cost, fp_cost, tp_cost, tn_cost, 'ml_best_threshold')], lambda k_:
@@ -625,6 +634,7 @@ CREATE OR REPLACE MACRO ml_pinball_loss(actual, predicted, q := 0.5) AS
 
 CREATE OR REPLACE MACRO ml_interval_coverage(actual, lo, hi) AS
     avg(CASE
+            WHEN actual IS NULL OR lo IS NULL OR hi IS NULL THEN NULL
             WHEN lo > hi
             THEN error('ml_interval_coverage: lo must not exceed hi, got lo = ' || __sqlml_show(lo)
                        || ' and hi = ' || __sqlml_show(hi) || '. Pass the lower bound first, e.g.'
@@ -763,21 +773,25 @@ CREATE OR REPLACE MACRO ml_hit_rate(recommended VARCHAR[], relevant VARCHAR[], k
 -- Table macros: multiclass report, confusion matrix, threshold table, model comparison
 -- ---------------------------------------------------------------------------------------------
 -- They read any table or view by name (query_table), including a pandas frame registered with
--- con.register(name, df). Columns are named by string, e.g. actual := 'churned'. A missing column
--- name is caught up front: struct_extract with a NULL key would quietly yield NULLs instead.
+-- con.register(name, df). Columns are named by string, e.g. actual := 'churned'.
 
-CREATE OR REPLACE MACRO __sqlml_need(v, fname, name, example) AS
+-- Returns tbl, unless a required column name is missing. The check wraps the argument of
+-- query_table, which DuckDB evaluates while binding: a check in WHERE could be optimised away
+-- (struct_extract with a NULL key yields a constant NULL, the plan becomes empty) and the call
+-- would quietly return nothing.
+CREATE OR REPLACE MACRO __sqlml_need(v, fname, name, example, tbl) AS
     CASE WHEN v IS NULL
          THEN error(fname || ': ' || name || ' is required: pass the name of the column as a'
                      ' string, e.g. ' || name || ' := ' || example || '.')
-         ELSE true END;
+         ELSE tbl END;
 
 CREATE OR REPLACE MACRO ml_confusion_matrix_table(tbl, actual := NULL, predicted := NULL) AS TABLE
     WITH pairs AS (
         SELECT struct_extract(q_, actual) AS a_, struct_extract(q_, predicted) AS p_
-        FROM query_table(tbl) q_
-        WHERE __sqlml_need(actual, 'ml_confusion_matrix_table', 'actual', '''tier''')
-          AND __sqlml_need(predicted, 'ml_confusion_matrix_table', 'predicted', '''predicted_tier''')
+        FROM query_table(
+            __sqlml_need(actual, 'ml_confusion_matrix_table', 'actual', '''tier''',
+            __sqlml_need(predicted, 'ml_confusion_matrix_table', 'predicted', '''predicted_tier''',
+                         tbl))) q_
     ),
     clean AS (SELECT a_, p_ FROM pairs WHERE a_ IS NOT NULL AND p_ IS NOT NULL),
     labels AS (SELECT a_ AS label_ FROM clean UNION SELECT p_ FROM clean),
@@ -792,9 +806,10 @@ CREATE OR REPLACE MACRO ml_confusion_matrix_table(tbl, actual := NULL, predicted
 CREATE OR REPLACE MACRO ml_classification_report(tbl, actual := NULL, predicted := NULL) AS TABLE
     WITH pairs AS (
         SELECT struct_extract(q_, actual) AS a_, struct_extract(q_, predicted) AS p_
-        FROM query_table(tbl) q_
-        WHERE __sqlml_need(actual, 'ml_classification_report', 'actual', '''tier''')
-          AND __sqlml_need(predicted, 'ml_classification_report', 'predicted', '''predicted_tier''')
+        FROM query_table(
+            __sqlml_need(actual, 'ml_classification_report', 'actual', '''tier''',
+            __sqlml_need(predicted, 'ml_classification_report', 'predicted', '''predicted_tier''',
+                         tbl))) q_
     ),
     clean AS (SELECT a_, p_ FROM pairs WHERE a_ IS NOT NULL AND p_ IS NOT NULL),
     total AS (SELECT count(*)::DOUBLE AS n_, count_if(a_ = p_) AS correct_ FROM clean),
@@ -855,9 +870,9 @@ CREATE OR REPLACE MACRO ml_threshold_table(tbl, actual := NULL, score := NULL, f
                    __sqlml_curve_of_table(struct_extract(q_, actual), struct_extract(q_, score), pos_label,
                                     'ml_threshold_table'),
                    fn_cost, fp_cost, tp_cost, tn_cost, 'ml_threshold_table') AS rows_
-        FROM query_table(tbl) q_
-        WHERE __sqlml_need(actual, 'ml_threshold_table', 'actual', '''churned''')
-          AND __sqlml_need(score, 'ml_threshold_table', 'score', '''p_churn''')
+        FROM query_table(
+            __sqlml_need(actual, 'ml_threshold_table', 'actual', '''churned''',
+            __sqlml_need(score, 'ml_threshold_table', 'score', '''p_churn''', tbl))) q_
     ))
     ORDER BY threshold DESC;
 
@@ -873,15 +888,15 @@ CREATE OR REPLACE MACRO ml_compare_models(tbl, actual := NULL, model := NULL, sc
                __sqlml_curve_of_table(struct_extract(q_, actual), struct_extract(q_, score), pos_label,
                                       'ml_compare_models') AS curve_,
                ml_roc_auc(struct_extract(q_, actual), struct_extract(q_, score), pos_label := pos_label) AS auc_
-        FROM query_table(tbl) q_
-        WHERE __sqlml_need(actual, 'ml_compare_models', 'actual', '''churned''')
-          AND __sqlml_need(model, 'ml_compare_models', 'model', '''model_name''')
-          AND __sqlml_need(score, 'ml_compare_models', 'score', '''p_churn''')
-          AND CASE WHEN threshold IS NULL OR __sqlml_is_number(threshold) THEN true
-                   ELSE error('ml_compare_models: threshold must be a number or NULL, got '
-                              || __sqlml_show(threshold) || '. Pass NULL to let each model choose'
-                               ' its cheapest threshold, or a fixed cut-off, e.g.'
-                               ' threshold := 0.5.') END
+        FROM query_table(
+            __sqlml_need(actual, 'ml_compare_models', 'actual', '''churned''',
+            __sqlml_need(model, 'ml_compare_models', 'model', '''model_name''',
+            __sqlml_need(score, 'ml_compare_models', 'score', '''p_churn''',
+            CASE WHEN threshold IS NULL OR __sqlml_is_number(threshold) THEN tbl
+                 ELSE error('ml_compare_models: threshold must be a number or NULL, got '
+                            || __sqlml_show(threshold) || '. Pass NULL to let each model choose'
+                            ' its cheapest threshold, or a fixed cut-off, e.g. threshold := 0.5.')
+            END)))) q_
         GROUP BY ALL
     ),
     costed AS (

@@ -84,6 +84,11 @@ def _install_temp_macros(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()[0][0]
     if exists:
         return
-    for name in sqlfiles.SQL_FILES[1:]:
+    has_catalog = con.execute(
+        "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'sqlml' "
+        "AND database_name = current_database()").fetchall()[0][0]
+    # Without a catalog there are no models to list or score: only the metric functions.
+    files = sqlfiles.SQL_FILES[1:] if has_catalog else ("metrics.sql",)
+    for name in files:
         for stmt in sqlfiles.statements(name):
             con.execute(stmt.replace("CREATE OR REPLACE MACRO", "CREATE OR REPLACE TEMP MACRO", 1))

@@ -88,3 +88,13 @@ def test_plain_duckdb_cli_reads_the_catalog(db_path):
     assert "churn,1,logistic" in out.stdout and "predict_churn" in out.stdout
     version = subprocess.run([duckdb_cli(), "--version"], capture_output=True, text=True)
     assert version.stdout.startswith("v1.")  # a 1.x client opened a file written by duckdb 2
+
+
+def test_read_only_plain_duckdb_file_gets_metric_functions(db_path):
+    import duckdb
+
+    plain = duckdb.connect(str(db_path))
+    plain.execute("CREATE TABLE s AS SELECT (range % 2 = 0) AS y, range / 10 AS p FROM range(10)")
+    plain.close()
+    con = sqlml.connect(db_path, read_only=True)
+    assert con.execute("SELECT ml_accuracy(y, p > 0.45) FROM s").fetchall() == [(0.4,)]

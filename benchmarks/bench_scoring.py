@@ -15,6 +15,7 @@ import argparse
 import time
 
 import numpy as np
+import pyarrow as pa
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
@@ -99,6 +100,18 @@ def main() -> None:
     print(f"scoring {args.rows:,} rows x 10 numeric features, DuckDB threads=2, best of "
           f"{args.repeat}")
     targets = {"logistic": 1.5, "gradient_boosting": 1.2}
+    if args.only != "training":
+        # The cost of DuckDB calling any Arrow UDF on these 10 columns: a floor for every
+        # Python-served function, whatever it computes.
+        def noop(*cols):
+            return pa.array(np.zeros(len(cols[0])))
+
+        con.create_function("bench_noop", noop, None, "DOUBLE", type="arrow",
+                            null_handling="special")
+        cols = ", ".join(f"x{i}" for i in range(10))
+        t = best_of(args.repeat, lambda: con.execute(
+            f"SELECT sum(bench_noop({cols})) FROM bench").fetchall())
+        print(f"  {'do-nothing UDF':18s} {t:.3f}s (DuckDB's own cost of calling a Python UDF)")
     for mt, target in targets.items() if args.only != "training" else ():
         floor, pipeline_floor, sql = scoring(con, mt, args.repeat, args.train_rows)
         print(f"  {mt:18s} SQL function {sql:.3f}s | numpy predict_proba on the array "

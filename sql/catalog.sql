@@ -108,3 +108,23 @@ CREATE TABLE IF NOT EXISTS sqlml.threshold_metrics (
     accuracy  DOUBLE,
     cost      DOUBLE
 );
+
+-- Tuning progress and per-epoch objective values: one row per trial per epoch, written while
+-- training runs (so another connection can watch), kept with the version it produced.
+CREATE TABLE IF NOT EXISTS sqlml.training_log (
+    name              VARCHAR NOT NULL,
+    version           INTEGER NOT NULL,
+    trial             INTEGER NOT NULL,
+    epoch             INTEGER NOT NULL,
+    model_type        VARCHAR NOT NULL,
+    resource          VARCHAR,             -- e.g. max_iter=50: the model's size after this epoch
+    score             DOUBLE,              -- mean validation score over the folds (greater is better)
+    running_average   DOUBLE,              -- this trial's mean score up to this epoch
+    median_of_earlier DOUBLE,              -- median stopping rule: earlier trials' running averages
+    event             VARCHAR NOT NULL,    -- epoch | completed | stopped_early | timed_out
+    trials_planned    INTEGER,
+    best_so_far       DOUBLE,
+    elapsed_seconds   DOUBLE,
+    remaining_seconds DOUBLE,
+    logged_at         TIMESTAMP NOT NULL
+);

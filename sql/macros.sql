@@ -79,7 +79,10 @@ CREATE OR REPLACE MACRO ml_confusion_matrix(model_name) AS TABLE
 
 CREATE OR REPLACE MACRO ml_trials(model_name) AS TABLE
     SELECT t.version, t.trial, t.model_type, t.objective, t.score, t.fold_scores, t.seconds,
-           t.status, t.parameters
+           t.status,
+           (SELECT max(l.epoch) FROM sqlml.training_log l WHERE l.name = t.name
+              AND l.version = t.version AND l.trial = t.trial) AS epochs,
+           t.parameters
     FROM sqlml.trials t
     WHERE t.name = ml_require_model(model_name)
     ORDER BY t.version, t.trial;
@@ -96,3 +99,17 @@ CREATE OR REPLACE MACRO ml_threshold_metrics(model_name) AS TABLE
     JOIN sqlml.model_versions v ON v.name = t.name AND v.version = t.version
     WHERE t.name = ml_require_model(model_name)
     ORDER BY t.threshold DESC;
+
+-- Per-epoch objective values and progress of tuning runs (rows appear while training runs).
+CREATE OR REPLACE MACRO ml_training_log(model_name) AS TABLE
+    SELECT l.version, l.trial, l.epoch, l.model_type, l.resource, l.score, l.running_average,
+           l.median_of_earlier, l.event, l.trials_planned, l.best_so_far, l.elapsed_seconds,
+           l.remaining_seconds, l.logged_at
+    FROM sqlml.training_log l
+    WHERE l.name = model_name
+    ORDER BY l.version, l.logged_at, l.trial, l.epoch;
+
+-- Items closest to an item in a recommender's factor space (cosine similarity).
+CREATE OR REPLACE MACRO ml_similar_items(model_name, item, k := 10) AS TABLE
+    SELECT r.rank, r.item, r.similarity
+    FROM (SELECT unnest(__sqlml_py_similar_items(model_name, item, k)) AS r);

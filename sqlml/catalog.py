@@ -86,8 +86,13 @@ def function_owner(cur, function_name: str) -> str | None:
 
 
 def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_rows: list,
-            ddl: list[str], threshold_rows: list | None = None) -> int:
-    """Store a new version and make it active, with its macros, in one transaction."""
+            ddl: list[str], threshold_rows: list | None = None,
+            extra_rows: dict[str, list[tuple]] | None = None, extra=None) -> int:
+    """Store a new version and make it active, with its macros, in one transaction.
+
+    ``extra_rows``: {table: rows} for further per-version tables (sqlml.<table>, whose first
+    two columns are name and version), e.g. feature importance and diagnosis rows.
+    """
     cur.execute("BEGIN")
     try:
         name = record["name"]
@@ -118,7 +123,16 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
                 [(name, version, t["trial"], t["model_type"], json.dumps(t["parameters"]),
                   t["objective"], t["score"], json.dumps(t["fold_scores"]), t["seconds"],
                   t["status"]) for t in trial_rows])
+        for table, rows in (extra_rows or {}).items():
+            if rows:
+                cur.executemany(
+                    f"INSERT INTO sqlml.{table} VALUES ({', '.join('?' * (len(rows[0]) + 2))})",
+                    [(name, version, *r) for r in rows])
         _set_active(cur, name, version, record["function_name"])
+        if extra is not None:
+            # Per-version tables (recommender factors) need the version number; the callback
+            # writes them and returns the macros that read them.
+            ddl = [*ddl, *extra(cur, version)]
         for stmt in ddl:
             cur.execute(stmt)
         cur.execute(
@@ -161,12 +175,45 @@ def drop(cur, name: str, ddl: list[str]) -> int:
     try:
         n = len(versions(cur, name))
         for table in ("model_versions", "model_metrics", "confusion_matrices", "trials",
-                      "threshold_metrics", "models"):
+                      "threshold_metrics", *TRAINING_DEPTH_TABLES, "models"):
             cur.execute(f"DELETE FROM sqlml.{table} WHERE name = ?", [name])
         for stmt in ddl:
             cur.execute(stmt)
+        for (table,) in cur.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'sqlml' "
+                "AND database_name = current_database() AND regexp_full_match(table_name, ?)",
+                [f"rec_{name}_v[0-9]+_(users|items|seen)"]).fetchall():
+            cur.execute(f'DROP TABLE sqlml."{table}"')
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
         raise
     return n
+
+
+# -- training depth: tuning log, explanations, diagnosis, calibration -----------------------------
+TRAINING_DEPTH_TABLES = ("training_log",)
+
+
+def next_version(cur, name: str) -> int:
+    """The version number the running training will get (training holds the write lock)."""
+    return cur.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM sqlml.model_versions WHERE name = ?",
+        [name]).fetchall()[0][0]
+
+
+def clear_training_log(cur, name: str, version: int) -> None:
+    """Rows left by an earlier failed run that would have become this version."""
+    cur.execute("DELETE FROM sqlml.training_log WHERE name = ? AND version = ?", [name, version])
+
+
+LOG_COLUMNS = ("trial", "epoch", "model_type", "resource", "score", "running_average",
+               "median_of_earlier", "event", "trials_planned", "best_so_far", "elapsed",
+               "remaining")
+
+
+def log_training(cur, name: str, version: int, row: dict) -> None:
+    """One progress row, committed at once so other connections see it while training runs."""
+    cur.execute(
+        "INSERT INTO sqlml.training_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [name, version, *(row.get(c) for c in LOG_COLUMNS), now()])

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml import catalog, generated, training
+from sqlml import catalog, generated, recommend_train, training
 from sqlml.context import Instance
 from sqlml.errors import PredictionInputError, SqlmlError
 from sqlml.serving import ModelCache, StoredModel, feature_columns
@@ -112,7 +112,7 @@ def _create_model(inst: Instance):
                 cur = inst.cursor()
                 started, t0 = catalog.now(), time.perf_counter()
                 try:
-                    summary = training.train(cur, list(row))
+                    summary = _train(cur, list(row))
                 except Exception as exc:
                     _record_failure(cur, row[0], started, time.perf_counter() - t0, exc)
                     raise
@@ -122,6 +122,19 @@ def _create_model(inst: Instance):
             out.append(summary)
         return pa.array(out, type=_SUMMARY_ARROW)
     return udf
+
+
+def _train(cur, args: list) -> dict:
+    if str(args[4] or "").lower() != "recommendation":
+        return training.train(cur, args)
+    name = training.check_identifier("model name", args[0])
+    function = training.check_identifier("function name", args[3] or f"recommend_{name}")
+    req = training.Request(name=name, source=args[1], target=args[2] or "", function=function)
+    training.clash_check(cur, req)
+    source = (args[1] or "").strip()
+    query = f"SELECT * FROM {source}" if generated.IDENTIFIER.match(source) else source
+    return recommend_train.train(cur, name, function, query,
+                                 training.as_dict(args[8], "settings"))
 
 
 def _record_failure(cur, name, started, seconds, exc) -> None:
@@ -140,13 +153,12 @@ def _drop_model(inst: Instance):
                 cur = inst.cursor()
                 try:
                     model = catalog.require_model(cur, name, "ml_drop_model")
-                    fns = generated.function_names(model["function_name"],
-                                                   "binary_classification")
+                    fns = generated.all_names(model["function_name"])
                     n = catalog.drop(cur, name, generated.drop_statements(fns))
                 finally:
                     inst.models.forget(name)
                     cur.close()
-            out.append(f"dropped model {name!r}: {n} version(s) and functions {', '.join(fns)}")
+            out.append(f"dropped model {name!r}: {n} version(s) and its functions")
         return pa.array(out, type=pa.string())
     return udf
 
@@ -166,11 +178,14 @@ def _rollback_model(inst: Instance):
                             f"stored versions are {', '.join(map(str, have))}. Pass one of them.")
                     row = catalog.version_row(cur, name, version)
                     features = [f["name"] for f in json.loads(row["features"])]
-                    old = generated.function_names(current["function_name"],
-                                                   "binary_classification")
-                    ddl = generated.drop_statements(old) + generated.create_statements(
-                        name, row["function_name"], features, row["problem_type"],
-                        row["target_type"])
+                    ddl = generated.drop_statements(generated.all_names(
+                        current["function_name"]))
+                    if row["problem_type"] == "recommendation":
+                        ddl += recommend_train.macros_for_version(name, row)
+                    else:
+                        ddl += generated.create_statements(
+                            name, row["function_name"], features, row["problem_type"],
+                            row["target_type"])
                     catalog.set_active(cur, name, version, row["function_name"], ddl)
                 finally:
                     inst.models.forget(name)
@@ -178,6 +193,71 @@ def _rollback_model(inst: Instance):
             out.append(f"model {name!r} now serves version {version} "
                        f"(was {current['active_version']})")
         return pa.array(out, type=pa.string())
+    return udf
+
+
+# -- recommenders -------------------------------------------------------------------------------
+_RECOMMENDATION_ARROW = pa.list_(pa.struct([
+    ("rank", pa.int32()), ("item", pa.string()), ("score", pa.float64()),
+    ("source", pa.string()), ("reason", pa.string())]))
+_SIMILAR_ARROW = pa.list_(pa.struct([("rank", pa.int32()), ("item", pa.string()),
+                                     ("similarity", pa.float64())]))
+
+
+def _recommender(inst: Instance, refs, caller: str):
+    model = inst.models.get(refs[0].as_py())
+    if model.problem_type != "recommendation":
+        raise PredictionInputError(
+            f"{caller}: model {model.name!r} is {model.problem_type}, not a recommender. Score "
+            f"it with {model.function_name}(...), or train one with problem_type := "
+            f"'recommendation'.")
+    return model
+
+
+def _recommend(inst: Instance):
+    def udf(refs, users, ks, exclude):
+        stored = _recommender(inst, refs, "recommend")
+        model = stored.model
+        k, excl = ks[0].as_py(), exclude[0].as_py()
+        values = users.to_pandas().to_numpy()
+        codes = model._codes(values, "user")
+        out = [[] for _ in range(len(values))]
+        known = np.flatnonzero(codes >= 0)
+        if len(known):
+            rec = model.recommend_all(k, bool(excl), users=np.unique(codes[known]))
+            rows: dict = {}
+            for r in zip(rec["user"].tolist(), rec["rank"].tolist(), rec["item"].tolist(),
+                         rec["score"].tolist(), rec["source"].tolist(), rec["reason"].tolist(),
+                         strict=True):
+                rows.setdefault(str(r[0]), []).append(
+                    {"rank": r[1], "item": str(r[2]), "score": r[3], "source": r[4],
+                     "reason": r[5]})
+            for j in known:
+                out[j] = rows.get(str(model._id(codes[j], "user")), [])
+        for j in np.flatnonzero(codes == -1):
+            out[j] = [{"rank": r, "item": str(i), "score": sc, "source": src, "reason": why}
+                      for r, i, sc, src, why in model.recommend(values[j], k, bool(excl))]
+        if not len(known) and not (codes == -1).any():
+            model._check_k(k)
+        return pa.array(out, type=_RECOMMENDATION_ARROW)
+    return udf
+
+
+def _rec_rating(inst: Instance):
+    def udf(refs, users, items):
+        model = _recommender(inst, refs, "rating").model
+        return pa.array(model.predict(users.to_pandas().to_numpy(),
+                                      items.to_pandas().to_numpy()), type=pa.float64())
+    return udf
+
+
+def _similar_items(inst: Instance):
+    def udf(refs, items, ks):
+        model = _recommender(inst, refs, "ml_similar_items").model
+        k = ks[0].as_py()
+        return pa.array([[{"rank": r, "item": str(i), "similarity": sim}
+                          for r, i, sim in model.similar_items(v, k)]
+                         for v in items.to_pandas().to_numpy()], type=_SIMILAR_ARROW)
     return udf
 
 
@@ -191,6 +271,11 @@ UDFS = (
     Udf(generated.PROBABILITIES_UDF, _probabilities, None, generated.PROBABILITIES_TYPE),
     Udf("ml_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
     Udf("ml_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
+    Udf(generated.RECOMMEND_UDF, _recommend, None,
+        "STRUCT(rank INTEGER, item VARCHAR, score DOUBLE, source VARCHAR, reason VARCHAR)[]"),
+    Udf(generated.RATING_UDF, _rec_rating, None, "DOUBLE"),
+    Udf("__sqlml_py_similar_items", _similar_items, None,
+        "STRUCT(rank INTEGER, item VARCHAR, similarity DOUBLE)[]"),
     Udf("ml_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
     Udf("ml_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
         side_effects=True),

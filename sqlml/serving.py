@@ -81,13 +81,27 @@ class StoredModel:
         return self.labels_from_scores(self.predict_proba(df))
 
 
-def load(cur, name: str, version: int) -> StoredModel:
+@dataclass
+class StoredRecommender:
+    name: str
+    version: int
+    function_name: str
+    model: object  # sqlml.recommend_model.RecommenderModel
+    problem_type: str = "recommendation"
+
+
+def load(cur, name: str, version: int) -> StoredModel | StoredRecommender:
     row = catalog.version_row(cur, name, version, with_artifact=True)
     if artifacts.sha256(row["artifact"]) != row["artifact_sha256"]:
         raise ArtifactError(
             f"model {name!r} version {version}: the stored artifact does not match its recorded "
             f"checksum, so the file was altered or damaged. Retrain the model with sqlml, or "
             f"restore the file from a trusted copy.")
+    if row["problem_type"] == "recommendation":
+        from sqlml.recommend_train import loads
+
+        model = loads(row["artifact"], f"model {name!r} version {version}")
+        return StoredRecommender(name, version, row["function_name"], model)
     pipeline = artifacts.loads(row["artifact"], name=f"model {name!r} version {version}")
     classes = json.loads(row["classes"]) if row["classes"] else None
     positive = None

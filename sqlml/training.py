@@ -7,6 +7,7 @@ Data flows one way: arguments -> training data -> features -> candidates -> vali
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,6 +29,7 @@ from sqlml import (
     generated,
     preprocessing,
     thresholds,
+    tuning,
 )
 from sqlml.errors import InvalidNameError, TrainingError, did_you_mean
 from sqlml.estimators import CLASSIFICATION, PROBLEM_TYPES
@@ -36,7 +38,7 @@ FN = "ml_create_model"
 POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "churned", "spam",
                   "fraud", "default", "bad")
 DEFAULT_SETTINGS = {"test_size": 0.2, "random_state": 42, "max_runtime": 300.0, "cv_folds": 3,
-                    "positive_class": None, "split": "stratified"}
+                    "positive_class": None, "split": "stratified", **tuning.SETTINGS}
 
 
 @dataclass
@@ -289,6 +291,10 @@ def train(cur, args: list) -> dict:
     for c in candidates:
         estimators.lookup(c).estimator_class(problem_type)
 
+    tune = tuning.wanted(req.hyperparameters, s)
+    fixed_hyper = tuning.split_space(req.hyperparameters)[0] if tune else req.hyperparameters
+    if tune and req.model_type == "auto" and req.hyperparameters:
+        candidates = tuning.accepting(candidates, req.hyperparameters, problem_type)
     pipelines, X = {}, None
     for c in candidates:
         mt = estimators.lookup(c)
@@ -296,13 +302,17 @@ def train(cur, args: list) -> dict:
             feature_frame, types, req.preprocessors, mt.needs_scaling)
         if X is None:
             X = preprocessing.to_frame([table.column(f.name) for f in features], features, FN)
-        est = mt.make(problem_type, req.hyperparameters, s["random_state"])
+        est = mt.make(problem_type, fixed_hyper, s["random_state"])
         prep = preprocessing.build_transformer(features, dense=not mt.sparse_ok)
         pipelines[c] = (Pipeline([("prep", prep), ("model", est)]), features, excluded)
     notes += [f"column {e['name']} left out: {e['reason']}" for e in excluded]
 
     trials = []
-    if len(candidates) > 1:
+    if tune:
+        trials, best, more = _tune(cur, req, candidates, pipelines, X, y, train_idx,
+                                   problem_type, score_with, objective, started)
+        notes += more
+    elif len(candidates) > 1:
         trials = compare(candidates, pipelines, X, y, train_idx, problem_type, score_with,
                          objective, s, started)
         done = [t for t in trials if t["status"] == "completed"]
@@ -378,9 +388,7 @@ def train(cur, args: list) -> dict:
                                       problem_type, target_type)
     previous = catalog.model_row(cur, req.name)
     if previous and previous["function_name"] != req.function:
-        old = generated.function_names(previous["function_name"], "multiclass_classification")
-        old.append(f"{previous['function_name']}_probability")
-        ddl = generated.drop_statements(old) + ddl
+        ddl = generated.drop_statements(generated.all_names(previous["function_name"])) + ddl
     version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl,
                               threshold_rows)
     return {
@@ -390,6 +398,44 @@ def train(cur, args: list) -> dict:
         "training_rows": len(y), "seconds": round(time.perf_counter() - started, 3),
         "notes": "; ".join(notes) if notes else None,
     }
+
+
+def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_with, objective,
+          started) -> tuple[list[dict], str, list[str]]:
+    """Tune (sqlml.tuning), then put the best trial's pipeline in ``pipelines``."""
+    s = req.settings
+    rs = s["random_state"]
+
+    def maker(c):
+        return lambda hp: estimators.lookup(c).make(problem_type, hp, rs)
+
+    cands = [tuning.Candidate(c, pipelines[c][0].named_steps["prep"], maker(c))
+             for c in candidates]
+    version = catalog.next_version(cur, req.name)
+    catalog.clear_training_log(cur, req.name, version)
+    lock = threading.Lock()
+
+    def log(row: dict) -> None:
+        with lock:
+            catalog.log_training(cur, req.name, version, row)
+
+    yt = y[train_idx]
+    trials, best, notes = tuning.tune(cands, req.hyperparameters, X.iloc[train_idx], yt,
+                                      cv_for(problem_type, yt, s), score_with, objective, s,
+                                      started, log)
+    c = best["model_type"]
+    pipeline, features, excluded = pipelines[c]
+    pipelines[c] = (Pipeline([("prep", pipeline.named_steps["prep"]),
+                              ("model", maker(c)(best["hyperparameters"]))]), features, excluded)
+    return trials, c, notes
+
+
+def cv_for(problem_type: str, yt, s: dict):
+    if problem_type in CLASSIFICATION:
+        folds = min(s["cv_folds"], int(pd.Series(yt).value_counts().min()))
+        return StratifiedKFold(n_splits=max(folds, 2), shuffle=True,
+                               random_state=s["random_state"])
+    return KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
 
 
 def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,
@@ -434,8 +480,7 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
 
 
 def clash_check(cur, req: Request) -> None:
-    names = generated.function_names(req.function, "multiclass_classification")
-    names.append(f"{req.function}_probability")
+    names = generated.all_names(req.function)
     rows = cur.execute(
         "SELECT DISTINCT function_name, function_type, internal FROM duckdb_functions() "
         "WHERE lower(function_name) IN (SELECT lower(unnest(?)))", [names]).fetchall()

@@ -17,7 +17,10 @@ FROM ml_model_metrics('customer_churn');
 SELECT plan, count(*) AS customers, avg(predict_churn_probability(c)) AS avg_risk
 FROM customers c GROUP BY plan ORDER BY avg_risk DESC;
 SELECT customer_id, predict_churn(c) AS churn, round(predict_churn_probability(c), 3) AS p_churn
-FROM new_customers c ORDER BY p_churn DESC LIMIT 5;"""
+FROM new_customers c ORDER BY p_churn DESC LIMIT 5;
+SELECT r.rank, m.title, round(r.score, 2) AS score, r.reason
+FROM recommend_movies(42, k := 5) r JOIN movies m USING (movie_id) ORDER BY r.rank;
+FROM recommend_movies_sql(42, k := 5);"""
 
 
 def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
@@ -60,6 +63,27 @@ def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
         "ORDER BY p DESC LIMIT 5").fetchall()
     for cid, plan, contract, churn, p in rows:
         echo(f"  customer {cid}: {plan:10s} {contract:15s} churn={churn!s:5s} p={p}")
+    recommend_demo(con, echo)
     echo("\nTry it yourself:\n" + PASTE_SQL.format(path=path))
     con.close()
     return {"summary": summary, "metrics": metrics, "top": rows}
+
+
+def recommend_demo(con, echo: Callable[[str], None]) -> None:
+    ratings = datasets.make_ratings()  # noqa: F841 (read by DuckDB)
+    movies = datasets.make_movies()  # noqa: F841
+    con.execute("CREATE TABLE ratings AS FROM ratings")
+    con.execute("CREATE TABLE movies AS FROM movies")
+    echo("\nRecommender: ml_create_model('movie_recs', 'ratings', problem_type := "
+         "'recommendation', function := 'recommend_movies', settings := {...})")
+    s = con.execute(
+        "SELECT ml_create_model('movie_recs', 'ratings', problem_type := 'recommendation', "
+        "function := 'recommend_movies', settings := {user_col: 'user_id', item_col: "
+        "'movie_id', rating_col: 'rating', timestamp_col: 'rated_at'})").fetchall()[0][0]
+    echo(f"  version {s['version']}: holdout RMSE {s['validation_score']:.3f}, "
+         f"{s['seconds']:.1f}s")
+    echo("Top 5 for user 42 (FROM recommend_movies(42, k := 5)):")
+    for rank, title, score, reason in con.execute(
+            "SELECT r.rank, m.title, r.score, r.reason FROM recommend_movies(42, k := 5) r "
+            "JOIN movies m USING (movie_id) ORDER BY r.rank").fetchall():
+        echo(f"  {rank}. {title:40s} {score:.2f}  {reason or ''}")

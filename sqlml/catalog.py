@@ -86,7 +86,7 @@ def function_owner(cur, function_name: str) -> str | None:
 
 
 def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_rows: list,
-            ddl: list[str], threshold_rows: list | None = None,
+            ddl: list[str], threshold_rows=None,
             extra_rows: dict[str, list[tuple]] | None = None, extra=None) -> int:
     """Store a new version and make it active, with its macros, in one transaction.
 
@@ -112,11 +112,12 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         if confusion_rows:
             cur.executemany("INSERT INTO sqlml.confusion_matrices VALUES (?, ?, ?, ?, ?)",
                             [(name, version, a, p, n) for a, p, n in confusion_rows])
-        if threshold_rows:
-            cur.executemany(
-                "INSERT INTO sqlml.threshold_metrics VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(name, version, *r) for r in threshold_rows])
+        if threshold_rows is not None and len(threshold_rows):
+            # A frame of up to thousands of rows: one INSERT ... SELECT, not a row at a time.
+            cur.register("__sqlml_thresholds", threshold_rows)
+            cur.execute("INSERT INTO sqlml.threshold_metrics SELECT ?, ?, * "
+                        "FROM __sqlml_thresholds", [name, version])
+            cur.unregister("__sqlml_thresholds")
         if trial_rows:
             cur.executemany(
                 "INSERT INTO sqlml.trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from scipy.special import expit
 from sklearn import config_context
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble._hist_gradient_boosting._predictor import _predict_from_raw_data
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
@@ -265,14 +266,21 @@ def _estimator_fast(est):
     if isinstance(est, _HGB) and (cats is None or not np.any(cats)):
         baseline, loss = est._baseline_prediction, est._loss
         classifier = isinstance(est, HistGradientBoostingClassifier)
+        known, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
+        trees = [(k, p.nodes, p.raw_left_cat_bitsets) for it in est._predictors
+                 for k, p in enumerate(it)]
 
         def predict(X):
             raw = np.zeros((X.shape[0], est.n_trees_per_iteration_), dtype=baseline.dtype,
                            order="F")
             raw += baseline
-            # One OpenMP thread per call: DuckDB already runs one UDF call per core, and
-            # starting a thread team for every 2048-row batch costs more than it saves.
-            est._predict_iterations(X, est._predictors, raw, False, 1)
+            out = np.empty(X.shape[0])
+            # What HistGradientBoosting._predict_iterations does, tree by tree and in the same
+            # order, minus its per-call set-up. One OpenMP thread per call: DuckDB already runs
+            # one UDF call per core, and a thread team per 2048-row batch costs more than it saves.
+            for k, nodes, cat_bitsets in trees:
+                _predict_from_raw_data(nodes, X, cat_bitsets, known, f_idx_map, 1, out)
+                raw[:, k] += out
             return loss.predict_proba(raw) if classifier else loss.link.inverse(raw.ravel())
         return predict
     return None

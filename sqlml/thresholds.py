@@ -14,6 +14,7 @@ import pandas as pd
 from sqlml.errors import TrainingError
 
 FN = "ml_create_model"
+MAX_STORED = 2000
 TABLE_COLUMNS = ("threshold", "tp", "fp", "tn", "fn", "precision", "recall", "f1", "fnr", "fpr",
                  "accuracy", "cost")
 
@@ -56,7 +57,7 @@ def choose(cur, actual: np.ndarray, score: np.ndarray, objective: str, fn_cost, 
         columns = ", ".join(f'"{c}"' for c in TABLE_COLUMNS)
         table = cur.execute(
             f"SELECT {columns} FROM ml_threshold_table('{view}', actual := 'actual', "
-            f"score := 'score', fn_cost := ?, fp_cost := ?)", [fn_c, fp_c]).fetchall()
+            f"score := 'score', fn_cost := ?, fp_cost := ?)", [fn_c, fp_c]).df()
     except duckdb.Error as exc:
         message = str(exc).split("Error: ", 1)[-1]
         raise TrainingError(
@@ -69,4 +70,16 @@ def choose(cur, actual: np.ndarray, score: np.ndarray, objective: str, fn_cost, 
     bound = f" subject to recall >= {min_recall:g}" if min_recall is not None else ""
     reason = (f"{goal}{bound}: cost {best['cost']:g}, recall {best['recall']:.3f}, precision "
               f"{best['precision']:.3f} at P(positive) >= {best['threshold']:.6g}")
-    return float(best["threshold"]), reason, [tuple(r) for r in table]
+    return float(best["threshold"]), reason, thin(table, float(best["threshold"]))
+
+
+def thin(table: pd.DataFrame, chosen: float) -> pd.DataFrame:
+    """At most MAX_STORED rows, evenly spaced by rank, always with the ends and the chosen row.
+
+    Every distinct score is a threshold, so a large validation set would store a row per row;
+    the choice itself is made on all of them."""
+    if len(table) <= MAX_STORED:
+        return table
+    keep = np.unique(np.r_[np.linspace(0, len(table) - 1, MAX_STORED).round().astype(int),
+                           np.flatnonzero(table["threshold"].to_numpy() == chosen)])
+    return table.iloc[keep].reset_index(drop=True)

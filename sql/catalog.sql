@@ -128,3 +128,58 @@ CREATE TABLE IF NOT EXISTS sqlml.training_log (
     remaining_seconds DOUBLE,
     logged_at         TIMESTAMP NOT NULL
 );
+
+-- Over/underfitting diagnosis (settings := {diagnose: true}): step 0 compares the training and
+-- validation splits and holds the verdict; steps 1.. are the learning curve. Scores are in the
+-- objective's own units; skills are 0 for a constant model, 1 for a perfect one (sqlml/diagnose.py).
+CREATE TABLE IF NOT EXISTS sqlml.diagnosis (
+    name             VARCHAR NOT NULL,
+    version          INTEGER NOT NULL,
+    step             INTEGER NOT NULL,
+    kind             VARCHAR NOT NULL,     -- holdout | learning_curve
+    train_rows       BIGINT,
+    training_score   DOUBLE,
+    validation_score DOUBLE,
+    training_skill   DOUBLE,
+    validation_skill DOUBLE,
+    verdict          VARCHAR,              -- overfitting | underfitting | needs_more_data | good_fit | inconclusive
+    remedy           VARCHAR
+);
+
+-- Reliability table of every binary model on its validation rows (10 equal-width bins of the
+-- predicted probability; empty bins left out), with the Brier score on every row.
+CREATE TABLE IF NOT EXISTS sqlml.calibration (
+    name           VARCHAR NOT NULL,
+    version        INTEGER NOT NULL,
+    bin            INTEGER NOT NULL,
+    lower_bound    DOUBLE NOT NULL,
+    upper_bound    DOUBLE NOT NULL,
+    mean_predicted DOUBLE NOT NULL,
+    observed_rate  DOUBLE NOT NULL,
+    n              BIGINT NOT NULL,
+    brier_score    DOUBLE,
+    method         VARCHAR NOT NULL        -- none | sigmoid | isotonic
+);
+
+-- Global explanations, computed at training time (sqlml/explain.py): permutation importance of
+-- each input column on the validation rows, and the coefficients of linear models.
+CREATE TABLE IF NOT EXISTS sqlml.feature_importance (
+    name           VARCHAR NOT NULL,
+    version        INTEGER NOT NULL,
+    kind           VARCHAR NOT NULL,    -- permutation | coefficient | intercept
+    rank           INTEGER,             -- 1 = most important (per kind and class)
+    feature        VARCHAR,             -- the input column (NULL for an intercept)
+    term           VARCHAR,             -- the transformed column a coefficient multiplies
+    class_label    VARCHAR,             -- the class a coefficient pushes towards
+    importance     DOUBLE,              -- mean drop of the objective when the column is shuffled
+    importance_std DOUBLE,
+    coefficient    DOUBLE
+);
+
+-- Per input column, the value it is replaced by to explain one prediction of a non-linear model.
+CREATE TABLE IF NOT EXISTS sqlml.explain_baselines (
+    name    VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    feature VARCHAR NOT NULL,
+    value   VARCHAR              -- JSON: median, most frequent value, or null
+);

@@ -113,3 +113,43 @@ CREATE OR REPLACE MACRO ml_training_log(model_name) AS TABLE
 CREATE OR REPLACE MACRO ml_similar_items(model_name, item, k := 10) AS TABLE
     SELECT r.rank, r.item, r.similarity
     FROM (SELECT unnest(__sqlml_py_similar_items(model_name, item, k)) AS r);
+
+-- Over/underfitting verdict and learning curve of the active version (settings := {diagnose: true}).
+CREATE OR REPLACE MACRO ml_diagnose(model_name) AS TABLE
+    SELECT d.step, d.kind, v.objective, d.train_rows, d.training_score, d.validation_score,
+           d.training_skill, d.validation_skill, d.verdict, d.remedy
+    FROM sqlml.diagnosis d
+    JOIN sqlml.models m ON m.name = d.name AND m.active_version = d.version
+    JOIN sqlml.model_versions v ON v.name = d.name AND v.version = d.version
+    WHERE d.name = ml_require_model(model_name)
+    UNION ALL
+    SELECT 0, 'not_computed', NULL, NULL, NULL, NULL, NULL, NULL, 'not_computed',
+           'the active version of model ''' || model_name || ''' was trained without a '
+           || 'diagnosis; retrain it with settings := {diagnose: true}'
+    WHERE ml_require_model(model_name) = model_name
+      AND NOT EXISTS (FROM sqlml.diagnosis d JOIN sqlml.models m
+                      ON m.name = d.name AND m.active_version = d.version
+                      WHERE d.name = model_name)
+    ORDER BY step;
+
+-- Reliability table (mean predicted vs observed rate per bin) and Brier score of a binary model.
+CREATE OR REPLACE MACRO ml_calibration(model_name) AS TABLE
+    SELECT c.bin, c.lower_bound, c.upper_bound, c.mean_predicted, c.observed_rate, c.n,
+           c.brier_score, c.method
+    FROM sqlml.calibration c
+    JOIN sqlml.models m ON m.name = c.name AND m.active_version = c.version
+    WHERE c.name = ml_require_model(model_name)
+    ORDER BY c.bin;
+
+-- Global explanations of the active version (sqlml/explain.py): permutation importance per
+-- input column on the validation rows, then coefficients of linear models (0 where L1 zeroed).
+CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
+    SELECT f.kind, f.rank, f.feature, f.term, f.class_label, f.importance, f.importance_std,
+           f.coefficient
+    FROM sqlml.feature_importance f
+    JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
+    WHERE f.name = ml_require_model(model_name)
+    UNION ALL   -- no rows; checks the name even when the tables are empty
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
+    ORDER BY CASE kind WHEN 'permutation' THEN 0 WHEN 'intercept' THEN 1 ELSE 2 END,
+             class_label NULLS FIRST, rank NULLS FIRST;

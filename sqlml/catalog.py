@@ -193,7 +193,8 @@ def drop(cur, name: str, ddl: list[str]) -> int:
 
 
 # -- training depth: tuning log, explanations, diagnosis, calibration -----------------------------
-TRAINING_DEPTH_TABLES = ("training_log",)
+TRAINING_DEPTH_TABLES = ("training_log", "diagnosis", "calibration", "feature_importance",
+                         "explain_baselines")
 
 
 def next_version(cur, name: str) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml import catalog, generated, recommend_train, training
+from sqlml import catalog, explain, generated, recommend_train, training
 from sqlml.context import Instance
 from sqlml.errors import PredictionInputError, SqlmlError
 from sqlml.serving import ModelCache, StoredModel, feature_columns
@@ -43,7 +43,8 @@ class Udf:
 
 
 # -- scoring --------------------------------------------------------------------------------------
-def _model_for(inst: Instance, args, caller: str | None) -> tuple[StoredModel, str, list]:
+def _model_for(inst: Instance, args, caller: str | None,
+               suffix: str = "") -> tuple[StoredModel, str, list]:
     refs = args[0]
     ref = refs[0].as_py()
     if not isinstance(ref, str):
@@ -56,7 +57,7 @@ def _model_for(inst: Instance, args, caller: str | None) -> tuple[StoredModel, s
             f"{caller or 'ml_predict'}: the model name must be the same on every row, got "
             f"{ref!r} and others. Score each model in its own call.")
     model = inst.models.get(ref)
-    fn = caller or model.function_name
+    fn = caller or model.function_name + suffix   # the generated function called
     return model, fn, feature_columns(model, list(args[1:]), fn)
 
 
@@ -99,6 +100,13 @@ def _probabilities(inst: Instance):
             [pa.ListArray.from_arrays(offsets, labels),
              pa.ListArray.from_arrays(offsets, pa.array(scores.ravel()))],
             fields=list(_PROBABILITIES_ARROW))
+    return udf
+
+
+def _explain(inst: Instance):
+    def udf(*args):
+        model, fn, cols = _model_for(inst, args, None, "_explain")
+        return explain.contributions(inst, model, cols, fn)
     return udf
 
 
@@ -269,6 +277,7 @@ UDFS = (
     Udf(generated.LABEL_UDF["DOUBLE"], _labels(pa.float64()), None, "DOUBLE"),
     Udf(generated.PROBABILITY_UDF, _probability(), None, "DOUBLE"),
     Udf(generated.PROBABILITIES_UDF, _probabilities, None, generated.PROBABILITIES_TYPE),
+    Udf(generated.EXPLAIN_UDF, _explain, None, generated.EXPLAIN_TYPE),
     Udf("ml_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
     Udf("ml_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
     Udf(generated.RECOMMEND_UDF, _recommend, None,

@@ -15,6 +15,8 @@ LABEL_UDF = {"VARCHAR": "__sqlml_py_label_varchar", "BIGINT": "__sqlml_py_label_
 PROBABILITY_UDF = "__sqlml_py_probability"
 PROBABILITIES_UDF = "__sqlml_py_probabilities"
 PROBABILITIES_TYPE = "STRUCT(labels VARCHAR[], probabilities DOUBLE[])"
+EXPLAIN_UDF = "__sqlml_py_explain"
+EXPLAIN_TYPE = "STRUCT(feature VARCHAR, contribution DOUBLE)[]"
 
 
 def label_type(problem_type: str, target_type: str) -> str:
@@ -34,6 +36,7 @@ def function_names(fn: str, problem_type: str) -> list[str]:
         names.append(f"{fn}_probability")
     if problem_type != "regression":
         names.append(f"{fn}_probabilities")
+    names.append(f"{fn}_explain")   # top contributions per row (sqlml/explain.py)
     return names
 
 
@@ -56,6 +59,7 @@ def create_statements(model: str, fn: str, features: list[str], problem_type: st
         udfs.append(PROBABILITY_UDF)
     if problem_type != "regression":
         udfs.append(PROBABILITIES_UDF)
+    udfs.append(EXPLAIN_UDF)
     names = function_names(fn, problem_type)
     return [_macro(n, model, u, features) for n, u in zip(names, udfs, strict=True)]
 

@@ -24,9 +24,12 @@ from sklearn.pipeline import Pipeline
 
 from sqlml import (
     artifacts,
+    calibration,
     catalog,
+    diagnose,
     estimators,
     evaluation,
+    explain,
     generated,
     preprocessing,
     thresholds,
@@ -39,7 +42,8 @@ FN = "ml_create_model"
 POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "churned", "spam",
                   "fraud", "default", "bad")
 DEFAULT_SETTINGS = {"test_size": 0.2, "random_state": 42, "max_runtime": 300.0, "cv_folds": 3,
-                    "positive_class": None, "split": "stratified", **tuning.SETTINGS}
+                    "positive_class": None, "split": "stratified", **tuning.SETTINGS,
+                    "diagnose": False, "calibrate": None}
 
 
 @dataclass
@@ -124,6 +128,8 @@ def parse_request(args: list) -> Request:
             raise TrainingError(
                 f"{FN}: setting {key} must be a positive number, got {v!r}. "
                 f"Use e.g. settings := {{{key}: {DEFAULT_SETTINGS[key]}}}.")
+    settings["calibrate"] = calibration.check_setting(settings["calibrate"])
+    settings["diagnose"] = diagnose.check_setting(settings["diagnose"])
     fn_cost, fp_cost, min_recall = _plain(fn_cost), _plain(fp_cost), _plain(min_recall)
     thresholds.check_costs(fn_cost, fp_cost, min_recall)
     return Request(
@@ -268,6 +274,7 @@ def train(cur, args: list) -> dict:
             positive = positive_class(classes, y, req.settings["positive_class"])
     else:
         y = y.astype(np.float64)
+    calibration.check_problem(req.settings["calibrate"], problem_type, req.target)
     objective = (evaluation.DEFAULT_OBJECTIVE[problem_type] if req.objective == "auto"
                  else req.objective)
     if objective not in evaluation.OBJECTIVES:
@@ -321,6 +328,8 @@ def train(cur, args: list) -> dict:
     else:
         best = candidates[0]
     pipeline, features, excluded = pipelines[best]
+    if s["calibrate"]:
+        pipeline = calibration.wrap(pipeline, s["calibrate"], cv_for(problem_type, y[train_idx], s))
 
     # The served model is refit on every row while the validation fit measures it: the two fits
     # are independent, and on 2 cores running them side by side hides most of the second one.
@@ -330,7 +339,17 @@ def train(cur, args: list) -> dict:
                            positive, objective)
         served = full_fit.result()
     (headline, metric_rows, confusion_rows, threshold, threshold_reason,
-     threshold_rows) = result
+     threshold_rows, calibration_rows, validation_fit) = result
+    depth_rows = {"calibration": calibration_rows}
+    depth_rows.update(explain.catalog_rows(
+        served, features, X, explain.permutation_rows(
+            validation_fit, X.iloc[val_idx], y[val_idx], score_with, s["random_state"]),
+        positive))
+    if s["diagnose"]:
+        depth_rows["diagnosis"] = diagnose.diagnose(
+            pipeline, X, y, train_idx, val_idx, problem_type, score_with,
+            cv_for(problem_type, y[train_idx], {**s, "cv_folds": diagnose.CV_FOLDS}),
+            s["random_state"])
     if not trials:
         trials = [{"trial": 1, "model_type": best, "parameters": _params(pipeline),
                    "objective": objective, "score": _headline_score(headline, objective),
@@ -342,6 +361,7 @@ def train(cur, args: list) -> dict:
         # Fit in parallel, predict in one thread: parallel forests sum tree outputs in whatever
         # order threads finish, which changes the last bits of a probability between calls.
         est.set_params(n_jobs=None)
+    calibration.prepare_for_storage(est)
     blob = artifacts.dumps(served)
     seconds = time.perf_counter() - started
     record = {
@@ -368,7 +388,7 @@ def train(cur, args: list) -> dict:
     if previous and previous["function_name"] != req.function:
         ddl = generated.drop_statements(generated.all_names(previous["function_name"])) + ddl
     version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl,
-                              threshold_rows)
+                              threshold_rows, extra_rows=depth_rows)
     return {
         "name": req.name, "version": version, "problem_type": problem_type,
         "model_type": best, "function": req.function, "objective": objective,
@@ -422,7 +442,7 @@ def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_typ
     fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
     Xv, yv = X.iloc[val_idx], y[val_idx]
     metric_rows, confusion_rows, headline, threshold, threshold_rows = [], [], {}, None, None
-    threshold_reason = None
+    threshold_reason, calibration_rows = None, []
     if problem_type in CLASSIFICATION:
         proba = fitted.predict_proba(Xv)
         cls = list(fitted.classes_)
@@ -438,6 +458,8 @@ def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_typ
             negative = cls[1 - cls.index(positive)]
             pred = np.where(p_pos >= threshold, positive, negative)
             headline = evaluation.binary_metrics(yv, p_pos, pred, positive)
+            calibration_rows = calibration.reliability(yv == positive, p_pos,
+                                                       req.settings["calibrate"])
             headline["cost"] = float(
                 (1.0 if req.fn_cost is None else req.fn_cost) * headline["fn"]
                 + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
@@ -452,7 +474,7 @@ def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_typ
         headline = evaluation.regression_metrics(yv, fitted.predict(Xv))
         metric_rows = [(k, None, v) for k, v in headline.items()]
     return (headline, metric_rows, confusion_rows, threshold, threshold_reason,
-            threshold_rows)
+            threshold_rows, calibration_rows, fitted)
 
 
 def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,

@@ -20,15 +20,30 @@ def test_install_is_idempotent():
     assert n == 1
 
 
-def test_new_file_uses_storage_compatibility(db_path):
+def test_new_file_uses_storage_compatibility(db_path, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
     con = sqlml.connect(db_path)
-    version = con.execute(
-        "SELECT tags FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()
+    setting = con.execute("SELECT current_setting('storage_compatibility_version')").fetchall()
     con.close()
-    # A 1.4-format file is readable by the duckdb 1.5 CLI; checked for real in test_cli_client.
-    assert db_path.exists()
-    assert version is not None
+    assert setting == [("v1.4.0",)]
+    cli = shutil.which("duckdb") or str(Path(sys.executable).with_name("duckdb"))
+    if not Path(cli).exists():
+        pytest.skip("the duckdb CLI (PyPI duckdb-cli) is not installed")
+    plain = tmp_path / "plain.duckdb"
+    duckdb.connect(str(plain)).close()
+
+    def opens(path):
+        return subprocess.run([cli, "-readonly", str(path), "-c", "SELECT 1"],
+                              capture_output=True, timeout=60).returncode == 0
+
+    # The 1.5 CLI cannot open a file written by duckdb 2 with default settings, but opens ours.
+    assert opens(db_path)
+    if int(duckdb.__version__.split(".")[0]) >= 2:
+        assert not opens(plain)
 
 
 def test_installed_package_is_used_not_source_tree():

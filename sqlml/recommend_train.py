@@ -14,9 +14,10 @@ import time
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
-from sqlml import artifacts, catalog, generated
+from sqlml import artifacts, catalog, generated, training
 from sqlml.errors import ArtifactError, TrainingError, did_you_mean
 from sqlml.recommend import fit_recommender
 from sqlml.recommend_eval import evaluate_explicit, evaluate_ranking, leave_last_out
@@ -54,7 +55,7 @@ def settings_of(raw: dict) -> dict:
     return s
 
 
-def load(cur, source: str, query: str, s: dict, name: str):
+def load(cur, query: str, s: dict, name: str):
     try:
         rel = cur.sql(query)
         types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
@@ -109,7 +110,7 @@ def _column(table: pa.Table, col):
 def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict:
     started = time.perf_counter()
     s = settings_of(raw_settings)
-    table, types = load(cur, query, query, s, name)
+    table, types = load(cur, query, s, name)
     users, items = _column(table, s["user_col"]), _column(table, s["item_col"])
     ratings, ts = _column(table, s["rating_col"]), _column(table, s["timestamp_col"])
     if s["feedback"] == "explicit" and ratings is None:
@@ -150,8 +151,10 @@ def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict
                                            "data": model.info,
                                            "global_mean": model.global_mean},
         "training_rows": len(users), "validation_rows": int(held.sum()),
-        "training_query": query, "data_fingerprint": _fingerprint(users, items, ratings),
-        "library_versions": {"numpy": np.__version__, "duckdb": duckdb.__version__},
+        "training_query": query, "data_fingerprint": training.fingerprint(
+            pd.DataFrame({"user": users, "item": items}).astype(str),
+            np.zeros(len(users)) if ratings is None else ratings),
+        "library_versions": training.library_versions(),
         "created_at": catalog.now(), "training_seconds": time.perf_counter() - started,
         "artifact_format": FORMAT, "artifact_sha256": "", "artifact": blob,
     }
@@ -227,16 +230,6 @@ def loads(blob: bytes, what: str) -> RecommenderModel:
             f"{what}: the stored recommender is not a numpy archive sqlml wrote ({exc}). Retrain "
             f"the model with sqlml, or restore the file from a trusted copy.") from None
     return RecommenderModel.from_arrays(arrays, metadata)
-
-
-def _fingerprint(users, items, ratings) -> str:
-    import pandas as pd
-
-    frame = pd.DataFrame({"u": users, "i": items})
-    if ratings is not None:
-        frame["r"] = ratings
-    h = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
-    return f"{len(frame)}:{int(h.sum(dtype=np.uint64)):016x}"
 
 
 def macros_for_version(name: str, row: dict) -> list[str]:

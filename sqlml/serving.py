@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.extmath import softmax
 
 from sqlml import artifacts, catalog
-from sqlml.errors import ArtifactError, ModelNotFoundError, PredictionInputError
+from sqlml.errors import ArtifactError, PredictionInputError
 from sqlml.preprocessing import Feature, to_frame
 
 
@@ -297,4 +297,4 @@ def _as_float(col, f: Feature, fn: str) -> np.ndarray:
         return to_frame([col], [f], fn)[f.name].to_numpy()
 
 
-__all__ = ["ModelCache", "ModelNotFoundError", "StoredModel", "feature_columns", "load"]
+__all__ = ["ModelCache", "StoredModel", "StoredRecommender", "feature_columns", "load"]

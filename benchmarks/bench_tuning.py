@@ -1,7 +1,10 @@
 """How well ``settings := {max_runtime: s}`` is honoured while tuning.
 
 Each run asks for far more trials than fit in the budget, so the budget is what ends tuning.
-The acceptance rule (issue 5): total training seconds <= 1.1 x max_runtime + the longest trial.
+The acceptance rule (issue 5): total training seconds <= 1.1 x max_runtime + the longest trial
+(the allowance). Per case and budget it prints the seconds ml_create_model took, when tuning
+ended (the last training-log row), the number of trials, the longest, the allowance and
+PASS/FAIL. Timings depend on what else runs: the load average is printed first.
 
     python benchmarks/bench_tuning.py [--rows 5000] [--budgets 3 6 12]
 """
@@ -9,6 +12,7 @@ The acceptance rule (issue 5): total training seconds <= 1.1 x max_runtime + the
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import sqlml
@@ -32,8 +36,9 @@ def main() -> int:
     con = sqlml.connect()
     customers = make_customers(args.rows)  # noqa: F841  (read by the CREATE TABLE below)
     con.execute("CREATE TABLE customers AS FROM customers")
-    print(f"{'case':<26} {'budget':>7} {'seconds':>8} {'trials':>6} {'longest':>8} "
-          f"{'limit':>7}  ok")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'case':<26} {'budget':>7} {'seconds':>8} {'tuned':>6} {'trials':>6} {'longest':>8} "
+          f"{'allowed':>8}  result")
     ok_all = True
     for label, (model_type, strategy, hyper) in CASES.items():
         for budget in args.budgets:
@@ -47,11 +52,13 @@ def main() -> int:
             seconds = time.perf_counter() - t0
             n, longest = con.execute(
                 f"SELECT count(*), max(seconds) FROM ml_trials('{name}')").fetchall()[0]
-            limit = 1.1 * budget + longest
-            ok = seconds <= limit
+            tuned = con.execute(f"SELECT max(elapsed_seconds) FROM ml_training_log('{name}')"
+                                ).fetchall()[0][0]
+            allowed = 1.1 * budget + longest
+            ok = seconds <= allowed
             ok_all &= ok
-            print(f"{label:<26} {budget:>7.1f} {seconds:>8.2f} {n:>6} {longest:>8.2f} "
-                  f"{limit:>7.2f}  {'yes' if ok else 'NO'}")
+            print(f"{label:<26} {budget:>7.1f} {seconds:>8.2f} {tuned:>6.2f} {n:>6} "
+                  f"{longest:>8.2f} {allowed:>8.2f}  {'PASS' if ok else 'FAIL'}")
     print("PASS" if ok_all else "FAIL")
     return 0 if ok_all else 1
 

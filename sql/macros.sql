@@ -61,6 +61,13 @@ CREATE OR REPLACE MACRO ml_show_model(model_name) AS TABLE
         UNION ALL SELECT 24, 'training_seconds', round(training_seconds, 3)::VARCHAR FROM v
         UNION ALL SELECT 25, 'artifact', artifact_format || ', ' || octet_length(artifact)::VARCHAR
               || ' bytes, sha256 ' || artifact_sha256 FROM v
+        UNION ALL SELECT 26, 'compiled_sql', CASE WHEN problem_type = 'recommendation'
+              THEN 'pure-SQL functions ' || function_name || '_sql, ' || function_name
+                   || '_rating_sql over the stored factor tables'
+              ELSE coalesce(parameters->>'$.compiled_sql.summary',
+                            'not compiled to SQL: trained before sqlml compiled models') END FROM v
+        UNION ALL   -- no rows; checks the name even when the catalog is empty
+        SELECT 0, NULL, NULL WHERE ml_require_model(model_name) IS NULL
     ) ORDER BY o;
 
 CREATE OR REPLACE MACRO ml_model_metrics(model_name) AS TABLE
@@ -68,14 +75,16 @@ CREATE OR REPLACE MACRO ml_model_metrics(model_name) AS TABLE
     FROM sqlml.model_metrics mm
     JOIN sqlml.models m ON m.name = mm.name AND m.active_version = mm.version
     WHERE mm.name = ml_require_model(model_name)
-    ORDER BY mm.class_label NULLS FIRST, mm.metric;
+    UNION ALL SELECT NULL, NULL, NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
+    ORDER BY class_label NULLS FIRST, metric;
 
 CREATE OR REPLACE MACRO ml_confusion_matrix(model_name) AS TABLE
     SELECT c.actual, c.predicted, c.n
     FROM sqlml.confusion_matrices c
     JOIN sqlml.models m ON m.name = c.name AND m.active_version = c.version
     WHERE c.name = ml_require_model(model_name)
-    ORDER BY c.actual, c.predicted;
+    UNION ALL SELECT NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
+    ORDER BY actual, predicted;
 
 CREATE OR REPLACE MACRO ml_trials(model_name) AS TABLE
     SELECT t.version, t.trial, t.model_type, t.objective, t.score, t.fold_scores, t.seconds,
@@ -85,7 +94,8 @@ CREATE OR REPLACE MACRO ml_trials(model_name) AS TABLE
            t.parameters
     FROM sqlml.trials t
     WHERE t.name = ml_require_model(model_name)
-    ORDER BY t.version, t.trial;
+    UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
+    ORDER BY version, trial;
 
 CREATE OR REPLACE MACRO ml_training_history(model_name) AS TABLE
     SELECT version, status, started_at, finished_at, seconds, error
@@ -98,7 +108,9 @@ CREATE OR REPLACE MACRO ml_threshold_metrics(model_name) AS TABLE
     JOIN sqlml.models m ON m.name = t.name AND m.active_version = t.version
     JOIN sqlml.model_versions v ON v.name = t.name AND v.version = t.version
     WHERE t.name = ml_require_model(model_name)
-    ORDER BY t.threshold DESC;
+    UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    WHERE ml_require_model(model_name) IS NULL
+    ORDER BY threshold DESC;
 
 -- Per-epoch objective values and progress of tuning runs (rows appear while training runs).
 CREATE OR REPLACE MACRO ml_training_log(model_name) AS TABLE
@@ -139,7 +151,8 @@ CREATE OR REPLACE MACRO ml_calibration(model_name) AS TABLE
     FROM sqlml.calibration c
     JOIN sqlml.models m ON m.name = c.name AND m.active_version = c.version
     WHERE c.name = ml_require_model(model_name)
-    ORDER BY c.bin;
+    UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
+    ORDER BY bin;
 
 -- Global explanations of the active version (sqlml/explain.py): permutation importance per
 -- input column on the validation rows, then coefficients of linear models (0 where L1 zeroed).
@@ -153,3 +166,8 @@ CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
     ORDER BY CASE kind WHEN 'permutation' THEN 0 WHEN 'intercept' THEN 1 ELSE 2 END,
              class_label NULLS FIRST, rank NULLS FIRST;
+
+-- Scores of a model for every row of a table or query, written to sqlml_scores.<model> for
+-- clients without Python (sqlml/refresh_scores.py); returns the number of rows written.
+CREATE OR REPLACE MACRO ml_refresh_scores(model_name, source, "key" := NULL) AS
+    __sqlml_py_refresh_scores(model_name, source, "key");

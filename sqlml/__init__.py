@@ -18,6 +18,8 @@ from sqlml.errors import (
     SqlmlError,
     TrainingError,
 )
+from sqlml.script import Result, SqlmlNotice, execute
+from sqlml.sqlalchemy_engine import create_engine, install_on_engine
 
 __version__ = "0.1.0"
 
@@ -26,11 +28,16 @@ __all__ = [
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",
+    "Result",
     "SqlmlError",
+    "SqlmlNotice",
     "TrainingError",
     "__version__",
     "connect",
+    "create_engine",
     "create_model",
+    "execute",
     "install",
+    "install_on_engine",
     "load_model",
 ]

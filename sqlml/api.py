@@ -7,14 +7,21 @@ import json
 import duckdb
 
 from sqlml import context
+from sqlml import progress as progress_bar
 from sqlml.serving import StoredModel
 
 _OPTIONS = ("target", "function", "problem_type", "model_type", "objective", "hyperparameters",
             "settings", "preprocessors", "fn_cost", "fp_cost", "min_recall")
 
 
-def create_model(con: duckdb.DuckDBPyConnection, name: str, source: str, **options) -> dict:
-    """``SELECT ml_create_model(name, source, option := value, ...)``; returns the summary."""
+def create_model(con: duckdb.DuckDBPyConnection, name: str, source: str, *, progress=None,
+                 **options) -> dict:
+    """``SELECT ml_create_model(name, source, option := value, ...)``; returns the summary.
+
+    ``progress``: a bar on stderr (trial k of n, best score so far, elapsed time, time budget
+    left) for training that lasts more than 2 seconds. None shows it when stderr is a terminal,
+    True always, False never; a file-like object receives it instead of stderr.
+    """
     unknown = [k for k in options if k not in _OPTIONS]
     if unknown:
         raise TypeError(f"create_model() got an unexpected option {unknown[0]!r}; options are "
@@ -28,7 +35,10 @@ def create_model(con: duckdb.DuckDBPyConnection, name: str, source: str, **optio
         named.append(f'"{key}" := ?')
         params.append(value)
     sql = f"SELECT ml_create_model(?, ?{''.join(', ' + n for n in named)})"
-    return con.execute(sql, params).fetchall()[0][0]
+    if context.lookup(con) is None:
+        return con.execute(sql, params).fetchall()[0][0]   # DuckDB's own error says what is wrong
+    with progress_bar.shown(con, progress, model=name):
+        return con.execute(sql, params).fetchall()[0][0]
 
 
 def load_model(con: duckdb.DuckDBPyConnection, ref: str) -> StoredModel:

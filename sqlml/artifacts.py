@@ -86,7 +86,7 @@ ALLOWED_TYPES = (
     "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-    "sklearn.pipeline.Pipeline",
+    "sklearn.pipeline.FeatureUnion", "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.MinMaxScaler", "sklearn.preprocessing._data.StandardScaler",
     "sklearn.preprocessing._encoders.OneHotEncoder",
     "sklearn.preprocessing._encoders.OrdinalEncoder", "sklearn.preprocessing._label.LabelBinarizer",

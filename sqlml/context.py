@@ -14,6 +14,8 @@ import weakref
 
 import duckdb
 
+from sqlml.progress import Hub
+
 _INSTANCES: dict[str, Instance] = {}
 _LOCK = threading.Lock()
 
@@ -26,6 +28,8 @@ class Instance:
         # threads, and two versions of one model must not be numbered concurrently.
         self.write_lock = threading.RLock()
         self.models = None  # set by sqlml.serving when the instance is created
+        # Training reports progress here; the API and the command line listen (sqlml.progress).
+        self.progress = Hub()
 
     def add(self, con: duckdb.DuckDBPyConnection) -> None:
         if not any(ref() is con for ref in self._connections):

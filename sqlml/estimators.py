@@ -15,7 +15,9 @@ from sklearn.ensemble import (
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from sqlml import penalties
 from sqlml.errors import TrainingError, did_you_mean
 
 CLASSIFICATION = ("binary_classification", "multiclass_classification")
@@ -46,12 +48,14 @@ class ModelType:
     def make(self, problem_type: str, hyperparameters: dict, random_state: int):
         cls = self.estimator_class(problem_type)
         allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        names = allowed + list(penalties.accepted(cls))
         for key in hyperparameters:
-            if key not in allowed:
+            if key not in names and key not in penalties.NAMES:
                 raise TrainingError(
                     f"ml_create_model: hyperparameter {key!r} is not a parameter of "
-                    f"{cls.__name__} (model_type {self.name!r}).{did_you_mean(key, allowed)} "
-                    f"Valid names: {', '.join(allowed)}.")
+                    f"{cls.__name__} (model_type {self.name!r}).{did_you_mean(key, names)} "
+                    f"Valid names: {', '.join(names)}.")
+        hyperparameters = penalties.translate(self.name, cls, hyperparameters, problem_type)
         params = {**self.defaults, **hyperparameters}
         if "random_state" in allowed:
             params.setdefault("random_state", random_state)
@@ -73,6 +77,11 @@ MODEL_TYPES = {m.name: m for m in (
     ModelType("lasso", None, Lasso, True, True, {"alpha": 0.01, "max_iter": 5000}),
     ModelType("elastic_net", None, ElasticNet,
               True, True, {"alpha": 0.01, "l1_ratio": 0.5, "max_iter": 5000}),
+    # One readable tree. Depth 12 (at most 8191 nodes) keeps it well inside the node limit of
+    # sqlml.compile_trees, so it always gets a plain-SQL macro, and a single deeper tree mostly
+    # memorises noise; min_samples_leaf 5 keeps a leaf's probability off one or two rows.
+    ModelType("decision_tree", DecisionTreeClassifier, DecisionTreeRegressor, False, False,
+              {"max_depth": 12, "min_samples_leaf": 5}),
     ModelType("random_forest", RandomForestClassifier, RandomForestRegressor, False, False,
               {"n_estimators": 200, "min_samples_leaf": 2, "n_jobs": -1}),
     ModelType("gradient_boosting", HistGradientBoostingClassifier, HistGradientBoostingRegressor,

@@ -195,7 +195,9 @@ def coefficient_rows(served, positive) -> list[tuple]:
 
 
 def _is_text(trans) -> bool:
-    return hasattr(trans, "steps") and type(trans.steps[-1][1]).__name__ == "TfidfVectorizer"
+    last = trans.steps[-1][1] if hasattr(trans, "steps") else None
+    parts = [t for _, t in last.transformer_list] if hasattr(last, "transformer_list") else [last]
+    return last is not None and all(type(t).__name__ == "TfidfVectorizer" for t in parts)
 
 
 def baseline_rows(X: pd.DataFrame, features) -> list[tuple]:

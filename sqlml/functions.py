@@ -16,7 +16,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml import catalog, explain, generated, recommend_train, training
+from sqlml import (
+    catalog,
+    compile_sql,
+    explain,
+    generated,
+    recommend_train,
+    refresh_scores,
+    training,
+)
 from sqlml.context import Instance
 from sqlml.errors import PredictionInputError, SqlmlError
 from sqlml.serving import ModelCache, StoredModel, feature_columns
@@ -194,6 +202,7 @@ def _rollback_model(inst: Instance):
                         ddl += generated.create_statements(
                             name, row["function_name"], features, row["problem_type"],
                             row["target_type"])
+                        ddl += compile_sql.for_rollback(cur, name, row)
                     catalog.set_active(cur, name, version, row["function_name"], ddl)
                 finally:
                     inst.models.forget(name)
@@ -201,6 +210,21 @@ def _rollback_model(inst: Instance):
             out.append(f"model {name!r} now serves version {version} "
                        f"(was {current['active_version']})")
         return pa.array(out, type=pa.string())
+    return udf
+
+
+def _refresh_scores(inst: Instance):
+    def udf(refs, sources, keys):
+        out = []
+        for ref, source, key in zip(refs.to_pylist(), sources.to_pylist(), keys.to_pylist(),
+                                    strict=True):
+            with inst.write_lock:
+                cur = inst.cursor()
+                try:
+                    out.append(refresh_scores.refresh(inst, cur, ref, source, key))
+                finally:
+                    cur.close()
+        return pa.array(out, type=pa.int64())
     return udf
 
 
@@ -288,6 +312,7 @@ UDFS = (
     Udf("ml_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
     Udf("ml_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
         side_effects=True),
+    Udf("__sqlml_py_refresh_scores", _refresh_scores, None, "BIGINT", side_effects=True),
 )
 
 

@@ -70,6 +70,8 @@ def drop_statements(names: list[str]) -> list[str]:
 
 # -- recommenders ----------------------------------------------------------------------------------
 RECOMMENDER_SUFFIXES = ("", "_rating", "_all", "_sql", "_rating_sql")
+# Pure-SQL macros of models compiled to SQL (sqlml/compile_sql.py), for any DuckDB client.
+COMPILED_SUFFIXES = ("_sql", "_probability_sql", "_probabilities_sql")
 RECOMMEND_UDF = "__sqlml_py_recommend"
 RATING_UDF = "__sqlml_py_rec_rating"
 
@@ -81,7 +83,8 @@ def recommender_names(fn: str) -> list[str]:
 def all_names(fn: str) -> list[str]:
     """Every name a model of any problem type may generate from ``fn``."""
     return list(dict.fromkeys([*function_names(fn, "multiclass_classification"),
-                               f"{fn}_probability", *recommender_names(fn)]))
+                               f"{fn}_probability", *recommender_names(fn),
+                               *(fn + s for s in COMPILED_SUFFIXES)]))
 
 
 def factor_table(model: str, version: int) -> str:

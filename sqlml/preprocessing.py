@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from sqlml.artifacts import register_type
@@ -177,8 +177,27 @@ def build_transformer(features: list[Feature], dense: bool) -> ColumnTransformer
                 lowercase=False, ngram_range=(1, 2), min_df=2, sublinear_tf=True,
                 max_features=300 if dense else 50_000,
                 stop_words="english" if f.preprocessor == "tfidf_stop_words" else None)
+            if not dense:
+                # Character n-grams inside word boundaries catch what word tokens miss:
+                # misspelt and obfuscated words, digits, currency signs and punctuation runs.
+                chars = TfidfVectorizer(lowercase=False, analyzer="char_wb", ngram_range=(1, 4),
+                                        min_df=2, sublinear_tf=True, max_features=50_000)
+                tfidf = FeatureUnion([("words", tfidf), ("chars", chars)])
             parts.append((f.name, Pipeline([("clean", TextCleaner()), ("tfidf", tfidf)]), f.name))
     return ColumnTransformer(parts, sparse_threshold=0.0 if dense else 0.3)
+
+
+def prepare_for_storage(pipeline) -> None:
+    """TF-IDF vocabularies with plain int columns. With max_features, scikit-learn maps terms to
+    numpy integers, which skops writes as one array file per term: a 40,000-term vocabulary took
+    50 MB and 20 s to store, against 10 MB and under a second with ints."""
+    prep = getattr(pipeline, "named_steps", {}).get("prep")
+    for _, trans, _ in getattr(prep, "transformers_", ()):
+        for _, step in getattr(trans, "steps", ()):
+            for vec in [t for _, t in getattr(step, "transformer_list", ())] or [step]:
+                vocab = getattr(vec, "vocabulary_", None)
+                if isinstance(vocab, dict):
+                    vec.vocabulary_ = {k: int(v) for k, v in vocab.items()}
 
 
 def to_frame(columns: list, features: list[Feature], fn: str) -> pd.DataFrame:

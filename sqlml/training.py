@@ -26,12 +26,14 @@ from sqlml import (
     artifacts,
     calibration,
     catalog,
+    compile_sql,
     diagnose,
     estimators,
     evaluation,
     explain,
     generated,
     preprocessing,
+    progress,
     thresholds,
     tuning,
 )
@@ -43,7 +45,7 @@ POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "chu
                   "fraud", "default", "bad")
 DEFAULT_SETTINGS = {"test_size": 0.2, "random_state": 42, "max_runtime": 300.0, "cv_folds": 3,
                     "positive_class": None, "split": "stratified", **tuning.SETTINGS,
-                    "diagnose": False, "calibrate": None}
+                    "diagnose": False, "calibrate": None, "max_cells": None}
 
 
 @dataclass
@@ -128,6 +130,11 @@ def parse_request(args: list) -> Request:
             raise TrainingError(
                 f"{FN}: setting {key} must be a positive number, got {v!r}. "
                 f"Use e.g. settings := {{{key}: {DEFAULT_SETTINGS[key]}}}.")
+    cells = settings["max_cells"]
+    if cells is not None and (not isinstance(cells, int) or isinstance(cells, bool) or cells <= 0):
+        raise TrainingError(
+            f"{FN}: setting max_cells (rows x columns to train on at most) must be a positive "
+            f"integer, got {cells!r}. Use e.g. settings := {{max_cells: 1000000}}.")
     settings["calibrate"] = calibration.check_setting(settings["calibrate"])
     settings["diagnose"] = diagnose.check_setting(settings["diagnose"])
     fn_cost, fp_cost, min_recall = _plain(fn_cost), _plain(fp_cost), _plain(min_recall)
@@ -166,6 +173,23 @@ def load_data(cur, req: Request) -> tuple[pa.Table, dict[str, str], str]:
             f"{FN}: the training query for model {req.name!r} returned no rows. Check its "
             f"WHERE clause, or that the table is loaded. Query: {query}")
     return table, types, query
+
+
+def sample_cells(table: pa.Table, max_cells: int | None, seed: int) -> tuple[pa.Table, list]:
+    """Redshift's MAX_CELLS: a seeded random sample of rows when rows x columns exceed it."""
+    n, cols = table.num_rows, table.num_columns
+    if max_cells is None or n * cols <= max_cells:
+        return table, []
+    keep = max_cells // cols
+    if keep < 10:
+        raise TrainingError(
+            f"{FN}: settings max_cells {max_cells} leaves {keep} row(s) of the {cols} columns "
+            f"to train on; at least 10 are needed. Raise it, e.g. settings := {{max_cells: "
+            f"{cols * 1000}}}, or leave it out to train on all {n} rows.")
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=keep, replace=False))
+    return table.take(pa.array(rows)), [
+        f"trained on a random sample of {keep} of {n} rows: {n} rows x {cols} columns = "
+        f"{n * cols} cells exceed settings max_cells {max_cells}"]
 
 
 def _qualified(source: str) -> bool:
@@ -241,8 +265,11 @@ def _fits(kind: str, problem_type: str) -> bool:
 def train(cur, args: list) -> dict:
     started = time.perf_counter()
     req = parse_request(args)
+    report = progress.reporter(cur, req.name, started, req.settings["max_runtime"])
+    report.emit("start")
     clash_check(cur, req)
     table, types, query = load_data(cur, req)
+    table, notes = sample_cells(table, req.settings["max_cells"], req.settings["random_state"])
     target_type = types.pop(req.target)
     y_all = table.column(req.target).to_pandas()
     keep = y_all.notna().to_numpy()
@@ -250,7 +277,6 @@ def train(cur, args: list) -> dict:
         raise TrainingError(
             f"{FN}: target column {req.target!r} is NULL in all {len(keep)} rows, so there is "
             f"nothing to learn. Fill the target, or choose another column.")
-    notes = []
     if not keep.all():
         notes.append(f"{int((~keep).sum())} rows with a NULL target were left out")
         table = table.filter(pa.array(keep))
@@ -301,7 +327,7 @@ def train(cur, args: list) -> dict:
 
     tune = tuning.wanted(req.hyperparameters, s)
     fixed_hyper = tuning.split_space(req.hyperparameters)[0] if tune else req.hyperparameters
-    if tune and req.model_type == "auto" and req.hyperparameters:
+    if req.model_type == "auto" and req.hyperparameters:
         candidates = tuning.accepting(candidates, req.hyperparameters, problem_type)
     pipelines, X = {}, None
     for c in candidates:
@@ -318,16 +344,17 @@ def train(cur, args: list) -> dict:
     trials = []
     if tune:
         trials, best, more = _tune(cur, req, candidates, pipelines, X, y, train_idx,
-                                   problem_type, score_with, objective, started)
+                                   problem_type, score_with, objective, started, report)
         notes += more
     elif len(candidates) > 1:
         trials = compare(candidates, pipelines, X, y, train_idx, problem_type, score_with,
-                         objective, s, started)
+                         objective, s, started, on_trial=report.trial)
         done = [t for t in trials if t["status"] == "completed"]
         best = max(done, key=lambda t: t["score"])["model_type"]
     else:
         best = candidates[0]
     pipeline, features, excluded = pipelines[best]
+    report.emit("fit", model_type=best)
     if s["calibrate"]:
         pipeline = calibration.wrap(pipeline, s["calibrate"], cv_for(problem_type, y[train_idx], s))
 
@@ -362,13 +389,14 @@ def train(cur, args: list) -> dict:
         # order threads finish, which changes the last bits of a probability between calls.
         est.set_params(n_jobs=None)
     calibration.prepare_for_storage(est)
+    preprocessing.prepare_for_storage(served)
     blob = artifacts.dumps(served)
     seconds = time.perf_counter() - started
     record = {
         "name": req.name, "problem_type": problem_type, "model_type": best,
         "target": req.target, "target_type": target_type,
         "features": [f.to_dict() for f in features], "excluded": excluded,
-        "classes": [_jsonable(c) for c in classes] if classes else None,
+        "classes": [tuning.jsonable(c) for c in classes] if classes else None,
         "positive_class": None if positive is None else str(positive),
         "function_name": req.function, "threshold": threshold,
         "threshold_reason": threshold_reason, "objective": objective,
@@ -384,11 +412,19 @@ def train(cur, args: list) -> dict:
     }
     ddl = generated.create_statements(req.name, req.function, [f.name for f in features],
                                       problem_type, target_type)
+    sql_ddl, record["parameters"]["compiled_sql"] = compile_sql.for_training(
+        cur, req.function, served, features, problem_type, target_type, record["classes"],
+        positive, threshold, table)
+    ddl += sql_ddl
+    if not record["parameters"]["compiled_sql"]["compiled"]:
+        notes.append(record["parameters"]["compiled_sql"]["summary"])
+    report.emit("store", model_type=best)
     previous = catalog.model_row(cur, req.name)
     if previous and previous["function_name"] != req.function:
         ddl = generated.drop_statements(generated.all_names(previous["function_name"])) + ddl
     version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl,
                               threshold_rows, extra_rows=depth_rows)
+    report.emit("done", model_type=best, score=_headline_score(headline, objective))
     return {
         "name": req.name, "version": version, "problem_type": problem_type,
         "model_type": best, "function": req.function, "objective": objective,
@@ -399,7 +435,7 @@ def train(cur, args: list) -> dict:
 
 
 def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_with, objective,
-          started) -> tuple[list[dict], str, list[str]]:
+          started, report) -> tuple[list[dict], str, list[str]]:
     """Tune (sqlml.tuning), then put the best trial's pipeline in ``pipelines``."""
     s = req.settings
     rs = s["random_state"]
@@ -416,11 +452,12 @@ def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_
     def log(row: dict) -> None:
         with lock:
             catalog.log_training(cur, req.name, version, row)
+        report.epoch(row)
 
     yt = y[train_idx]
     trials, best, notes = tuning.tune(cands, req.hyperparameters, X.iloc[train_idx], yt,
                                       cv_for(problem_type, yt, s), score_with, objective, s,
-                                      started, log)
+                                      started, log, on_trial=report.trial)
     c = best["model_type"]
     pipeline, features, excluded = pipelines[c]
     pipelines[c] = (Pipeline([("prep", pipeline.named_steps["prep"]),
@@ -478,8 +515,10 @@ def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_typ
 
 
 def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,
-            started) -> list[dict]:
-    """Cross-validate each candidate on the training split, within the time budget."""
+            started, on_trial=None) -> list[dict]:
+    """Cross-validate each candidate on the training split, within the time budget.
+
+    ``on_trial(trial, planned)`` hears of each candidate as it ends (sqlml.progress)."""
     Xt, yt = X.iloc[train_idx], y[train_idx]
     if problem_type in CLASSIFICATION:
         folds = min(s["cv_folds"], int(pd.Series(yt).value_counts().min()))
@@ -494,6 +533,7 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
                  "objective": objective, "score": None, "fold_scores": None, "seconds": 0.0}
         if t0 - started > s["max_runtime"] and any(t["status"] == "completed" for t in trials):
             trials.append({**trial, "status": "skipped"})
+            _told(on_trial, trials, candidates)
             continue
         try:
             scores = cross_val_score(pipelines[c][0], Xt, yt, cv=cv, scoring=score_with,
@@ -501,12 +541,14 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
         except ValueError as exc:
             trials.append({**trial, "status": "failed", "fold_scores": [str(exc)[:200]],
                            "seconds": time.perf_counter() - t0})
+            _told(on_trial, trials, candidates)
             continue
         trials.append({**trial, "score": float(np.mean(scores)),
                        "fold_scores": [float(v) for v in scores],
                        "seconds": time.perf_counter() - t0,
                        "status": "completed" if time.perf_counter() - started
                        <= s["max_runtime"] else "timed_out"})
+        _told(on_trial, trials, candidates)
     if not any(t["status"] in ("completed", "timed_out") for t in trials):
         raise TrainingError(
             f"{FN}: every candidate model failed: "
@@ -516,6 +558,14 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
         if t["status"] == "timed_out":
             t["status"] = "completed"   # its score counts; the budget only skips later ones
     return trials
+
+
+def _told(on_trial, trials, candidates) -> None:
+    if on_trial is not None:
+        t = trials[-1]
+        # A candidate that ended past the budget still counts (see below), so it reads completed.
+        on_trial({**t, "status": "completed"} if t["status"] == "timed_out" else t,
+                 len(candidates))
 
 
 def clash_check(cur, req: Request) -> None:
@@ -556,19 +606,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _params(pipeline: Pipeline) -> dict:
-    est = pipeline.named_steps["model"]
-    return {"estimator": type(est).__name__,
-            **{k: _jsonable(v) for k, v in est.get_params().items()}}
-
-
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, bool | int | float | str) or v is None:
-        return v
-    if isinstance(v, tuple | list):
-        return [_jsonable(x) for x in v]
-    return str(v)
+    return tuning.params_of(pipeline.named_steps["model"])
 
 
 def _headline_score(headline: dict, objective: str) -> float | None:

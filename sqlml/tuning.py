@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+from sqlml import penalties
 from sqlml.errors import TrainingError, did_you_mean
 
 FN = "ml_create_model"
@@ -46,11 +47,15 @@ DEFAULT_MAX_TRIALS = 20
 EPOCHS = 8            # an iterative model reports its score this many times per trial
 GRID_POINTS = 3       # points per range in a grid (min, middle on its scale, max)
 MAX_GRID = 200
+POST_FOLDS = 4.5      # the work after tuning, in fold fits (see Budget)
+RUNG_TRIALS = 3       # at most this many tuned trials per surviving candidate before the final
 
 # Spaces searched when model_type := 'auto' (or a model type) is tuned without ranges given.
 DEFAULT_SPACES = {
-    "logistic": {"C": {"min": 1e-3, "max": 100.0}},
-    "linear": {"C": {"min": 1e-3, "max": 100.0}, "alpha": {"min": 1e-3, "max": 100.0}},
+    # C up to 1000: sparse text wants little regularisation; class weights matter for f1.
+    "logistic": {"C": {"min": 1e-2, "max": 1e3}, "class_weight": {"values": [None, "balanced"]}},
+    "linear": {"C": {"min": 1e-2, "max": 1e3}, "class_weight": {"values": [None, "balanced"]},
+               "alpha": {"min": 1e-3, "max": 100.0}},
     "lasso": {"alpha": {"min": 1e-4, "max": 1.0}},
     "elastic_net": {"alpha": {"min": 1e-4, "max": 1.0}, "l1_ratio": {"min": 0.1, "max": 0.9}},
     "gradient_boosting": {"learning_rate": {"min": 0.01, "max": 0.3, "scale": "log"},
@@ -337,11 +342,22 @@ class Folds:
 
 @dataclass
 class Budget:
+    """The max_runtime budget, with the work after tuning kept back.
+
+    After tuning, training fits the chosen model on the training split and on every row (side by
+    side), then computes permutation importance and stores the model: measured at 2.7 to 4.8
+    times one fold's fit of a trial, hence ``reserve`` = POST_FOLDS x the longest per-fold time
+    of a completed trial. A trial starts only if it is expected (from the completed trials of its
+    model type, else of any) to end before ``deadline``; a running trial is cut at its next epoch
+    once the deadline has passed, and the first trial once max_runtime has.
+    """
+
     started: float
     max_runtime: float
-    # Kept back for the work after tuning (a fit on the training split, a refit on every row),
-    # estimated from the longest completed trial's per-fold time.
     reserve: float = 0.0
+    lengths: dict = field(default_factory=dict)   # model type -> seconds of completed trials
+    cut: bool = False       # a trial was cut short by the budget
+    refused: bool = False   # a trial was not started for lack of time
 
     @property
     def deadline(self) -> float:
@@ -356,14 +372,35 @@ class Budget:
     def spent(self) -> bool:
         return time.perf_counter() >= self.deadline
 
+    def over(self) -> bool:
+        return time.perf_counter() >= self.started + self.max_runtime
+
+    def completed(self, model_type: str, seconds: float, folds: int) -> None:
+        self.lengths.setdefault(model_type, []).append(seconds)
+        self.reserve = max(self.reserve, POST_FOLDS * seconds / max(1, folds))
+
+    def expected(self, model_type: str) -> float:
+        own = self.lengths.get(model_type)
+        seen = own or [s for v in self.lengths.values() for s in v]
+        return float(np.mean(seen)) if seen else 0.0
+
+    def can_start(self, model_type: str) -> bool:
+        """Until a trial has completed or been cut there is no estimate, and a model is needed:
+        yes (as long as trials fail, tuning goes on)."""
+        ok = not self.cut if not self.lengths else (
+            time.perf_counter() + self.expected(model_type) <= self.deadline)
+        self.refused |= not ok
+        return ok
+
 
 class Search:
     """Runs trials and keeps their records; thread-safe for parallel trials."""
 
     def __init__(self, folds: Folds, score_with, objective: str, budget: Budget,
                  rule: MedianStoppingRule | None, log: Callable[[dict], None],
-                 planned: int) -> None:
+                 planned: int, on_trial: Callable[[dict, int], None] | None = None) -> None:
         self.folds = folds
+        self.on_trial = on_trial     # hears of each ended trial (sqlml.progress)
         self.scorer = get_scorer(score_with) if isinstance(score_with, str) else score_with
         self.objective = objective
         self.budget = budget
@@ -381,8 +418,16 @@ class Search:
 
     @property
     def best(self) -> dict | None:
+        """The best completed trial; if none completed, the best one cut by the budget."""
         with self._lock:
-            done = [t for t in self.trials if t["status"] == "completed"]
+            done = [t for t in self.trials if t["status"] == "completed"] or [
+                t for t in self.trials if t["status"] == "timed_out"]
+        return max(done, key=lambda t: (t["score"], -t["trial"])) if done else None
+
+    def best_of(self, model_type: str) -> dict | None:
+        with self._lock:
+            done = [t for t in self.trials
+                    if t["status"] == "completed" and t["model_type"] == model_type]
         return max(done, key=lambda t: (t["score"], -t["trial"])) if done else None
 
     def any_completed(self) -> bool:
@@ -416,8 +461,8 @@ class Search:
                 stop, median = (False, None)
                 if self.rule is not None and not last:
                     stop, median = self.rule.should_stop(epoch, value)
-                timed_out = (not last and not stop and self.budget.spent()
-                             and self.any_completed())
+                timed_out = not last and not stop and (
+                    self.budget.over() or (self.budget.spent() and self.any_completed()))
                 event = ("stopped_early" if stop else "timed_out" if timed_out
                          else "completed" if last else "epoch")
                 best = self.best
@@ -441,32 +486,44 @@ class Search:
         except (ValueError, TypeError, TrainingError) as exc:
             record["fold_scores"] = [f"{type(exc).__name__}: {str(exc)[:300]}"]
             record["parameters"] = record["parameters"] or {
-                k: _jsonable(v) for k, v in hyper.items()}
+                k: jsonable(v) for k, v in hyper.items()}
         record["seconds"] = time.perf_counter() - t0
         with self._lock:
             self.trials.append(record)
             if record["status"] == "completed":
-                per_fold = record["seconds"] / max(1, len(record["fold_scores"]))
-                self.budget.reserve = max(self.budget.reserve, 2.5 * per_fold)
+                self.budget.completed(cand.model_type, record["seconds"],
+                                      len(record["fold_scores"]))
+            self.budget.cut |= record["status"] == "timed_out"
+        if self.on_trial is not None:
+            self.on_trial(record, self.planned)
         return record
 
 
-def _jsonable(v):
-    from sqlml.training import _jsonable as plain
-
-    return plain(v)
+def jsonable(v):
+    """A parameter value as JSON can hold it (numpy scalars as Python, tuples as lists, any
+    other object as its repr)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    if isinstance(v, tuple | list):
+        return [jsonable(x) for x in v]
+    return str(v)
 
 
 def params_of(est) -> dict:
+    """An estimator's class and parameters, as stored in ml_trials and the model version."""
     return {"estimator": type(est).__name__,
-            **{k: _jsonable(v) for k, v in est.get_params().items()}}
+            **{k: jsonable(v) for k, v in est.get_params().items()}}
 
 
 # -- strategies ------------------------------------------------------------------------------
 def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objective: str,
-         settings: dict, started: float, log: Callable[[dict], None]
+         settings: dict, started: float, log: Callable[[dict], None],
+         on_trial: Callable[[dict, int], None] | None = None
          ) -> tuple[list[dict], dict, list[str]]:
-    """Run the search; returns (trials, best trial, notes). The best trial has completed."""
+    """Run the search; returns (trials, best trial, notes). The best trial has completed, or
+    was cut short by max_runtime when none completed."""
     p = plan(settings)
     notes = list(p.notes)
     fixed, user_space = split_space(hyper)
@@ -483,9 +540,13 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
         if user_space:
             spaces[cand.model_type] = user_space
         else:
+            # A value the user fixed is not searched, nor what a fixed l1 / l2 sets.
+            taken = set(fixed)
+            if any(k in fixed for k in penalties.NAMES):
+                taken |= set(penalties.sets(type(cand.make({}))))
             spaces[cand.model_type] = {k: parse_range(k, v) for k, v in
                                        DEFAULT_SPACES.get(cand.model_type, {}).items()
-                                       if _accepts(cand, k)}
+                                       if _accepts(cand, k) and k not in taken}
         # Names are checked now, with a value from each range, so a typo fails before training.
         cand.make(make_for(cand)(
             {k: _middle(r) for k, r in spaces[cand.model_type].items()}))
@@ -499,7 +560,7 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
                          f"(max_trials); raise max_trials to run them all")
     else:
         planned = p.max_trials
-    search = Search(folds, score_with, objective, budget, rule, log, planned)
+    search = Search(folds, score_with, objective, budget, rule, log, planned, on_trial)
 
     def run_all(jobs, parallel):
         """jobs: iterator of (candidate, hyperparameters); stops when the budget is spent."""
@@ -508,10 +569,9 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
             running = set()
             while True:
                 while len(running) < parallel:
-                    if search.budget.spent() and search.any_completed():
-                        break
                     job = next(jobs, None)
-                    if job is None:
+                    if job is None or not search.budget.can_start(job[0].model_type):
+                        jobs = iter(())
                         break
                     c, hp = job
                     running.add(pool.submit(search.run, c, make_for(c)(hp)))
@@ -521,29 +581,38 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
                 for f in finished:
                     f.result()
 
+    rng = np.random.default_rng(settings["random_state"])
+
+    def sample(c: Candidate) -> dict:
+        return {k: r.sample(rng) for k, r in spaces[c.model_type].items()}
+
     by_name = {c.model_type: c for c in candidates}
-    # 1. Several model types (auto): each with its defaults (and fixed values) first.
+    # Several model types (auto): successive halving. Rung 0: each with its defaults (and fixed
+    # values). Rung 1: the better half each get a few sampled trials, so a model type that tunes
+    # well is not judged on its defaults alone. The remaining trials go to the best model type.
     if len(candidates) > 1:
         run_all(((c, {}) for c in candidates), 1)
-        leader = search.best
-        if leader is None:
+        if search.best is None:
             raise TrainingError(
                 f"{FN}: every candidate model failed: "
                 + "; ".join(f"{t['model_type']}: {t['fold_scores']}" for t in search.trials)
                 + ". Check the training data, or name a model_type.")
-        chosen = by_name[leader["model_type"]]
+        alive = [c for c in _ranked(search, candidates)[:math.ceil(len(candidates) / 2)]
+                 if spaces[c.model_type]]
+        per = min(RUNG_TRIALS, (planned - len(search.trials)) // (2 * max(1, len(alive))))
+        if p.strategy != "grid" and per > 0:
+            run_all([(c, sample(c)) for _ in range(per) for c in alive], p.parallel)
+        chosen = by_name[search.best["model_type"]]
     else:
         chosen = candidates[0]
     space = spaces[chosen.model_type]
     left = planned - len(search.trials)
-    rng = np.random.default_rng(settings["random_state"])
-    if left > 0 and space:
+    if left > 0 and space and not search.budget.refused:
         if p.strategy == "grid":
             points = grids[chosen.model_type]
             run_all(((chosen, pt) for pt in points[:left]), p.parallel)
         elif p.strategy == "random":
-            run_all(((chosen, {k: r.sample(rng) for k, r in space.items()})
-                     for _ in range(left)), p.parallel)
+            run_all(((chosen, sample(chosen)) for _ in range(left)), p.parallel)
         else:
             _bayesian(search, chosen, space, left, settings["random_state"], make_for)
     elif left > 0 and not search.trials:
@@ -561,7 +630,11 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
     counts = {s: sum(t["status"] == s for t in trials)
               for s in ("stopped_early", "timed_out", "failed")}
     ran = len(trials)
-    if budget.spent() and ran < planned:
+    if best["status"] == "timed_out":
+        notes.append(f"no trial completed within max_runtime {settings['max_runtime']:g} s; "
+                     f"kept the best one cut short (trial {best['trial']}, after "
+                     f"{best['epochs']} epoch(s)); raise max_runtime to tune")
+    elif budget.refused and ran < planned:
         notes.append(f"max_runtime {settings['max_runtime']:g} s ended tuning after {ran} of "
                      f"{planned} trials; kept the best so far (trial {best['trial']})")
     elif counts["timed_out"]:
@@ -572,6 +645,13 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
     notes.append(f"{p.strategy} search: best of {ran} trial(s) is trial {best['trial']} "
                  f"({best['model_type']}, score {best['score']:.4g})")
     return trials, best, notes
+
+
+def _ranked(search: Search, candidates: list[Candidate]) -> list[Candidate]:
+    """Candidates with a completed trial, best first."""
+    best = {c.model_type: search.best_of(c.model_type) for c in candidates}
+    done = [c for c in candidates if best[c.model_type] is not None]
+    return sorted(done, key=lambda c: -best[c.model_type]["score"])
 
 
 def _accepts(cand: Candidate, name: str) -> bool:
@@ -602,8 +682,18 @@ def _bayesian(search: Search, cand: Candidate, space: dict, n: int, seed: int, m
                                                               log=r.scale == "log")
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, min(10, n // 3)))
     study = optuna.create_study(direction="maximize", sampler=sampler)
+    # The candidate's earlier sampled trials (successive halving) inform the first suggestions.
+    for t in search.trials:
+        hp = t["hyperparameters"]
+        if t["model_type"] == cand.model_type and t["status"] == "completed" \
+                and all(k in hp for k in space):
+            params = {k: (_index(space[k], hp[k]) if isinstance(space[k], Choice) else hp[k])
+                      for k in space}
+            if None not in params.values():
+                study.add_trial(optuna.trial.create_trial(
+                    params=params, distributions=dists, value=t["score"]))
     for _ in range(n):
-        if search.budget.spent() and search.any_completed():
+        if not search.budget.can_start(cand.model_type):
             break
         ot = study.ask(dists)
         hp = {k: (_value(space[k].values[v]) if isinstance(space[k], Choice) else v)
@@ -617,12 +707,19 @@ def _bayesian(search: Search, cand: Candidate, space: dict, n: int, seed: int, m
             study.tell(ot, state=optuna.trial.TrialState.FAIL)
 
 
+def _index(choice: Choice, value):
+    for i, v in enumerate(choice.values):
+        if _value(v) == _value(value):
+            return i
+    return None
+
+
 def accepting(candidates: list[str], hyper: dict, problem_type: str) -> list[str]:
     """The auto candidates whose estimator takes every hyperparameter named (at least one)."""
     from sqlml import estimators
 
     def takes(c):
         cls = estimators.lookup(c).estimator_class(problem_type)
-        return all(k in cls().get_params() for k in hyper)
+        return all(k in cls().get_params() or k in penalties.accepted(cls) for k in hyper)
 
     return [c for c in candidates if takes(c)] or candidates[:1]

@@ -31,7 +31,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import (
     LabelEncoder,
     MinMaxScaler,
@@ -92,7 +92,10 @@ def prep(dense: bool = True) -> ColumnTransformer:
                                                     max_categories=6, sparse_output=not dense))]),
          ["plan"]),
         ("size", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["size"]),
-        ("text", TfidfVectorizer(ngram_range=(1, 2), min_df=2), "text"),
+        ("text", TfidfVectorizer(ngram_range=(1, 2), min_df=2) if dense else FeatureUnion([
+            ("words", TfidfVectorizer(ngram_range=(1, 2), min_df=2)),
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), min_df=2))]),
+         "text"),
     ], sparse_threshold=0.0 if dense else 1.0)
 
 

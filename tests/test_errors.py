@@ -1,5 +1,6 @@
 """Every bad input the foundation promises a clear error for: object, rule, value, remedy."""
 
+import duckdb
 import pytest
 
 import sqlml
@@ -140,3 +141,14 @@ def test_failed_training_keeps_previous_version_serving(customers, monkeypatch):
     runs = customers.execute(
         "SELECT status, error FROM ml_training_history('churn')").fetchall()
     assert [r[0] for r in runs] == ["succeeded", "failed"] and "Parser Error" in runs[1][1]
+
+
+@pytest.mark.parametrize("macro", ["ml_show_model", "ml_model_metrics", "ml_confusion_matrix",
+                                   "ml_trials", "ml_threshold_metrics", "ml_calibration",
+                                   "ml_explain_model", "ml_diagnose"])
+def test_catalog_views_refuse_an_unknown_model_in_an_empty_catalog(macro):
+    # With no model at all, a filter over empty tables never runs; the name is checked anyway.
+    con = sqlml.connect()
+    with pytest.raises(duckdb.InvalidInputException,
+                       match=r"model 'nope' does not exist .*none yet; train one"):
+        con.execute(f"FROM {macro}('nope')").fetchall()

@@ -248,3 +248,77 @@ def test_class_weight_balanced_is_a_hyperparameter_for_every_auto_candidate(cust
     rows = customers.execute("SELECT parameters FROM ml_trials('balanced')").fetchall()
     assert len(rows) == 3
     assert all(json.loads(p)["class_weight"] == "balanced" for (p,) in rows)
+
+
+def test_auto_successive_halving_tunes_the_better_half_then_the_best(customers):
+    # 11 trials, 3 candidates: 3 at defaults; 8 left, so the better 2 get min(3, 8 // 4) = 2
+    # sampled trials each (interleaved); the 4 left go to the model type of the best trial.
+    customers.execute("""
+        SELECT ml_create_model('halving', 'customers', target := 'churned',
+            settings := {strategy: 'random', max_trials: 11, max_parallel_trials: 1,
+                         median_stopping: false})""").fetchall()
+    rows = customers.execute(
+        "SELECT trial, model_type, score, status FROM ml_trials('halving') ORDER BY trial"
+    ).fetchall()
+    assert len(rows) == 11 and all(r[3] == "completed" for r in rows)
+    defaults = sorted(rows[:3], key=lambda r: -r[2])
+    better = [defaults[0][1], defaults[1][1]]
+    assert [r[1] for r in rows[3:7]] == better * 2
+    leader = max(rows[:7], key=lambda r: (r[2], -r[0]))[1]
+    assert {r[1] for r in rows[7:]} == {leader}
+
+
+def test_budget_estimates_trials_and_keeps_back_the_work_after_tuning():
+    import time
+
+    b = tuning.Budget(started=time.perf_counter(), max_runtime=10.0)
+    assert b.can_start("logistic") and b.reserve == 0     # no estimate yet: the first may start
+    b.completed("gradient_boosting", 3.0, 3)               # 1 s per fold
+    assert b.reserve == pytest.approx(tuning.POST_FOLDS * 1.0)
+    assert b.expected("gradient_boosting") == 3.0 and b.expected("logistic") == 3.0
+    b.completed("logistic", 1.0, 3)
+    assert b.expected("logistic") == 1.0 and b.expected("random_forest") == 2.0
+    # 10 s budget - 4.5 s kept back = 5.5 s: a 3 s trial fits now, not after 3 s have passed.
+    assert b.can_start("gradient_boosting") and not b.refused
+    b.started -= 3.0
+    assert not b.can_start("gradient_boosting") and b.refused
+    assert b.can_start("logistic")                         # 3 + 1 <= 5.5
+    assert not b.over()
+    b.started -= 7.5
+    assert b.over() and not b.can_start("logistic")
+
+
+def test_first_trial_is_cut_when_it_alone_exceeds_max_runtime():
+    import time
+
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
+    from sqlml import estimators
+
+    X, y = make_classification(300, 6, random_state=0)
+    cand = tuning.Candidate("random_forest", StandardScaler(), lambda hp: estimators.lookup(
+        "random_forest").make("binary_classification", hp, 0))
+    log = []
+    # Started 100 s ago with a 1 s budget: over before the first epoch ends.
+    trials, best, notes = tuning.tune(
+        [cand], {"n_estimators": 40, "min_samples_leaf": {"values": [1, 5]}},
+        pd.DataFrame(X), y, StratifiedKFold(3), "roc_auc", "auc",
+        {"max_runtime": 1, "random_state": 0, "max_trials": 5, "max_parallel_trials": 1},
+        time.perf_counter() - 100,
+        log.append)
+    assert [(t["status"], t["epochs"]) for t in trials] == [("timed_out", 1)]
+    assert best is trials[0] and best["score"] > 0.5
+    assert [r["event"] for r in log] == ["timed_out"]
+    assert any(n.startswith("no trial completed within max_runtime 1 s; kept the best one cut "
+                            "short (trial 1, after 1 epoch(s))") for n in notes)
+
+
+def test_jsonable_is_the_one_copy_training_uses():
+    from sqlml import training
+
+    assert tuning.jsonable(np.int64(3)) == 3 and type(tuning.jsonable(np.float32(0.5))) is float
+    assert tuning.jsonable((64, 32)) == [64, 32] and tuning.jsonable(None) is None
+    assert not hasattr(training, "_jsonable")

@@ -410,7 +410,8 @@ def test_cli_scores_real_churn_file_like_python(tmp_path):
     con = sqlml.connect(path)
     con.execute(f"CREATE TABLE customers AS SELECT * FROM read_csv('{csv_path}')")
     for name, mt, hyper in (("lr", "logistic", None),
-                            ("nn", "mlp", {"hidden_layer_sizes": [16]})):
+                            ("nn", "mlp", {"hidden_layer_sizes": [16]}),
+                            ("gb", "gradient_boosting", {"max_iter": 30})):
         s = sqlml.create_model(con, name, "SELECT * EXCLUDE (rownames) FROM customers",
                                target="churn", model_type=mt, function=f"churn_{name}",
                                hyperparameters=hyper, progress=False)
@@ -419,6 +420,7 @@ def test_cli_scores_real_churn_file_like_python(tmp_path):
     con.close()
     _cli_check(path, "customers", "churn_lr", "rownames", 1e-12)
     _cli_check(path, "customers", "churn_nn", "rownames", 1e-9)
+    _cli_check(path, "customers", "churn_gb", "rownames", 1e-9)
 
 
 def test_python_path_and_sklearn_agree_on_imputer_reference():

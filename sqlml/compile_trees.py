@@ -122,6 +122,14 @@ def _prepare(estimator, inputs, missing_as) -> tuple[list[str], np.ndarray]:
                         f"compile_trees: missing_as[{j}] must be a finite imputation constant, "
                         f"got {v!r}. Use None for an input that is not imputed.")
                 fill[j] = float(v)
+    else:
+        # compile_sql's Input carries the column before imputation and the value imputed:
+        # splitting on the bare column binds and runs faster than an imputation CASE per split.
+        inputs = list(inputs)
+        for j, x in enumerate(inputs):
+            raw, value = getattr(x, "raw", None), getattr(x, "fill", None)
+            if raw is not None and value is not None and np.isfinite(value):
+                inputs[j], fill[j] = raw, float(value)
     return [f"({x})" for x in inputs], fill
 
 

@@ -11,31 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pg_raw import RawClient, bind, describe, execute, parse, sync
+from pg_served import FEATURES, served_churn_model
 from sklearn.metrics import f1_score, roc_auc_score
 
 import sqlml
-from sqlml.datasets import make_customers
 from sqlml.pgwire import start_in_thread
 
 psycopg = pytest.importorskip("psycopg")
 
 PASSWORD = "pg-test-secret"
-FEATURES = "tenure_months, monthly_charges, contract, support_calls_90d, churned"
 QUERIES = json.loads((Path(__file__).parent / "data" / "psql15_catalog_queries.json")
                      .read_text())["commands"]
 
 
 @pytest.fixture(scope="module")
 def served():
-    con = sqlml.connect()
-    customers = make_customers(500)  # noqa: F841  (read by DuckDB's replacement scan)
-    con.execute("CREATE TABLE customers AS FROM customers")
-    sqlml.create_model(con, "churn", f"SELECT {FEATURES} FROM customers", target="churned",
-                       model_type="logistic", function="predict_churn")
-    server = start_in_thread(con, password=PASSWORD)
-    yield con, server
-    server.stop()
-    con.close()
+    with served_churn_model(PASSWORD) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")

@@ -10,30 +10,21 @@ import shutil
 import subprocess
 
 import pytest
+from pg_served import FEATURES, served_churn_model
 from sklearn.metrics import f1_score, roc_auc_score
 
 import sqlml
-from sqlml.datasets import make_customers
-from sqlml.pgwire import start_in_thread
 
 PSQL = shutil.which("psql")
 pytestmark = pytest.mark.skipif(PSQL is None, reason="psql is not installed (Debian package "
                                                      "postgresql-client; .ci/run installs it)")
 PASSWORD = "psql-test-secret"
-FEATURES = "tenure_months, monthly_charges, contract, support_calls_90d, churned"
 
 
 @pytest.fixture(scope="module")
 def served():
-    con = sqlml.connect()
-    customers = make_customers(500)  # noqa: F841  (read by DuckDB's replacement scan)
-    con.execute("CREATE TABLE customers AS FROM customers")
-    sqlml.create_model(con, "churn", f"SELECT {FEATURES} FROM customers", target="churned",
-                       model_type="logistic", function="predict_churn")
-    server = start_in_thread(con, password=PASSWORD)
-    yield con, server
-    server.stop()
-    con.close()
+    with served_churn_model(PASSWORD) as pair:
+        yield pair
 
 
 def psql(server, *args: str, password: str = PASSWORD) -> subprocess.CompletedProcess:

@@ -6,7 +6,9 @@ version in ``sqlml.feature_importance``:
 - ``permutation`` rows, one per input column: the mean drop of the model's objective (greater is
   better, as in scikit-learn) on the validation rows when that DuckDB column is shuffled before
   the pipeline (``sklearn.inspection.permutation_importance``), fitted on the training split only,
-  3 repeats on at most 2,000 validation rows.
+  3 repeats on at most 2,000 validation rows. When tuning has used up max_runtime, fewer
+  repeats, then fewer rows (down to one repeat on 200), so training still ends near the budget;
+  the summary notes it.
 - ``coefficient`` rows for linear models (logistic, linear, lasso, elastic_net), one per
   transformed column of the served model (refit on every row), with the input column it comes
   from; zero where L1 removed it. Binary classifiers' coefficients push towards the positive class
@@ -30,6 +32,7 @@ contribution, largest first.
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -44,6 +47,7 @@ from sqlml.errors import PredictionInputError
 LINEAR = (LogisticRegression, LinearRegression, Ridge, Lasso, ElasticNet)
 N_REPEATS = 3
 MAX_ROWS = 2000
+MIN_ROWS = 200
 TEXT_TERMS = 200
 TOP_K = 5
 ARROW_TYPE = pa.list_(pa.struct([("feature", pa.string()), ("contribution", pa.float64())]))
@@ -51,42 +55,77 @@ SQL_TYPE = "STRUCT(feature VARCHAR, contribution DOUBLE)[]"
 
 
 # -- training time --------------------------------------------------------------------------------
-def permutation_rows(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int) -> list[tuple]:
-    """Rows (kind, rank, feature, term, class_label, importance, importance_std, coefficient)."""
+def permutation_rows(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int,
+                     seconds: float | None = None) -> tuple[list[tuple], str | None]:
+    """Rows (kind, rank, feature, term, class_label, importance, importance_std, coefficient),
+    and a note when ``seconds`` (what is left of max_runtime) made the estimate coarser."""
     est = getattr(fitted, "named_steps", {}).get("model")
     jobs = est.get_params().get("n_jobs") if est is not None else None
     if jobs is not None:
         # Small predictions are 3x quicker in one thread than with a thread team per call.
         est.set_params(n_jobs=None)
     try:
-        return _permutation_rows(fitted, Xv, yv, scoring, random_state)
+        return _permutation_rows(fitted, Xv, yv, scoring, random_state, seconds)
     finally:
         if jobs is not None:
             est.set_params(n_jobs=jobs)
 
 
-def _permutation_rows(fitted, Xv, yv, scoring, random_state: int) -> list[tuple]:
-    if len(Xv) > MAX_ROWS:
-        keep = np.sort(np.random.default_rng(random_state).choice(len(Xv), MAX_ROWS,
-                                                                   replace=False))
-        Xv, yv = Xv.iloc[keep], yv[keep]
+def sample_rows(Xv: pd.DataFrame, yv, rows: int, random_state: int):
+    """At most ``rows`` validation rows, a seeded sample in their original order."""
+    if len(Xv) <= rows:
+        return Xv, yv
+    keep = np.sort(np.random.default_rng(random_state).choice(len(Xv), rows, replace=False))
+    return Xv.iloc[keep], yv[keep]
+
+
+def affordable(seconds: float | None, columns: int, rows: int, one_pass: float
+               ) -> tuple[int, int]:
+    """(repeats, rows) whose shuffled passes fit in ``seconds``, given one scoring pass over
+    ``rows`` rows took ``one_pass`` seconds: fewer repeats first, then fewer rows, never below
+    one repeat on MIN_ROWS (a coarse estimate beats none)."""
+    need = columns * one_pass
+    if seconds is None or need * N_REPEATS <= seconds:
+        return N_REPEATS, rows
+    if need <= seconds:
+        return max(1, int(seconds // need)), rows
+    return 1, min(rows, max(MIN_ROWS, int(rows * max(seconds, 0.0) / need)))
+
+
+def _permutation_rows(fitted, Xv, yv, scoring, random_state: int, seconds: float | None
+                      ) -> tuple[list[tuple], str | None]:
+    Xv, yv = sample_rows(Xv, yv, MAX_ROWS, random_state)
+    note = None
     try:
-        imp = _by_blocks(fitted, Xv, yv, scoring, random_state)
+        if seconds is not None:
+            t0 = time.perf_counter()
+            check_scoring(fitted, scoring=scoring)(fitted, Xv, yv)
+            seconds -= time.perf_counter() - t0
+            repeats, rows = affordable(seconds, Xv.shape[1], len(Xv), time.perf_counter() - t0)
+        else:
+            repeats, rows = N_REPEATS, len(Xv)
+        if (repeats, rows) != (N_REPEATS, len(Xv)):
+            Xv, yv = sample_rows(Xv, yv, rows, random_state)
+            note = (f"max_runtime left too little time for full permutation importance: "
+                    f"{repeats} repeat(s) on {rows} validation rows instead of {N_REPEATS} "
+                    f"on up to {MAX_ROWS}; raise max_runtime for a steadier ranking")
+        imp = _by_blocks(fitted, Xv, yv, scoring, random_state, repeats)
         if imp is None:
             result = permutation_importance(fitted, Xv, yv, scoring=scoring,
-                                            n_repeats=N_REPEATS, random_state=random_state)
+                                            n_repeats=repeats, random_state=random_state)
             imp = result.importances
     except ValueError:
-        return []   # e.g. a validation sample with one class: importance is undefined, not fatal
+        # e.g. a validation sample with one class: importance is undefined, not fatal
+        return [], None
     mean, std = imp.mean(axis=1), imp.std(axis=1)
     order = np.argsort(-mean, kind="stable")
     rank = np.empty(len(order), dtype=int)
     rank[order] = np.arange(1, len(order) + 1)
     return [("permutation", int(rank[j]), col, None, None, float(mean[j]), float(std[j]), None)
-            for j, col in enumerate(Xv.columns)]
+            for j, col in enumerate(Xv.columns)], note
 
 
-def _by_blocks(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int):
+def _by_blocks(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int, repeats: int):
     """What ``permutation_importance(pipeline, Xv, ...)`` computes, (columns, repeats), faster.
 
     Each input column goes through its own transformer in the ColumnTransformer, so shuffling a
@@ -115,12 +154,12 @@ def _by_blocks(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int):
     # The same random streams as permutation_importance: one seed, one generator per column,
     # each repeat shuffling the previous repeat's order again.
     seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max + 1)
-    out = np.zeros((len(Xv.columns), N_REPEATS))
+    out = np.zeros((len(Xv.columns), repeats))
     for j, col in enumerate(Xv.columns):
         trans, cols, sl = blocks[col]
         rng, idx = np.random.RandomState(seed), np.arange(len(Xv))
         sub = Xv[cols].reset_index(drop=True)
-        for r in range(N_REPEATS):
+        for r in range(repeats):
             rng.shuffle(idx)
             sub = sub.iloc[idx].reset_index(drop=True)
             block = trans.transform(sub)

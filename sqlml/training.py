@@ -360,18 +360,27 @@ def train(cur, args: list) -> dict:
 
     # The served model is refit on every row while the validation fit measures it: the two fits
     # are independent, and on 2 cores running them side by side hides most of the second one.
+    # When tuning has left less of max_runtime than a fit takes, the validation fit is served
+    # (as BigQuery ML serves its training-split model) so training ends near the budget.
+    refit = not tune or started + s["max_runtime"] - time.perf_counter() >= _fit_seconds(
+        trials, best)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        full_fit = pool.submit(clone(pipeline).fit, X, y)
+        full_fit = pool.submit(clone(pipeline).fit, X, y) if refit else None
         result = _validate(cur, req, pipeline, X, y, train_idx, val_idx, problem_type,
                            positive, objective)
-        served = full_fit.result()
+        served = full_fit.result() if refit else result[-1]
     (headline, metric_rows, confusion_rows, threshold, threshold_reason,
      threshold_rows, calibration_rows, validation_fit) = result
+    if not refit:
+        notes.append(f"max_runtime {s['max_runtime']:g} s left no time to refit on every row: "
+                     f"the served model is the one fitted on the training split "
+                     f"({len(train_idx)} of {len(y)} rows); raise max_runtime to refit")
     depth_rows = {"calibration": calibration_rows}
-    depth_rows.update(explain.catalog_rows(
-        served, features, X, explain.permutation_rows(
-            validation_fit, X.iloc[val_idx], y[val_idx], score_with, s["random_state"]),
-        positive))
+    importance, note = explain.permutation_rows(
+        validation_fit, X.iloc[val_idx], y[val_idx], score_with, s["random_state"],
+        seconds=started + s["max_runtime"] - time.perf_counter())
+    notes += [note] if note else []
+    depth_rows.update(explain.catalog_rows(served, features, X, importance, positive))
     if s["diagnose"]:
         depth_rows["diagnosis"] = diagnose.diagnose(
             pipeline, X, y, train_idx, val_idx, problem_type, score_with,
@@ -463,6 +472,14 @@ def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_
     pipelines[c] = (Pipeline([("prep", pipeline.named_steps["prep"]),
                               ("model", maker(c)(best["hyperparameters"]))]), features, excluded)
     return trials, c, notes
+
+
+def _fit_seconds(trials: list[dict], model_type: str) -> float:
+    """What one fit of ``model_type`` on the training split is expected to take: a trial fits
+    k folds on (k-1)/k of it each, about the work of k-1 fits of the whole split."""
+    own = [t["seconds"] / max(1, len(t["fold_scores"]) - 1) for t in trials
+           if t["model_type"] == model_type and t["status"] != "failed" and t["fold_scores"]]
+    return max(own, default=0.0)
 
 
 def cv_for(problem_type: str, yt, s: dict):

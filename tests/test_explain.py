@@ -165,7 +165,39 @@ def test_block_permutation_equals_sklearn_permutation_importance(customers, mode
     pipe = sqlml.load_model(customers, "p").pipeline
     df = customers.sql("FROM customers").df()
     X, y = df.drop(columns=["churned", "customer_id"]), df["churned"].to_numpy()
-    ours = explain._by_blocks(pipe, X, y, "roc_auc", 7)
+    ours = explain._by_blocks(pipe, X, y, "roc_auc", 7, explain.N_REPEATS)
     ref = permutation_importance(pipe, X, y, scoring="roc_auc", n_repeats=explain.N_REPEATS,
                                  random_state=7).importances
     assert ours is not None and np.allclose(ours, ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("seconds, one_pass, want", [
+    (None, 10.0, (3, 1000)),    # no budget: the full estimate
+    (100.0, 1.0, (3, 1000)),    # 4 columns x 3 repeats x 1 s fit in 100 s
+    (9.0, 1.0, (2, 1000)),      # 2 repeats of 4 columns fit in 9 s, 3 do not
+    (2.0, 1.0, (1, 500)),       # not even one repeat: half the rows
+    (0.0, 1.0, (1, explain.MIN_ROWS)),
+    (-3.0, 1.0, (1, explain.MIN_ROWS)),
+])
+def test_permutation_affordable_within_what_is_left_of_max_runtime(seconds, one_pass, want):
+    assert explain.affordable(seconds, 4, 1000, one_pass) == want
+
+
+def test_permutation_with_no_time_left_is_one_repeat_on_fewer_rows(synth):
+    from sklearn.inspection import permutation_importance
+
+    sqlml.create_model(synth, "q", f"SELECT {FEATURES}, y FROM synth", target="y",
+                       model_type="random_forest", hyperparameters={"n_estimators": 10})
+    pipe = sqlml.load_model(synth, "q").pipeline
+    df = synth.sql(f"SELECT {FEATURES}, y FROM synth").df()
+    X, y = df.drop(columns=["y"]), df["y"].to_numpy()
+    rows, note = explain.permutation_rows(pipe, X, y, "roc_auc", 3, seconds=0.0)
+    assert note.startswith("max_runtime left too little time for full permutation importance: "
+                           f"1 repeat(s) on {explain.MIN_ROWS} validation rows instead of 3")
+    Xs, ys = explain.sample_rows(X, y, explain.MIN_ROWS, 3)
+    ref = permutation_importance(pipe, Xs, ys, scoring="roc_auc", n_repeats=1, random_state=3)
+    got = {r[2]: r[5] for r in rows}
+    assert np.allclose([got[c] for c in X.columns], ref.importances_mean, atol=1e-12)
+    assert max(got, key=got.get) == "signal"
+    full, none = explain.permutation_rows(pipe, X, y, "roc_auc", 3)
+    assert none is None and {r[2]: r[6] for r in full}["signal"] > 0   # 3 repeats: a spread

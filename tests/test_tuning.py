@@ -322,3 +322,27 @@ def test_jsonable_is_the_one_copy_training_uses():
     assert tuning.jsonable(np.int64(3)) == 3 and type(tuning.jsonable(np.float32(0.5))) is float
     assert tuning.jsonable((64, 32)) == [64, 32] and tuning.jsonable(None) is None
     assert not hasattr(training, "_jsonable")
+
+
+def test_no_time_left_to_refit_serves_the_training_split_fit(customers, monkeypatch):
+    from sklearn.base import clone
+
+    import sqlml
+    from sqlml import evaluation, training
+
+    monkeypatch.setattr(training, "_fit_seconds", lambda trials, best: float("inf"))
+    s = customers.execute("""
+        SELECT ml_create_model('short', 'customers', target := 'churned',
+            model_type := 'logistic', hyperparameters := {C: {'min': 0.01, 'max': 10}},
+            settings := {max_trials: 2})""").fetchall()[0][0]
+    assert "left no time to refit on every row: the served model is the one fitted on the " \
+           "training split (480 of 600 rows); raise max_runtime to refit" in s["notes"]
+    served = sqlml.load_model(customers, "short").pipeline
+    df = customers.sql("FROM customers").df()
+    X, y = df.drop(columns=["churned"]), df["churned"].to_numpy()
+    train_idx, _ = evaluation.split(len(y), y, "binary", 0.2, 42, "ml_create_model")
+    X = X[[c for c in X.columns if c in served.feature_names_in_]]
+    on_split = clone(served).fit(X.iloc[train_idx], y[train_idx])
+    on_all = clone(served).fit(X, y)
+    assert np.array_equal(served.predict_proba(X), on_split.predict_proba(X))
+    assert not np.allclose(served.predict_proba(X), on_all.predict_proba(X))

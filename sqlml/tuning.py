@@ -63,6 +63,10 @@ DEFAULT_SPACES = {
                           "min_samples_leaf": {"min": 5, "max": 100, "scale": "log"},
                           "l2_regularization": {"min": 1e-3, "max": 10.0},
                           "max_features": {"min": 0.3, "max": 1.0}},
+    # A single tree overfits by depth and leaf size first; both are what a search should move.
+    "decision_tree": {"max_depth": {"values": [4, 6, 8, 12, None]},
+                      "min_samples_leaf": {"min": 1, "max": 50, "scale": "log"},
+                      "class_weight": {"values": [None, "balanced"]}},
     "random_forest": {"min_samples_leaf": {"values": [1, 2, 5, 10]},
                       "max_features": {"values": ["sqrt", 0.3, 0.6]}},
     "knn": {"n_neighbors": {"min": 3, "max": 60, "scale": "log"},

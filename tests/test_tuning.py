@@ -346,3 +346,16 @@ def test_no_time_left_to_refit_serves_the_training_split_fit(customers, monkeypa
     on_all = clone(served).fit(X, y)
     assert np.array_equal(served.predict_proba(X), on_split.predict_proba(X))
     assert not np.allclose(served.predict_proba(X), on_all.predict_proba(X))
+
+
+def test_decision_tree_has_a_default_space_over_depth_and_leaf_size(customers):
+    customers.execute("""
+        SELECT ml_create_model('tree_tuned', 'customers', target := 'churned',
+            model_type := 'decision_tree', settings := {max_trials: 6, strategy: 'random'})
+    """).fetchall()
+    rows = customers.execute("SELECT parameters FROM ml_trials('tree_tuned')").fetchall()
+    params = [json.loads(p) for (p,) in rows]
+    assert len(params) == 6
+    assert {p["max_depth"] for p in params} <= {4, 6, 8, 12, None}
+    leaves = [p["min_samples_leaf"] for p in params]
+    assert all(1 <= v <= 50 for v in leaves) and len(set(leaves)) > 1

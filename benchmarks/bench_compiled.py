@@ -17,28 +17,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
+from _tables import COLUMNS, best_of, make_table
 
 import sqlml
-
-
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def make_table(con, rows: int) -> None:
-    cols = ", ".join(f"random() * {i + 1} - {i / 2} AS x{i}" for i in range(10))
-    con.execute("SELECT setseed(0.1)")
-    con.execute(f"CREATE OR REPLACE TABLE bench AS SELECT {cols} FROM range({rows})")
-    con.execute("""CREATE OR REPLACE TABLE bench AS SELECT *,
-        (x0 + 0.5 * x1 * x2 - x3 + 0.3 * x4 * x4 + 0.5 * (random() - 0.5) > 0.4) AS y FROM bench""")
 
 
 def measure(con, model_type: str, hyper: dict, repeat: int, train_rows: int) -> dict | None:
@@ -55,9 +38,8 @@ def measure(con, model_type: str, hyper: dict, repeat: int, train_rows: int) -> 
     X = con.sql("SELECT * EXCLUDE (y) FROM bench").df().astype(np.float64)
     Xt = model.pipeline.named_steps["prep"].transform(X)
     est = model.pipeline.named_steps["model"]
-    cols = ", ".join(f"x{i}" for i in range(10))
-    sql_q = f"SELECT sum({fn}_probability_sql({cols})) FROM bench"
-    py_q = f"SELECT sum({fn}_probability({cols})) FROM bench"
+    sql_q = f"SELECT sum({fn}_probability_sql({COLUMNS})) FROM bench"
+    py_q = f"SELECT sum({fn}_probability({COLUMNS})) FROM bench"
     # Same numbers first: the comparison is between equal results.
     got = con.execute(sql_q).fetchall()[0][0]
     want = float(np.sum(est.predict_proba(Xt)[:, 1]))
@@ -91,7 +73,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     con = sqlml.connect(threads=2)
-    make_table(con, args.rows)
+    make_table(con, args.rows, seed=0.1)
     print(f"scoring {args.rows:,} rows x 10 numeric features, DuckDB threads=2, best of "
           f"{args.repeat} interleaved rounds (of 5 runs for logistic); floor = bare "
           f"estimator predict_proba on the in-memory array; load average before: "

@@ -12,32 +12,14 @@ single fit.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pyarrow as pa
+from _tables import COLUMNS, best_of, make_table
 from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 
 import sqlml
-
-
-def best_of(repeat: int, fn) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
-def make_table(con, rows: int, seed: int = 0) -> None:
-    cols = ", ".join(f"random() * {i + 1} - {i / 2} AS x{i}" for i in range(10))
-    con.execute(f"SELECT setseed({seed / 10})")
-    con.execute(f"CREATE OR REPLACE TABLE bench AS SELECT {cols} FROM range({rows})")
-    # A target that depends non-linearly on a few features, so both model types have work to do.
-    con.execute("""CREATE OR REPLACE TABLE bench AS SELECT *,
-        (x0 + 0.5 * x1 * x2 - x3 + 0.3 * x4 * x4 + 0.5 * (random() - 0.5) > 0.4) AS y FROM bench""")
 
 
 def scoring(con, model_type: str, repeat: int, train_rows: int) -> tuple[float, float, float]:
@@ -53,8 +35,7 @@ def scoring(con, model_type: str, repeat: int, train_rows: int) -> tuple[float, 
     Xt = model.pipeline.named_steps["prep"].transform(X)
     est = model.pipeline.named_steps["model"]
     floor = best_of(repeat, lambda: est.predict_proba(Xt))
-    cols = ", ".join(f"x{i}" for i in range(10))
-    q = f"SELECT sum(score_{model_type}_probability({cols})) FROM bench"
+    q = f"SELECT sum(score_{model_type}_probability({COLUMNS})) FROM bench"
     sql = best_of(repeat, lambda: con.execute(q).fetchall())
     return floor, pipeline_floor, sql
 
@@ -96,7 +77,7 @@ def main() -> None:
     ap.add_argument("--only", choices=("scoring", "training"), default=None)
     args = ap.parse_args()
     con = sqlml.connect(threads=2)
-    make_table(con, args.rows)
+    make_table(con, args.rows, seed=0.0)
     print(f"scoring {args.rows:,} rows x 10 numeric features, DuckDB threads=2, best of "
           f"{args.repeat}")
     targets = {"logistic": 1.5, "gradient_boosting": 1.2}
@@ -108,9 +89,8 @@ def main() -> None:
 
         con.create_function("bench_noop", noop, None, "DOUBLE", type="arrow",
                             null_handling="special")
-        cols = ", ".join(f"x{i}" for i in range(10))
         t = best_of(args.repeat, lambda: con.execute(
-            f"SELECT sum(bench_noop({cols})) FROM bench").fetchall())
+            f"SELECT sum(bench_noop({COLUMNS})) FROM bench").fetchall())
         print(f"  {'do-nothing UDF':18s} {t:.3f}s (DuckDB's own cost of calling a Python UDF)")
     for mt, target in targets.items() if args.only != "training" else ():
         floor, pipeline_floor, sql = scoring(con, mt, args.repeat, args.train_rows)

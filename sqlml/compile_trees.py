@@ -123,7 +123,7 @@ def _prepare(estimator, inputs, missing_as) -> tuple[list[str], np.ndarray]:
                         f"got {v!r}. Use None for an input that is not imputed.")
                 fill[j] = float(v)
     else:
-        # compile_sql's Input carries the column before imputation and the value imputed:
+        # compile_preprocessing's Input carries the column before imputation and the value imputed:
         # splitting on the bare column binds and runs faster than an imputation CASE per split.
         inputs = list(inputs)
         for j, x in enumerate(inputs):

@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sqlml import catalog, generated
+from sqlml import catalog, generated, serving
 from sqlml.errors import PredictionInputError, SqlmlError, did_you_mean
 
 FN = "ml_refresh_scores"
@@ -74,7 +74,7 @@ def refresh(inst, cur, ref, source, key) -> int:
             raise SqlmlError(
                 f"{FN}: key column {k!r} is not in the source.{did_you_mean(k, rel.columns)} "
                 f"Columns: {', '.join(rel.columns)}. Name the column(s) that identify a row.")
-    missing = [f.name for f in model.features if f.name.lower() not in have]
+    at, missing = serving.find_features(model, rel.columns)
     if missing:
         raise PredictionInputError(
             f"{FN}: the source has no column {', '.join(map(repr, missing))}, which model "
@@ -87,7 +87,7 @@ def refresh(inst, cur, ref, source, key) -> int:
             f"{FN}: key column {clash[0]!r} has the name of a column the scores table adds "
             f"({', '.join(OUTPUT_COLUMNS)}). Rename it in the source, e.g. "
             f"'SELECT {clash[0]} AS {clash[0]}_id, ... FROM ...'.")
-    feats = [have[f.name.lower()] for f in model.features]
+    feats = [rel.columns[i] for i in at]
     cols = ", ".join(generated.quote(c) for c in dict.fromkeys(picked + feats))
     data = cur.sql(f"SELECT {cols} FROM ({query}) AS s").to_arrow_table()
     target_type = catalog.version_row(cur, name, model.version)["target_type"]

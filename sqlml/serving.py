@@ -159,21 +159,29 @@ def feature_columns(model: StoredModel, args: list, fn: str) -> list:
     # One STRUCT argument is a whole row (STRUCT columns are never features themselves).
     if len(args) == 1 and pa.types.is_struct(args[0].type):
         row = args[0].combine_chunks() if isinstance(args[0], pa.ChunkedArray) else args[0]
-        fields = {row.type.field(i).name: i for i in range(row.type.num_fields)}
-        lowered = {k.lower(): v for k, v in fields.items()}
-        missing = [f.name for f in model.features if f.name.lower() not in lowered]
+        at, missing = find_features(model, [row.type.field(i).name
+                                            for i in range(row.type.num_fields)])
         if missing:
             raise PredictionInputError(
                 f"{fn}: the row passed has no column {', '.join(map(repr, missing))}, which "
                 f"model {model.name!r} needs. It expects {_signature(model)}. Select those "
                 f"columns in the row, or pass them positionally.")
-        return [row.field(lowered[f.name.lower()]) for f in model.features]
+        return [row.field(i) for i in at]
     if len(args) != n:
         raise PredictionInputError(
             f"{fn}: model {model.name!r} version {model.version} takes {n} feature columns in "
             f"training order, {_signature(model)}; got {len(args)} argument(s). Pass them in that "
             f"order, a whole row ({fn}(t) FROM t), or *COLUMNS(...).")
     return args
+
+
+def find_features(model: StoredModel, names: list[str]) -> tuple[list[int], list[str]]:
+    """Where the model's features stand among ``names``, in training order, matched without
+    regard to case as DuckDB matches column names; and the features that are not there (the
+    positions are empty then)."""
+    lowered = {n.lower(): i for i, n in enumerate(names)}
+    missing = [f.name for f in model.features if f.name.lower() not in lowered]
+    return ([] if missing else [lowered[f.name.lower()] for f in model.features]), missing
 
 
 def _signature(model: StoredModel) -> str:

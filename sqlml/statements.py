@@ -449,30 +449,25 @@ class _CreateModel:
         self.auto, self.auto_tok = t.upper == "ON", kw
 
     def _model_type(self, kw: Tok) -> None:
-        t = self.p.take()
-        if t is None or t.kind not in ("word", "string"):
-            self.p.fail(t, "a model type after MODEL_TYPE")
-        try:
-            self.options["model_type"] = redshift.model_type(t.text)
-        except redshift.MappingError as exc:
-            self.p.fail(t, exc.expected, exc.hint)
-        self.model_type_tok = t
+        self.model_type_tok, self.options["model_type"] = self._mapped(
+            "a model type after MODEL_TYPE", redshift.model_type)
 
     def _problem_type(self, kw: Tok) -> None:
-        t = self.p.take()
-        if t is None or t.kind not in ("word", "string"):
-            self.p.fail(t, "a problem type after PROBLEM_TYPE")
-        try:
-            self.options["problem_type"] = redshift.problem_type(t.text)
-        except redshift.MappingError as exc:
-            self.p.fail(t, exc.expected, exc.hint)
+        _, self.options["problem_type"] = self._mapped(
+            "a problem type after PROBLEM_TYPE", redshift.problem_type)
 
     def _objective(self, kw: Tok) -> None:
+        _, self.options["objective"] = self._mapped(
+            "an objective string after OBJECTIVE, e.g. OBJECTIVE 'AUC'", redshift.objective)
+
+    def _mapped(self, expected: str, mapping) -> tuple[Tok, object]:
+        """The next word or string and what a sqlml.redshift mapping makes of it; a value the
+        mapping refuses is a syntax error at that token, with the mapping's hint."""
         t = self.p.take()
         if t is None or t.kind not in ("word", "string"):
-            self.p.fail(t, "an objective string after OBJECTIVE, e.g. OBJECTIVE 'AUC'")
+            self.p.fail(t, expected)
         try:
-            self.options["objective"] = redshift.objective(t.text)
+            return t, mapping(t.text)
         except redshift.MappingError as exc:
             self.p.fail(t, exc.expected, exc.hint)
 

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from test_metrics_cli import duckdb_cli
 
 import sqlml
-from sqlml import compile_sql, preprocessing
+from sqlml import compile_estimators, compile_sql, preprocessing
 from sqlml.datasets import make_customers, make_new_customers
 from sqlml.preprocessing import DateParts, Feature
 
@@ -248,10 +248,10 @@ def test_large_models_stay_within_the_expression_depth_limit(monkeypatch):
         warnings.simplefilter("ignore")
         net.fit(X[:, :15], y)
     small = [f"x{i}" for i in range(15)]
-    monkeypatch.setattr(compile_sql, "MAX_SQL_CHARS", 10 ** 9)
+    monkeypatch.setattr(compile_estimators, "MAX_SQL_CHARS", 10 ** 9)
     inline = compile_sql.mlp.scores_sql(net, small)
-    monkeypatch.setattr(compile_sql, "MAX_SQL_CHARS", 1000)
-    monkeypatch.setattr(compile_sql, "INLINE_SOFTMAX_CHARS", 10)
+    monkeypatch.setattr(compile_estimators, "MAX_SQL_CHARS", 1000)
+    monkeypatch.setattr(compile_estimators, "INLINE_SOFTMAX_CHARS", 10)
     bound = compile_sql.mlp.scores_sql(net, small)
     assert "__sqlml_h" in bound and "__sqlml_h" not in inline   # hidden layers bound once
     assert len(bound) < len(inline) / 3

@@ -327,11 +327,8 @@ class Session:
                 fields = self._describe_statement(prepared)
                 self.send(codec.row_description(fields) if fields else codec.NO_DATA)
                 return
-            portal = self.portals.get(name)
+            portal = self._portal(name, codec.NO_DATA)
             if portal is None:
-                raise PgError("34000", f'portal "{name}" does not exist')
-            if portal.prepared.statement is None:
-                self.send(codec.NO_DATA)
                 return
             # Describing a portal needs its result's columns, so it runs here; Execute then
             # sends the rows.
@@ -341,6 +338,17 @@ class Session:
                       else codec.NO_DATA)
         except Exception as exc:
             self._fail(exc, extended=True)
+
+    def _portal(self, name: str, if_empty: bytes) -> Portal | None:
+        """The named portal; None once ``if_empty`` is sent for a portal of an empty query,
+        which has no result to describe or run."""
+        portal = self.portals.get(name)
+        if portal is None:
+            raise PgError("34000", f'portal "{name}" does not exist')
+        if portal.prepared.statement is None:
+            self.send(if_empty)
+            return None
+        return portal
 
     def _describe_statement(self, prepared: Prepared) -> list[tuple[str, int, int]]:
         st = prepared.statement
@@ -362,11 +370,8 @@ class Session:
         r = codec.Reader(body)
         name, max_rows = r.cstring(), r.int32()
         try:
-            portal = self.portals.get(name)
+            portal = self._portal(name, codec.EMPTY_QUERY)
             if portal is None:
-                raise PgError("34000", f'portal "{name}" does not exist')
-            if portal.prepared.statement is None:
-                self.send(codec.EMPTY_QUERY)
                 return
             if portal.outcome is None:
                 portal.outcome = self._run(portal.prepared.statement, portal.params)

@@ -519,7 +519,9 @@ def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_typ
                 + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
             metric_rows = [(k, None, float(v)) for k, v in headline.items()]
         else:
-            pred = np.asarray(cls, dtype=object)[np.argmax(proba, axis=1)]
+            # The estimator's own classes_ keep the target's dtype: as an object array, integer
+            # labels read to scikit-learn's metrics as an "unknown" target type.
+            pred = fitted.classes_[np.argmax(proba, axis=1)]
             headline, per_class = evaluation.multiclass_metrics(yv, proba, pred, cls)
             metric_rows = [(k, None, v) for k, v in headline.items()]
             metric_rows += [(m, str(c), float(v)) for m, c, v in per_class]

@@ -100,6 +100,32 @@ def test_problem_type_is_inferred_from_the_target(customers):
     assert {"f1_macro", "f1_micro", "f1_weighted", "precision", "recall"} <= metrics
 
 
+def test_integer_class_labels_train_and_score_like_sklearn(con):
+    """scikit-learn's wine data (shipped in the package): three classes labelled 0, 1, 2."""
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+
+    wine = load_wine(as_frame=True).frame.rename(  # noqa: F841  (read by CREATE TABLE below)
+        columns=lambda c: c.replace("/", "_"))
+    con.execute("CREATE TABLE wine AS FROM wine")
+    s = train(con, "wine_m", "wine", target="target", model_type="logistic")
+    assert s["problem_type"] == "multiclass_classification"
+    model = sqlml.load_model(con, "wine_m")
+    df = con.sql("FROM wine").df()
+    X, y = df.drop(columns=["target"]), df["target"].to_numpy()
+    _, va = train_test_split(np.arange(len(y)), test_size=36, random_state=42, stratify=y)
+    from sklearn.base import clone
+    fitted = clone(model.pipeline).fit(X.drop(index=va), np.delete(y, va))
+    metrics = dict(con.execute("SELECT metric, value FROM ml_model_metrics('wine_m') "
+                               "WHERE class_label IS NULL").fetchall())
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y[va], fitted.predict(X.iloc[va])))
+    got = [r[0] for r in con.execute("SELECT predict_wine_m(w) FROM wine w").fetchall()]
+    assert got == model.pipeline.predict(X).tolist()
+    labels = {r[0] for r in con.execute("SELECT DISTINCT class_label FROM "
+                                        "ml_model_metrics('wine_m')").fetchall()}
+    assert labels == {None, "0", "1", "2"}
+
+
 def test_stored_metrics_match_sklearn_on_the_validation_rows(customers):
     from sklearn.model_selection import train_test_split
 

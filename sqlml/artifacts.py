@@ -93,6 +93,7 @@ ALLOWED_TYPES = (
     "sklearn.preprocessing._label.LabelEncoder",
     "sklearn.tree._classes.DecisionTreeClassifier", "sklearn.tree._classes.DecisionTreeRegressor",
     "sklearn.tree._tree.Tree",
+    "sqlml.scaled_mlp.ScaledTargetMLPRegressor",
 )
 # The skops node kinds those types are written with. The kinds that call a function or
 # constructor named in the file (FunctionNode, MethodNode, ConstructorFromReduceNode, ...) are out.

@@ -28,6 +28,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sqlml.compile_expr import NotCompilable, num, text, total
 from sqlml.compile_preprocessing import Column, OneHot
+from sqlml.scaled_mlp import ScaledTargetMLPRegressor
 
 MAX_SQL_CHARS = 2_000_000         # an inlined MLP above this binds each layer in a lambda
 
@@ -188,6 +189,8 @@ def _mlp(est, inputs: list[str], bind: bool) -> list[str]:
         outs = [f"(1.0e0 - {p})", p]
     else:
         outs = acts
+        if isinstance(est, ScaledTargetMLPRegressor):
+            outs = [f"(({v} * {num(est.target_scale_)}) + {num(est.target_mean_)})" for v in outs]
     if not bind:
         return outs
     # One list of every output, built inside the innermost lambda.

@@ -14,11 +14,12 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from sqlml import penalties
 from sqlml.errors import TrainingError, did_you_mean
+from sqlml.scaled_mlp import ScaledTargetMLPRegressor
 
 CLASSIFICATION = ("binary_classification", "multiclass_classification")
 PROBLEM_TYPES = (*CLASSIFICATION, "regression")
@@ -90,7 +91,7 @@ MODEL_TYPES = {m.name: m for m in (
     # out of bounds, and brute force is exact and fast enough at the sizes KNN suits.
     ModelType("knn", KNeighborsClassifier, KNeighborsRegressor, True, True,
               {"n_neighbors": 15, "weights": "distance"}, (("algorithm", "brute"),)),
-    ModelType("mlp", MLPClassifier, MLPRegressor, True, True,
+    ModelType("mlp", MLPClassifier, ScaledTargetMLPRegressor, True, True,
               {"hidden_layer_sizes": (64,), "early_stopping": True, "max_iter": 300}),
 )}
 

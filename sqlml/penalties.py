@@ -19,6 +19,7 @@ from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sqlml.errors import TrainingError
+from sqlml.scaled_mlp import ScaledTargetMLPRegressor
 
 FN = "ml_create_model"
 NAMES = ("l1", "l2")
@@ -32,6 +33,7 @@ _TAKES = {
     HistGradientBoostingRegressor: (("l2",), ("l2_regularization",)),
     MLPClassifier: (("l2",), ("alpha",)),
     MLPRegressor: (("l2",), ("alpha",)),
+    ScaledTargetMLPRegressor: (("l2",), ("alpha",)),
 }
 _OTHER = {"l1": "model_type 'lasso' or 'elastic_net' (regression) or 'logistic' (classification)",
           "l2": "model_type 'logistic', 'linear', 'elastic_net', 'gradient_boosting' or 'mlp'"}

@@ -44,6 +44,7 @@ from threadpoolctl import threadpool_limits
 import sqlml
 from sqlml import artifacts
 from sqlml.errors import ArtifactError
+from sqlml.scaled_mlp import ScaledTargetMLPRegressor
 
 N = 160
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi".split()
@@ -128,6 +129,9 @@ MODELS = {
                                      random_state=0), Y_BINARY, True),
     "mlp_regressor_sgd": (MLPRegressor(hidden_layer_sizes=(8,), max_iter=30, solver="sgd",
                                        random_state=0), Y_REG, False),
+    # What model_type 'mlp' trains for regression; plain MLPRegressor stays for older files.
+    "mlp_regressor_scaled_target": (ScaledTargetMLPRegressor(hidden_layer_sizes=(8,), max_iter=30,
+                                                             random_state=0), Y_REG, True),
     "calibrated_sigmoid": (CalibratedClassifierCV(LogisticRegression(), method="sigmoid", cv=3),
                            Y_BINARY, True),
     "calibrated_isotonic": (CalibratedClassifierCV(RandomForestClassifier(n_estimators=3,

@@ -58,7 +58,9 @@ def main() -> None:
 
 @main.command()
 @click.argument("path", default="sqlml_demo.duckdb", required=False)
-@click.option("--rows", default=5000, show_default=True, help="Synthetic customers to generate.")
+# Fewer customers can leave a cross-validation fold, or the whole table, without a churner.
+@click.option("--rows", default=5000, show_default=True, type=click.IntRange(min=100),
+              help="Synthetic customers to generate (at least 100).")
 def demo(path: str, rows: int) -> None:
     """Create a demo database, train a churn model, score new customers.
 
@@ -107,7 +109,8 @@ def shell(database: str, progress: bool | None) -> None:
 
 @main.command()
 @click.argument("database")
-@click.argument("script", type=click.File("r", encoding="utf-8"))
+# surrogateescape: bytes that are not UTF-8 reach Console.run, which names their line and column.
+@click.argument("script", type=click.File("r", encoding="utf-8", errors="surrogateescape"))
 @_progress_option
 @click.option("--max-rows", default=40, show_default=True, type=click.IntRange(min=0),
               help="Rows printed per result (first and last halves); 0 prints every row.")
@@ -126,7 +129,7 @@ def run(database: str, script, progress: bool | None, max_rows: int) -> None:
     from sqlml.console import Console
 
     text = script.read()
-    source = "<stdin>" if script.name == "<stdin>" else script.name
+    source = getattr(script, "name", "<stdin>")     # stdin re-wrapped by click may have none
     con = _open("run", database)
     console = Console(con, out=click.echo, err=lambda m: click.echo(m, err=True),
                       progress=progress, max_rows=max_rows or None)

@@ -7,7 +7,9 @@ appear as its statements finish and a training statement gets its progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -76,6 +78,21 @@ def format_result(result: Result, max_rows: int | None = MAX_ROWS) -> str | None
     return render.table(cols, rows, max_rows=max_rows)
 
 
+def _not_utf8(script: str) -> str | None:
+    """Where a script read with errors='surrogateescape' holds bytes that are not UTF-8."""
+    try:
+        script.encode("utf-8")
+        return None
+    except UnicodeEncodeError as exc:
+        i = exc.start
+    line = script.count("\n", 0, i) + 1
+    column = i - (script.rfind("\n", 0, i) + 1) + 1
+    byte = ord(script[i]) - 0xDC00 if "\udc80" <= script[i] <= "\udcff" else None
+    got = f"byte 0x{byte:02x}" if byte is not None else f"the character {script[i]!r}"
+    return (f"the script must be UTF-8 text, got {got} at line {line}, column {column}. Save it "
+            f"as UTF-8, e.g. iconv -f latin1 -t utf-8 script.sql > script-utf8.sql")
+
+
 @dataclass
 class Console:
     """Runs scripts on one connection and prints to ``out`` / ``err`` (click.echo-like)."""
@@ -89,6 +106,10 @@ class Console:
     def run(self, script: str, source: str = "") -> bool:
         """Run every statement; False after the first error (the rest do not run)."""
         where = f"{source}: " if source else ""
+        undecodable = _not_utf8(script)
+        if undecodable:
+            self.err(f"Error: {where}{undecodable}")
+            return False
         try:
             statements = parse(script)
         except SqlSyntaxError as exc:
@@ -99,7 +120,7 @@ class Console:
             return False
         for n, st in enumerate(statements, start=1):
             try:
-                with progress.shown(self.con, self.progress):
+                with progress.shown(self.con, self.progress), self._library_warnings():
                     results = execute(self.con, st.text,
                                       notice=lambda m: self.err(f"Notice: {m}"))
             except (duckdb.Error, SqlmlError) as exc:
@@ -112,3 +133,15 @@ class Console:
                 if text is not None:
                     self.out(text)
         return True
+
+    @contextlib.contextmanager
+    def _library_warnings(self):
+        """Warnings libraries raise while a statement runs (scikit-learn's ConvergenceWarning),
+        printed once each as one line, without the file and source line Python shows."""
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                yield
+            finally:
+                for text in dict.fromkeys(f"Warning: {w.category.__name__}: {w.message}"
+                                          for w in caught):
+                    self.err(text)

@@ -151,6 +151,10 @@ def run(console: Console, database: str, stdin=None) -> int:
         return shell.interactive(
             f"sqlml {__version__} on {database}. End statements with ';'. Type .help for help, "
             f".quit or Ctrl-D to leave.")
+    if hasattr(stdin, "reconfigure"):
+        # Bytes that are not UTF-8 reach Console.run, which names where they are, instead of
+        # ending the shell with a UnicodeDecodeError.
+        stdin.reconfigure(errors="surrogateescape")
     return shell.run_lines(stdin)
 
 

@@ -12,6 +12,7 @@ string, a comment or parentheses never ends a statement.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from sqlglot.dialects.duckdb import DuckDB
@@ -24,6 +25,14 @@ from sqlml.errors import SqlmlError, closest
 _STRINGS = {TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.BYTE_STRING,
             TokenType.HEREDOC_STRING, TokenType.RAW_STRING, TokenType.BIT_STRING,
             TokenType.HEX_STRING, TokenType.UNICODE_STRING}
+
+# sqlml keeps every model of a database in one namespace (the sqlml catalog), and generated
+# functions are not schema-qualified, so Redshift's schema before a model name cannot be honoured.
+SCHEMA_NOTICE = ("Model {schema}.{name}: the schema {schema} is ignored, since sqlml keeps every "
+                 "model in one namespace; this is model '{name}', and its functions are called "
+                 "without a schema.")
+_PARAMETER = re.compile(r"\$\d+|\?")
+_QUALIFIED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*")
 
 # Clauses of CREATE MODEL after its FROM; Redshift documents this order, sqlml accepts any.
 CLAUSES = ("TARGET", "FUNCTION", "IAM_ROLE", "AUTO", "MODEL_TYPE", "PROBLEM_TYPE", "OBJECTIVE",
@@ -96,6 +105,10 @@ def _position(script: str, offset: int) -> tuple[int, int]:
 def tokenize(script: str) -> list[Tok]:
     """Tokens of ``script``; an unterminated string, identifier or comment is a SqlSyntaxError."""
     tokenizer = _tokenizer()
+    if script.startswith("\ufeff"):
+        # A byte-order mark (editors on Windows save one) would stick to the first word, and
+        # CREATE MODEL would reach DuckDB's parser; a space keeps every offset.
+        script = " " + script[1:]
     try:
         return [_convert(t) for t in tokenizer.tokenize(script)]
     except TokenError:
@@ -194,6 +207,7 @@ class _Parser:
     def __init__(self, script: str, toks: list[Tok]):
         self.script, self.toks, self.i = script, toks, 0
         self.what = "SQL"
+        self.notices: list[str] = []
 
     # cursor ---------------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Tok | None:
@@ -220,6 +234,12 @@ class _Parser:
         else:
             offset = tok.start
             text = self.script[tok.start:tok.end]
+            param = _PARAMETER.match(self.script, tok.start) if tok.kind == "punct" else None
+            if param and got is None:
+                # A driver binding values server-side (psycopg) sends %s as $1.
+                got = f"the bind parameter {param.group(0)}"
+                hint += (" Redshift ML statements take no bind parameters: write the value "
+                         "itself into the statement.")
             got = got or (text if text[:1] in ("'", '"', "$") else f"'{text}'")
         line, col = _position(self.script, offset)
         raise SqlSyntaxError(self.what, line, col, expected, got, hint)
@@ -243,6 +263,18 @@ class _Parser:
             self.fail(t, expected)
         return t.text if t.kind == "ident" else t.text.lower()
 
+    def model_name(self, expected: str) -> str:
+        """A model name; a schema before it (``demo_ml.churn``) is dropped with a notice."""
+        name = self.name(expected)
+        if not self.is_punct("."):
+            return name
+        self.take()
+        return self._unqualified(name, self.name(f"a model name after '{name}.'"))
+
+    def _unqualified(self, schema: str, name: str) -> str:
+        self.notices.append(SCHEMA_NOTICE.format(schema=schema, name=name))
+        return name
+
     def end(self) -> None:
         if self.peek() is not None:
             self.fail(self.peek(), "the end of the statement (a ';')")
@@ -259,10 +291,10 @@ class _Parser:
             if self.is_word("ALL") and self.peek(1) is None:
                 self.take()
                 return Statement("", "show_models", "FROM ml_models()", 0)
-            name = self.name("a model name or ALL")
+            name = self.model_name("a model name or ALL")
             self.end()
             return Statement("", "show_model", f"FROM ml_show_model({quote(name)})", 0,
-                             model=name)
+                             model=name, notices=self.notices)
         if self.is_word("DROP") and self.is_word("MODEL", k=1):
             self.what = "DROP MODEL"
             self.i = 2
@@ -271,10 +303,10 @@ class _Parser:
                 self.take()
                 self.word("EXISTS after IF", "EXISTS")
                 if_exists = True
-            name = self.name("a model name" if if_exists else "IF EXISTS or a model name")
+            name = self.model_name("a model name" if if_exists else "IF EXISTS or a model name")
             self.end()
             return Statement("", "drop_model", f"SELECT ml_drop_model({quote(name)}) AS dropped", 0,
-                             model=name, if_exists=if_exists)
+                             model=name, if_exists=if_exists, notices=self.notices)
         if self.is_word("EXPLAIN_MODEL"):
             self.what = "EXPLAIN_MODEL"
             self.i = 1
@@ -292,12 +324,15 @@ class _Parser:
         if t is not None and t.kind == "string":
             self.take()
             name = t.text
+            # Redshift's documentation writes EXPLAIN_MODEL('public.customer_churn').
+            if _QUALIFIED.fullmatch(name):
+                name = self._unqualified(*name.split("."))
         else:
-            name = self.name("a model name, e.g. EXPLAIN_MODEL(customer_churn)")
+            name = self.model_name("a model name, e.g. EXPLAIN_MODEL(customer_churn)")
         self.punct(")", "')' after the model name")
         self.end()
         return Statement("", "explain_model", f"FROM ml_explain_model({quote(name)})", 0,
-                         model=name)
+                         model=name, notices=self.notices)
 
     # literals -------------------------------------------------------------------------------
     def literal(self, expected: str):
@@ -351,7 +386,7 @@ class _CreateModel:
     def __init__(self, p: _Parser):
         self.p = p
         self.seen: dict[str, Tok] = {}
-        self.notices: list[str] = []
+        self.notices: list[str] = p.notices
         self.options: dict = {}
         self.settings: dict = {}
         self.settings_seen: set[str] = set()
@@ -363,7 +398,7 @@ class _CreateModel:
 
     def parse(self) -> Statement:
         p = self.p
-        name = p.name("a model name after CREATE MODEL")
+        name = p.model_name("a model name after CREATE MODEL")
         p.word("FROM <table> or FROM (<query>)", "FROM")
         source = self._source()
         while p.peek() is not None:

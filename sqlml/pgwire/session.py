@@ -437,6 +437,15 @@ class Session:
             raise PgError("25P02", "current transaction is aborted, commands ignored until end "
                                    "of transaction block; send ROLLBACK")
         if st.kind != "sql":
+            if params:
+                # The training query goes to ml_create_model as text, so a $1 inside it would
+                # reach DuckDB unbound ("Values were not provided ...").
+                what = " ".join(stmt_text.words(st.text, 2))
+                raise PgError("0A000", f"{what} takes no bind parameters, got {len(params)} "
+                                       f"value(s) for $1 ...: sqlml runs it as an ml_create_model"
+                                       f"(...) call that receives the training query as text. "
+                                       f"Write the values into the statement (WHERE state = "
+                                       f"'KS'), and send it without parameters.")
             return self._run_sqlml(st)
         answer = self.compat.answer(st.sql) if word in ("SET", "RESET", "SHOW",
                                                         "DISCARD") else None

@@ -165,6 +165,16 @@ def models(database: str) -> None:
     click.echo(render.table(columns, rows))
 
 
+def _model_name(con, model: str) -> str:
+    """The stored name the user meant: exact, else the one model equal to it ignoring case, as
+    an unquoted name in CREATE MODEL / DROP MODEL is read."""
+    if not _has_catalog(con):
+        return model
+    names = [r[0] for r in con.execute("SELECT name FROM ml_models()").fetchall()]
+    folded = [n for n in names if n.lower() == model.lower()]
+    return model if model in names or len(folded) != 1 else folded[0]
+
+
 @main.command()
 @click.argument("database")
 @click.argument("model")
@@ -187,7 +197,7 @@ def show(database: str, model: str) -> None:
                                                     ).fetchall()[0][0]:
             _fail("show", f"model {model!r} does not exist: {database} holds no sqlml models. "
                           f"Train one with CREATE MODEL (sqlml shell {database}).")
-        rows = con.execute("FROM ml_show_model(?)", [model]).fetchall()
+        rows = con.execute("FROM ml_show_model(?)", [_model_name(con, model)]).fetchall()
     except duckdb.Error as exc:
         _fail("show", message(exc))
     finally:
@@ -214,6 +224,7 @@ def drop(database: str, model: str, if_exists: bool) -> None:
 
     con = _open("drop", database, must_exist=True)
     try:
+        model = _model_name(con, model)
         exists = con.execute("SELECT count(*) FROM ml_models() WHERE name = ?",
                              [model]).fetchall()[0][0] > 0
         if not exists and if_exists:

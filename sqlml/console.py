@@ -28,8 +28,11 @@ MODEL_COLUMNS = ("name", "version", "versions", "state", "problem_type", "model_
 _QUERIES = {"SELECT", "FROM", "WITH", "VALUES", "TABLE", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE",
             "PRAGMA", "CALL", "PIVOT", "UNPIVOT", "EXPLAIN", "("}
 # sqlml's errors reach DuckDB's caller wrapped in these; the class name after them stays.
+# DuckDB's wrapping, then the class name of a sqlml error raised inside a function: the text
+# after it already names the function and the rule.
 _WRAPPING = re.compile(r"^Invalid Input Error: (Python exception occurred while executing the "
-                       r"UDF: )?")
+                       r"UDF: )?((SqlmlError|ModelNotFoundError|InvalidNameError|TrainingError|"
+                       r"PredictionInputError|ArtifactError): )?")
 
 
 def message(exc: BaseException) -> str:

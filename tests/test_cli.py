@@ -149,7 +149,8 @@ def test_drop_removes_a_model_and_if_exists_tolerates_a_missing_one(trained, tmp
     db = _copy(trained, tmp_path)
     missing = invoke("drop", db, "nope")
     assert missing.exit_code == 1
-    assert "ml_drop_model: model 'nope' does not exist" in missing.stderr
+    # The message as `sqlml show` gives it: no Python class name before it.
+    assert missing.stderr.startswith("sqlml drop: ml_drop_model: model 'nope' does not exist")
     tolerated = invoke("drop", db, "nope", "--if-exists")
     assert tolerated.exit_code == 0 and "nothing was dropped" in tolerated.stdout
     dropped = invoke("drop", db, "buyers")
@@ -216,3 +217,11 @@ def test_run_limits_printed_rows_and_a_database_that_cannot_open_fails(tmp_path)
     broken = invoke("run", tmp_path / "folder", "-", input="SELECT 1;")
     assert broken.exit_code == 1
     assert broken.stderr.startswith(f"sqlml run: cannot open '{tmp_path / 'folder'}': ")
+
+
+def test_show_and_drop_find_a_model_named_in_other_case(trained, tmp_path):
+    db = _copy(trained, tmp_path)
+    shown = invoke("show", db, "BUYERS")
+    assert shown.exit_code == 0 and "│ model_name          │ buyers" in shown.stdout
+    dropped = invoke("drop", db, "Buyers", "--if-exists")
+    assert dropped.exit_code == 0 and dropped.stdout.startswith("Dropped model 'buyers'")

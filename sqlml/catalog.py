@@ -81,7 +81,9 @@ def version_row(cur, name: str, version: int, with_artifact: bool = False) -> di
 
 def function_owner(cur, function_name: str) -> str | None:
     rows = cur.execute(
-        "SELECT name FROM sqlml.models WHERE function_name = ?", [function_name]).fetchall()
+        # DuckDB resolves function names without regard to case, so ownership does too.
+        "SELECT name FROM sqlml.models WHERE lower(function_name) = lower(?)",
+        [function_name]).fetchall()
     return rows[0][0] if rows else None
 
 

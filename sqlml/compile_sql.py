@@ -196,6 +196,15 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
     for name, body in reversed(bodies):
         q = generated.quote(name)
         row = ", ".join(f"{ROW}.{p}" for p in params)
+        if len(params) == 1:
+            # One parameter cannot tell a whole row from the feature (macros overload on arity
+            # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
+            # typeof() is folded when the query is planned, so a column pays nothing for this.
+            refusal = (f"{name}: model function of one feature ({features[0].name} "
+                       f"{features[0].type}) takes that column, not a whole row. Call "
+                       f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
+            body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
+                    f"ELSE {body} END")
         out.append(f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
                    f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
                    f"({ROW}) AS {q}({row})")

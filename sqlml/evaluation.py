@@ -23,6 +23,7 @@ def split(n_rows: int, y, problem_type: str, test_size: float, random_state: int
         need = max(2 * len(labels), int(np.ceil(len(labels) / test_size)))
         if counts.min() < 2 or n_val < len(labels) or n_train < len(labels):
             rare = labels[np.argmin(counts)]
+            rare = rare.item() if isinstance(rare, np.generic) else rare   # False, not np.False_
             raise TrainingError(
                 f"{fn}: the training set is too small for a {test_size:.0%} validation split: "
                 f"{n_rows} rows, class {rare!r} has {counts.min()} row(s), and a stratified split "

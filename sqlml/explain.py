@@ -99,9 +99,9 @@ def _permutation_rows(fitted, Xv, yv, scoring, random_state: int, seconds: float
     try:
         if seconds is not None:
             t0 = time.perf_counter()
-            check_scoring(fitted, scoring=scoring)(fitted, Xv, yv)
+            one_pass = _one_pass(fitted, Xv, yv, scoring)
             seconds -= time.perf_counter() - t0
-            repeats, rows = affordable(seconds, Xv.shape[1], len(Xv), time.perf_counter() - t0)
+            repeats, rows = affordable(seconds, Xv.shape[1], len(Xv), one_pass)
         else:
             repeats, rows = N_REPEATS, len(Xv)
         if (repeats, rows) != (N_REPEATS, len(Xv)):
@@ -125,14 +125,25 @@ def _permutation_rows(fitted, Xv, yv, scoring, random_state: int, seconds: float
             for j, col in enumerate(Xv.columns)], note
 
 
-def _by_blocks(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int, repeats: int):
-    """What ``permutation_importance(pipeline, Xv, ...)`` computes, (columns, repeats), faster.
+def _one_pass(fitted, Xv: pd.DataFrame, yv, scoring) -> float:
+    """Seconds one shuffled column costs to score: where the blocks apply, the estimator on the
+    transformed rows plus one column's share of the transform (a wide table's transform is most
+    of a whole-pipeline pass, and is done once); else the whole pipeline."""
+    layout = _blocks(fitted, Xv)
+    t0 = time.perf_counter()
+    if layout is None:
+        check_scoring(fitted, scoring=scoring)(fitted, Xv, yv)
+        return time.perf_counter() - t0
+    prep, est, _ = layout
+    Xt = prep.transform(Xv)
+    t1 = time.perf_counter()
+    check_scoring(est, scoring=scoring)(est, Xt, yv)
+    return time.perf_counter() - t1 + (t1 - t0) / max(1, Xv.shape[1])
 
-    Each input column goes through its own transformer in the ColumnTransformer, so shuffling a
-    DuckDB column changes only that transformer's block of the transformed matrix: the rest is
-    transformed once, not once per column and repeat (which cost 40% of a logistic fit on the
-    demo data). None where the pipeline is not laid out that way.
-    """
+
+def _blocks(fitted, Xv: pd.DataFrame):
+    """(ColumnTransformer, estimator, {column: (transformer, columns, output slice)}) where each
+    input column has a transformer of its own; None otherwise."""
     steps = getattr(fitted, "named_steps", {})
     prep, est = steps.get("prep"), steps.get("model")
     if prep is None or est is None or len(fitted.steps) != 2 \
@@ -146,8 +157,21 @@ def _by_blocks(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int, repeats
         if col is None or isinstance(trans, str) or col in blocks:
             return None
         blocks[col] = (trans, cols, prep.output_indices_[name])
-    if set(blocks) != set(Xv.columns):
+    return (prep, est, blocks) if set(blocks) == set(Xv.columns) else None
+
+
+def _by_blocks(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int, repeats: int):
+    """What ``permutation_importance(pipeline, Xv, ...)`` computes, (columns, repeats), faster.
+
+    Each input column goes through its own transformer in the ColumnTransformer, so shuffling a
+    DuckDB column changes only that transformer's block of the transformed matrix: the rest is
+    transformed once, not once per column and repeat (which cost 40% of a logistic fit on the
+    demo data). None where the pipeline is not laid out that way.
+    """
+    layout = _blocks(fitted, Xv)
+    if layout is None:
         return None
+    prep, est, blocks = layout
     score = check_scoring(est, scoring=scoring)
     Xt = prep.transform(Xv)
     base = score(est, Xt, yv)

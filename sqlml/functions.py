@@ -23,6 +23,7 @@ from sqlml import (
     generated,
     recommend_train,
     refresh_scores,
+    sources,
     training,
 )
 from sqlml.context import Instance
@@ -147,8 +148,7 @@ def _train(cur, args: list) -> dict:
     function = training.check_identifier("function name", args[3] or f"recommend_{name}")
     req = training.Request(name=name, source=args[1], target=args[2] or "", function=function)
     training.clash_check(cur, req)
-    source = (args[1] or "").strip()
-    query = f"SELECT * FROM {source}" if generated.IDENTIFIER.match(source) else source
+    query = sources.query_of(args[1] or "")
     return recommend_train.train(cur, name, function, query,
                                  training.as_dict(args[8], "settings"))
 

@@ -21,6 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from sqlml import generated
 from sqlml.artifacts import register_type
 from sqlml.errors import PredictionInputError, TrainingError, did_you_mean
 
@@ -82,10 +83,15 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
         if choice == "drop":
             excluded.append({"name": name, "reason": "dropped by preprocessors"})
             continue
+        if not choice and not supported(duck):
+            excluded.append({"name": name, "reason": f"type {duck} is not supported"})
+            continue
         col = frame[name]
         nonnull = col.dropna()
         if nonnull.empty:
-            excluded.append({"name": name, "reason": "every value is NULL"})
+            # pandas counts NaN as missing too, and an all-NaN column is as useless.
+            excluded.append({"name": name, "reason": "every value is NULL or NaN"
+                             if t in ("FLOAT", "DOUBLE") else "every value is NULL"})
             continue
         if choice:
             features.append(Feature(name, duck, KIND_OF[choice], choice))
@@ -99,7 +105,7 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
             features.append(Feature(name, duck, kind, "standard" if scale else "numeric"))
         elif t in DATE_TYPES:
             features.append(Feature(name, duck, "date", "date"))
-        elif t in TEXT_TYPES:
+        else:   # text: supported() leaves no other type
             distinct = nonnull.nunique()
             words = nonnull.astype(str).str.count(r"\S+").mean()
             if distinct == n and n > 20 and words < TEXT_MIN_WORDS:
@@ -108,14 +114,20 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
                 features.append(Feature(name, duck, "text", "tfidf"))
             else:
                 features.append(Feature(name, duck, "categorical", "one_hot"))
-        else:
-            excluded.append({"name": name, "reason": f"type {duck} is not supported"})
     if not features:
+        left = ("after excluding " + ", ".join(f"{e['name']} ({e['reason']})" for e in excluded)
+                if excluded else "(the training data has no column besides the target)")
         raise TrainingError(
-            "ml_create_model: no usable feature columns remain after excluding "
-            + ", ".join(f"{e['name']} ({e['reason']})" for e in excluded)
-            + ". Select at least one numeric, boolean, date or text column besides the target.")
+            f"ml_create_model: no usable feature columns remain {left}. Select at least one "
+            f"numeric, boolean, date or text column besides the target.")
     return features, excluded
+
+
+def supported(duckdb_type: str) -> bool:
+    """Whether sqlml infers a preprocessor for a column of this DuckDB type; others (LIST,
+    STRUCT, MAP, UNION, BLOB, INTERVAL, TIME, ...) are left out, and never read from Arrow."""
+    t = base_type(duckdb_type)
+    return t in NUMERIC_TYPES or t in DATE_TYPES or t in TEXT_TYPES or t == "BOOLEAN"
 
 
 @register_type
@@ -215,7 +227,11 @@ def _convert(col: pa.Array, f: Feature, fn: str):
     if f.kind in ("numeric", "boolean"):
         if pa.types.is_floating(t):
             return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_decimal(t) \
+        if pa.types.is_integer(t):
+            # Rounded to the nearest double beyond 2^53, as DuckDB's CAST(... AS DOUBLE) does;
+            # pyarrow's default safe cast refuses such values (hashes, 64-bit ids).
+            return pc.cast(col, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        if pa.types.is_boolean(t) or pa.types.is_decimal(t) \
                 or pa.types.is_null(t):
             return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
         try:
@@ -236,14 +252,49 @@ def _convert(col: pa.Array, f: Feature, fn: str):
                     f"{fn}: feature {f.name!r} must be a date or timestamp ({f.type} at training),"
                     f" got text that is not a date. Pass a DATE/TIMESTAMP or an ISO date string."
                 ) from None
+        elif not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+            # pandas would read a number as nanoseconds since 1970: a silent wrong answer.
+            raise PredictionInputError(
+                f"{fn}: feature {f.name!r} must be a date or timestamp ({f.type} at training), "
+                f"got {t} value {_first_value(col)!r}. Pass a DATE/TIMESTAMP or an ISO date "
+                f"string, or NULL to use the stored imputer.")
+        if pa.types.is_timestamp(col.type) and col.type.tz is not None:
+            # TIMESTAMPTZ: its UTC time, whatever the session's TimeZone setting.
+            col = col.cast(pa.timestamp(col.type.unit))
         return pd.to_datetime(col.to_pandas()).to_numpy()
     # categorical and text: object array of str with NaN for NULL
     if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-        col = pc.cast(col, pa.string()) if not pa.types.is_dictionary(t) else \
-            pc.cast(col.dictionary_decode(), pa.string())
+        try:
+            col = pc.cast(col, pa.string()) if not pa.types.is_dictionary(t) else \
+                pc.cast(col.dictionary_decode(), pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise PredictionInputError(
+                f"{fn}: feature {f.name!r} must be text or a category ({f.type} at training), "
+                f"got {t} value {_first_value(col)!r}. Pass a value of the training type, or "
+                f"NULL for the missing category.") from None
     out = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
     out[pd.isna(out)] = np.nan
     return out
+
+
+def refuse_infinite(frame: pd.DataFrame, features: list[Feature], fn: str) -> None:
+    """Training rows with an infinite number: every estimator would refuse them with a message
+    naming no column, so name it here (at prediction time infinity is served as given)."""
+    for f in features:
+        if f.kind in ("numeric", "boolean"):
+            x = frame[f.name].to_numpy()
+            inf = np.isinf(x)
+            if inf.any():
+                c = f.name if generated.IDENTIFIER.match(f.name) else generated.quote(f.name)
+                raise TrainingError(
+                    f"{fn}: column {f.name!r} holds {int(inf.sum())} infinite value(s) (first: "
+                    f"{float(x[inf][0])}), which no model can learn from. Replace them in the "
+                    f"training query, e.g. CASE WHEN isinf({c}) THEN NULL ELSE {c} END AS {c} "
+                    f"(NULL is imputed), or leave the column out.")
+
+
+def _first_value(col: pa.Array):
+    return next((v for v in col.to_pylist() if v is not None), None)
 
 
 def _first_bad_number(col: pa.Array):

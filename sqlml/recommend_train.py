@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from sqlml import artifacts, catalog, generated, training
+from sqlml import artifacts, catalog, generated, sources, training
 from sqlml.errors import ArtifactError, TrainingError, did_you_mean
 from sqlml.recommend import fit_recommender
 from sqlml.recommend_eval import evaluate_explicit, evaluate_ranking, leave_last_out
@@ -57,7 +57,7 @@ def settings_of(raw: dict) -> dict:
 
 def load(cur, query: str, s: dict, name: str):
     try:
-        rel = cur.sql(query)
+        rel = sources.relation(cur, query, FN, "training data", TrainingError)
         types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
         wanted = [s["user_col"], s["item_col"], s["rating_col"], s["timestamp_col"]]
         for col in [c for c in wanted if c is not None]:

@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from sqlml import catalog, generated, serving
+from sqlml import catalog, generated, serving, sources
 from sqlml.errors import PredictionInputError, SqlmlError, did_you_mean
 
 FN = "ml_refresh_scores"
@@ -59,12 +59,9 @@ def refresh(inst, cur, ref, source, key) -> int:
         raise SqlmlError(f"{FN}: the source must be a table name or a SELECT query, got "
                          f"{source!r}.")
     src = source.strip()
-    query = f"SELECT * FROM {src}" if _is_table_name(src) else src
+    query = sources.query_of(src)
     try:
-        rel = cur.sql(query)
-        if rel is None:
-            raise SqlmlError(f"{FN}: the source must return rows (a SELECT or a table name), "
-                             f"got a statement that returns nothing: {source!r}.")
+        rel = sources.relation(cur, query, FN, "source")
         have = {c.lower(): c for c in rel.columns}
     except duckdb.Error as exc:
         raise SqlmlError(f"{FN}: the source query for model {name!r} failed: {exc}. Query: "
@@ -102,11 +99,6 @@ def refresh(inst, cur, ref, source, key) -> int:
     finally:
         cur.unregister(view)
     return data.num_rows
-
-
-def _is_table_name(src: str) -> bool:
-    parts = src.split(".")
-    return 1 <= len(parts) <= 3 and all(generated.IDENTIFIER.match(p) for p in parts)
 
 
 def _scores(model, data: pa.Table, keys: list[str], feats: list[str],

@@ -75,7 +75,16 @@ class StoredModel:
 
     # -- prediction on a DataFrame (the Python API) ---------------------------------------------
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
-        cols = [pa.array(df[f.name]) for f in self.features]
+        # Columns found as a whole-row call finds them: by name, without regard to case.
+        at, missing = find_features(self, [str(c) for c in df.columns])
+        if missing:
+            raise PredictionInputError(
+                f"predict_proba: the DataFrame has no column {', '.join(map(repr, missing))}, "
+                f"which model {self.name!r} needs. It expects {_signature(self)}. Add those "
+                f"columns to the DataFrame.")
+        if len(df) == 0:   # as SQL returns no rows for no rows; scikit-learn would refuse
+            return np.empty((0, len(self.classes)) if self.is_classifier else 0)
+        cols = [pa.array(df.iloc[:, i]) for i in at]
         return self.scores(cols, self.function_name)
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
@@ -129,7 +138,9 @@ class ModelCache:
     def get(self, ref: str) -> StoredModel:
         name, _, pinned = ref.partition("@")
         with self._lock:
-            version = int(pinned) if pinned else self._active.get(name)
+            # A pin that is not a number is left to catalog.resolve_version, which explains it.
+            version = (int(pinned) if pinned.isdigit() else None) if pinned \
+                else self._active.get(name)
             model = self._models.get((name, version)) if version else None
         if model is not None:
             return model

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,8 +19,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
 from sqlml import (
@@ -34,6 +38,7 @@ from sqlml import (
     generated,
     preprocessing,
     progress,
+    sources,
     thresholds,
     tuning,
 )
@@ -149,16 +154,23 @@ def parse_request(args: list) -> Request:
 
 # --------------------------------------------------------------------------------------------
 def load_data(cur, req: Request) -> tuple[pa.Table, dict[str, str], str]:
-    source = req.source.strip()
-    query = (f"SELECT * FROM {source}" if generated.IDENTIFIER.match(source)
-             or _qualified(source) else source)
+    query = sources.query_of(req.source)
     try:
-        rel = cur.sql(query)
-        if rel is None:
-            raise TrainingError(
-                f"{FN}: the training query must return rows (a SELECT or a table name), got a "
-                f"statement that returns nothing: {source!r}.")
+        rel = sources.relation(cur, query, FN, "training data", TrainingError)
+        seen: dict[str, str] = {}
+        for c in rel.columns:
+            if c.lower() in seen:
+                # A feature is found by its name, in training and in every later prediction.
+                raise TrainingError(
+                    f"{FN}: column {c!r} appears more than once in the training data (as "
+                    f"{seen[c.lower()]!r} and {c!r}); each feature needs a name of its own. "
+                    f"Rename one in the query, e.g. SELECT ..., {c} AS {c}_2.")
+            seen[c.lower()] = c
         types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
+        # DuckDB matches column names without regard to case, and so does target := ...
+        same = [c for c in types if c.lower() == req.target.lower()]
+        if req.target not in types and len(same) == 1:
+            req.target = same[0]
         if req.target not in types:
             raise TrainingError(
                 f"{FN}: target column {req.target!r} is not in the training data."
@@ -192,11 +204,6 @@ def sample_cells(table: pa.Table, max_cells: int | None, seed: int) -> tuple[pa.
         f"{n * cols} cells exceed settings max_cells {max_cells}"]
 
 
-def _qualified(source: str) -> bool:
-    parts = source.split(".")
-    return 1 < len(parts) <= 3 and all(generated.IDENTIFIER.match(p) for p in parts)
-
-
 def infer_problem_type(y: pd.Series, target_type: str, requested: str, target: str) -> str:
     if requested != "auto":
         if requested not in PROBLEM_TYPES:
@@ -220,6 +227,20 @@ def infer_problem_type(y: pd.Series, target_type: str, requested: str, target: s
     raise TrainingError(
         f"{FN}: target {target!r} has type {target_type}, which sqlml cannot predict. Cast it "
         f"to VARCHAR (classification) or DOUBLE (regression) in the training query.")
+
+
+def _decimal_labels(y: np.ndarray) -> np.ndarray:
+    """HUGEINT, UHUGEINT and DECIMAL targets arrive as Decimal objects, which scikit-learn's
+    classifiers reject as an "unknown" target type: whole numbers become int64 (text beyond
+    its range), others float64."""
+    if y.dtype != object or not len(y) or not isinstance(y[0], Decimal):
+        return y
+    if any(v != v.to_integral_value() for v in y):
+        return y.astype(np.float64)
+    ints = [int(v) for v in y]
+    if all(-2**63 <= v < 2**63 for v in ints):
+        return np.array(ints, dtype=np.int64)
+    return np.array([str(v) for v in ints], dtype=object)
 
 
 def positive_class(classes: list, y: np.ndarray, setting):
@@ -283,6 +304,7 @@ def train(cur, args: list) -> dict:
     y = y_all[keep].to_numpy()
     if y.dtype == object and len(y) and isinstance(y[0], (bool, np.bool_)):
         y = y.astype(bool)
+    y = _decimal_labels(y)
     problem_type = infer_problem_type(pd.Series(y), target_type, req.problem_type, req.target)
     classes, positive = None, None
     if problem_type in CLASSIFICATION:
@@ -300,6 +322,12 @@ def train(cur, args: list) -> dict:
             positive = positive_class(classes, y, req.settings["positive_class"])
     else:
         y = y.astype(np.float64)
+        if np.isinf(y).any():
+            raise TrainingError(
+                f"{FN}: target {req.target!r} holds {int(np.isinf(y).sum())} infinite value(s), "
+                f"which a regression cannot fit. Leave those rows out, e.g. WHERE NOT "
+                f"isinf({req.target}), or replace them with NULL (rows with a NULL target are "
+                f"left out).")
     calibration.check_problem(req.settings["calibrate"], problem_type, req.target)
     objective = (evaluation.DEFAULT_OBJECTIVE[problem_type] if req.objective == "auto"
                  else req.objective)
@@ -315,7 +343,9 @@ def train(cur, args: list) -> dict:
             f"{FN}: fn_cost, fp_cost and min_recall choose the decision threshold of a binary "
             f"model, but target {req.target!r} is {problem_type}. Leave them out.")
 
-    feature_frame = pd.DataFrame({c: table.column(c).to_pandas() for c in types})
+    # Columns of unsupported types are left out unread: pandas has no form for some (UNION).
+    feature_frame = pd.DataFrame({c: table.column(c).to_pandas() for c in types
+                                  if c in req.preprocessors or preprocessing.supported(types[c])})
     s = req.settings
     train_idx, val_idx = evaluation.split(len(y), y, problem_type, s["test_size"],
                                           s["random_state"], FN)
@@ -336,7 +366,8 @@ def train(cur, args: list) -> dict:
             feature_frame, types, req.preprocessors, mt.needs_scaling)
         if X is None:
             X = preprocessing.to_frame([table.column(f.name) for f in features], features, FN)
-        est = mt.make(problem_type, fixed_hyper, s["random_state"])
+            preprocessing.refuse_infinite(X, features, FN)
+        est = mt.make(problem_type, fixed_hyper, s["random_state"], rows=len(train_idx))
         prep = preprocessing.build_transformer(features, dense=not mt.sparse_ok)
         pipelines[c] = (Pipeline([("prep", prep), ("model", est)]), features, excluded)
     notes += [f"column {e['name']} left out: {e['reason']}" for e in excluded]
@@ -364,11 +395,19 @@ def train(cur, args: list) -> dict:
     # (as BigQuery ML serves its training-split model) so training ends near the budget.
     refit = not tune or started + s["max_runtime"] - time.perf_counter() >= _fit_seconds(
         trials, best)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=1) as pool:
+        # An MLP that uses up max_iter says so in the summary's notes (below), not on stderr.
+        warnings.simplefilter("ignore", ConvergenceWarning)
         full_fit = pool.submit(clone(pipeline).fit, X, y) if refit else None
         result = _validate(cur, req, pipeline, X, y, train_idx, val_idx, problem_type,
                            positive, objective)
         served = full_fit.result() if refit else result[-1]
+    solver = served.named_steps["model"]
+    if isinstance(solver, _ITERATIVE) and np.max(solver.n_iter_) >= solver.max_iter:
+        notes.append(f"{best} ran all max_iter {solver.max_iter} "
+                     f"{'epochs' if best == 'mlp' else 'iterations'} without converging; "
+                     f"raise it, e.g. hyperparameters := {{max_iter: {2 * solver.max_iter}}}, "
+                     f"for a closer fit")
     (headline, metric_rows, confusion_rows, threshold, threshold_reason,
      threshold_rows, calibration_rows, validation_fit) = result
     if not refit:
@@ -450,7 +489,7 @@ def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_
     rs = s["random_state"]
 
     def maker(c):
-        return lambda hp: estimators.lookup(c).make(problem_type, hp, rs)
+        return lambda hp: estimators.lookup(c).make(problem_type, hp, rs, rows=len(train_idx))
 
     cands = [tuning.Candidate(c, pipelines[c][0].named_steps["prep"], maker(c))
              for c in candidates]
@@ -472,6 +511,10 @@ def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_
     pipelines[c] = (Pipeline([("prep", pipeline.named_steps["prep"]),
                               ("model", maker(c)(best["hyperparameters"]))]), features, excluded)
     return trials, c, notes
+
+
+# The solvers whose ConvergenceWarning the final fit silences: a note says it instead.
+_ITERATIVE = (MLPClassifier, MLPRegressor, LogisticRegression, Lasso, ElasticNet)
 
 
 def _fit_seconds(trials: list[dict], model_type: str) -> float:
@@ -598,9 +641,13 @@ def clash_check(cur, req: Request) -> None:
             continue
         what = "a DuckDB built-in" if internal else (
             f"the function of model {owner!r}" if owner else "an existing")
+        # The default name can be the clashing one: two models named alike but for case.
+        other = f"predict_{req.name}"
+        other = other if other.lower() != req.function.lower() else f"{other}_2"
+        case = "" if fname in names else " (DuckDB function names ignore case)"
         raise InvalidNameError(
             f"{FN}: function name {req.function!r} clashes with {what} {ftype} function "
-            f"{fname!r}. Choose another name, e.g. function := 'predict_{req.name}'.")
+            f"{fname!r}{case}. Choose another name, e.g. function := '{other}'.")
 
 
 def fingerprint(X: pd.DataFrame, y) -> str:

@@ -78,7 +78,7 @@ DEFAULT_SPACES = {
 # Fixed values used while tuning: iterative models stop on their own validation loss.
 TUNING_FIXED = {
     "gradient_boosting": {"early_stopping": True, "n_iter_no_change": 10, "max_iter": 400},
-    "mlp": {"early_stopping": True, "n_iter_no_change": 10},
+    "mlp": {"n_iter_no_change": 10},   # early stopping as its defaults say (sqlml.estimators)
 }
 
 

@@ -20,7 +20,9 @@ mean). Learning-curve scores use the validation baseline.
 
 Verdict, first rule that holds:
 1. ``inconclusive``: a skill is undefined (the constant model is already perfect).
-2. ``overfitting``: training skill - validation skill > ``GAP`` (0.10).
+2. ``overfitting``: training skill - validation skill > ``GAP`` (0.10), on the holdout and,
+   where there is a learning curve, at its full size too (a small holdout alone can show a
+   gap by chance).
 3. ``needs_more_data``: validation skill < ``POOR`` (0.5) and the curve still rises: its
    cross-validated skill at the full training size exceeds the one at 55% by more than ``RISE``
    (0.02).
@@ -88,10 +90,15 @@ def skill(score: float, baseline: float, perfect: float) -> float:
     return float((score - baseline) / span)
 
 
-def verdict(train_skill: float, val_skill: float, curve_skills: list[float]) -> str:
+def verdict(train_skill: float, val_skill: float, curve_skills: list[float],
+            curve_gap: float | None = None) -> str:
+    """``curve_gap``: training minus cross-validated skill at the curve's full size. A holdout
+    of a few dozen rows can show a gap by chance; the curve's folds score every training row,
+    so overfitting needs both gaps."""
     if not (np.isfinite(train_skill) and np.isfinite(val_skill)):
         return "inconclusive"
-    if train_skill - val_skill > GAP:
+    if train_skill - val_skill > GAP and (curve_gap is None or not np.isfinite(curve_gap)
+                                          or curve_gap > GAP):
         return "overfitting"
     finite = [s for s in curve_skills if np.isfinite(s)]
     rising = len(finite) >= 3 and finite[-1] - finite[-3] > RISE
@@ -132,7 +139,8 @@ def diagnose(pipeline, X, y, train_idx, val_idx, problem_type: str, score_with, 
                           skill(float(b), base_va, perfect)))
     except ValueError:
         curve = []   # too few rows of a class for the smallest size: verdict without the curve
-    v = verdict(tr_skill, va_skill, [c[4] for c in curve])
+    v = verdict(tr_skill, va_skill, [c[4] for c in curve],
+                curve[-1][3] - curve[-1][4] if curve else None)
     rows = [(0, "holdout", len(yt), _natural(tr, score_with), _natural(va, score_with),
              tr_skill, va_skill, v, REMEDIES[v])]
     rows += [(i, "learning_curve", n, _natural(a, score_with), _natural(b, score_with), sa, sb,

@@ -77,6 +77,15 @@ def test_verdict_rules(train, val, curve, expected):
     assert diagnose.verdict(train, val, curve) == expected
 
 
+@pytest.mark.parametrize(("curve_gap", "expected"), [
+    (0.5, "overfitting"),       # both gaps: overfitting
+    (0.02, "good_fit"),         # the curve's folds see no gap: the holdout's was chance
+    (math.nan, "overfitting"),  # no curve to ask
+])
+def test_overfitting_needs_the_curve_to_agree_with_the_holdout(curve_gap, expected):
+    assert diagnose.verdict(0.98, 0.85, [0.9, 0.95, 0.96], curve_gap) == expected
+
+
 def test_skill_is_zero_for_a_constant_and_one_when_perfect():
     assert diagnose.skill(0.5, 0.5, 1.0) == 0 and diagnose.skill(1.0, 0.5, 1.0) == 1
     assert diagnose.skill(-1.0, -2.0, 0.0) == 0.5            # rmse halved

@@ -156,14 +156,26 @@ CREATE OR REPLACE MACRO ml_calibration(model_name) AS TABLE
 
 -- Global explanations of the active version (sqlml/explain.py): permutation importance per
 -- input column on the validation rows, then coefficients of linear models (0 where L1 zeroed).
+-- A recommender has no input columns to rank: say so rather than return no rows.
+CREATE OR REPLACE MACRO ml_require_explainable(model_name) AS
+    CASE WHEN EXISTS (FROM sqlml.models m JOIN sqlml.model_versions v
+                      ON v.name = m.name AND v.version = m.active_version
+                      WHERE m.name = model_name AND v.problem_type = 'recommendation')
+         THEN error('ml_explain_model: model ''' || model_name || ''' is a recommender, which '
+              || 'has no feature importance: factors explain its users and items. Use '
+              || 'FROM ml_similar_items(''' || model_name || ''', item, k := 10) for the items '
+              || 'closest to one, and the reason column of its recommend function.')
+         ELSE model_name END;
+
 CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
     SELECT f.kind, f.rank, f.feature, f.term, f.class_label, f.importance, f.importance_std,
            f.coefficient
     FROM sqlml.feature_importance f
     JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
-    WHERE f.name = ml_require_model(model_name)
+    WHERE f.name = ml_require_explainable(ml_require_model(model_name))
     UNION ALL   -- no rows; checks the name even when the tables are empty
-    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE ml_require_model(model_name) IS NULL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    WHERE ml_require_explainable(ml_require_model(model_name)) IS NULL
     ORDER BY CASE kind WHEN 'permutation' THEN 0 WHEN 'intercept' THEN 1 ELSE 2 END,
              class_label NULLS FIRST, rank NULLS FIRST;
 

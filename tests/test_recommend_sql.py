@@ -6,6 +6,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -171,3 +172,9 @@ def test_pure_sql_recommendations_in_the_plain_duckdb_cli(tmp_path):
     cli_rows = [line.split(",") for line in out.stdout.strip().splitlines()]
     assert [int(r[0]) for r in cli_rows] == [r[0] for r in py]
     assert np.allclose([float(r[1]) for r in cli_rows], [r[1] for r in py], atol=1e-6)
+
+
+def test_explain_model_of_a_recommender_says_what_explains_it(recs):
+    with pytest.raises(duckdb.Error, match=r"ml_explain_model: model 'movie_recs' is a "
+                                           r"recommender, which has no feature importance"):
+        recs.execute("FROM ml_explain_model('movie_recs')").fetchall()

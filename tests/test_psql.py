@@ -70,16 +70,22 @@ def test_d_table_describes_every_column(served):
         assert out.returncode == 0 and "ERROR" not in out.stderr, (command, out.stderr)
 
 
+def _scored(con):
+    """The customers with the stored pipeline's probability and label: the reference."""
+    frame = con.execute(f"SELECT {FEATURES} FROM customers").df()
+    model = sqlml.load_model(con, "churn")
+    frame["p"] = model.predict_proba(frame)[:, 1]
+    frame["label"] = model.predict(frame)
+    return frame
+
+
 def test_scoring_with_group_by_equals_the_model(served):
     con, server = served
     got = rows(psql(server, "--csv", "-c",
                     "SELECT contract, count(*) AS n, sum(predict_churn(c)::INT) AS churners, "
                     "avg(predict_churn_probability(c)) AS p FROM customers c "
                     "GROUP BY contract ORDER BY contract"))
-    frame = con.execute(f"SELECT {FEATURES} FROM customers").df()
-    model = sqlml.load_model(con, "churn")
-    frame["p"] = model.predict_proba(frame)[:, 1]
-    frame["label"] = model.predict(frame)
+    frame = _scored(con)
     want = frame.groupby("contract").agg(n=("p", "size"), churners=("label", "sum"),
                                          p=("p", "mean"))
     assert [r["contract"] for r in got] == list(want.index)
@@ -95,10 +101,7 @@ def test_metrics_by_group_equal_scikit_learn(served):
                     "SELECT contract, ml_f1(churned, predict_churn(c)) AS f1, "
                     "ml_roc_auc(churned, predict_churn_probability(c)) AS auc "
                     "FROM customers c GROUP BY contract ORDER BY contract"))
-    frame = con.execute(f"SELECT {FEATURES} FROM customers").df()
-    model = sqlml.load_model(con, "churn")
-    frame["p"] = model.predict_proba(frame)[:, 1]
-    frame["label"] = model.predict(frame)
+    frame = _scored(con)
     for r in got:
         group = frame[frame["contract"] == r["contract"]]
         assert float(r["f1"]) == pytest.approx(f1_score(group["churned"], group["label"]))

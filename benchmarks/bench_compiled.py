@@ -8,7 +8,7 @@ interleaved rounds (of five runs each for the logistic model, whose runs take mi
 - a logistic model's ``_probability_sql`` macro (target <= 0.5x), with the Python-served
   ``_probability`` function for reference;
 - a 100-iteration histogram gradient boosting model (early stopping off) compiled to SQL
-  (target <= 1.5x), when sqlml.compile_trees supports it.
+  (target <= 1.5x), when sqlml.compile.trees supports it.
 
     python benchmarks/bench_compiled.py [--rows 1000000] [--repeat 3]
 """

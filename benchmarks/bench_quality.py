@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import sqlml
-from sqlml.preprocessing import to_frame
+from sqlml.train.preprocessing import to_frame
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHURN = DATA / "churn" / "mlc_churn.csv"

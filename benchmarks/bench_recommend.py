@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from sqlml.recommend import RecommenderModel, fit_recommender
-from sqlml.recommend_eval import evaluate_explicit, evaluate_ranking, leave_last_out
+from sqlml.recommend.evaluate import evaluate_explicit, evaluate_ranking, leave_last_out
+from sqlml.recommend.fit import RecommenderModel, fit_recommender
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ratings" / "ratings.csv"
 SEED = 42

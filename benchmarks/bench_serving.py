@@ -11,10 +11,10 @@ Every answer is checked against the in-process answer; a wrong answer, an error 
 done within --timeout counts as an error, and the script exits 1 unless there are none.
 
 The servers run in a child process (this script with --serve-child), started with
-``sqlml.pgwire.start_in_thread`` and ``sqlml.rest.start_in_thread``, the functions ``sqlml serve``
-uses, so the memory reported is the server's alone: its peak resident set size (VmHWM in
-/proc/PID/status, the kernel's high-water mark, so no peak falls between samples; Linux only).
-Clients and server share the machine's cores, as they would on one host.
+``sqlml.server.pgwire.start_in_thread`` and ``sqlml.server.rest.app.start_in_thread``, the functions
+``sqlml serve`` uses, so the memory reported is the server's alone: its peak resident set size
+(VmHWM in /proc/PID/status, the kernel's high-water mark, so no peak falls between samples; Linux
+only). Clients and server share the machine's cores, as they would on one host.
 
     python benchmarks/bench_serving.py [--clients 8] [--queries 200] [--rows 100] [--timeout 300]
                                        [--model-type gradient_boosting] [--features all|numeric]
@@ -167,7 +167,8 @@ def in_process(path: Path, args, deadline: float):
 
 def serve_child(path: str) -> None:
     """The server process: both servers on one connection until stdin closes."""
-    from sqlml import pgwire, rest
+    from sqlml.server import pgwire
+    from sqlml.server.rest import app as rest
 
     con = sqlml.connect(path)
     pg = pgwire.start_in_thread(con, host="127.0.0.1", port=0,

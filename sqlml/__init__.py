@@ -18,8 +18,8 @@ from sqlml.errors import (
     SqlmlError,
     TrainingError,
 )
-from sqlml.script import Result, SqlmlNotice, execute
-from sqlml.sqlalchemy_engine import create_engine, install_on_engine
+from sqlml.integrations.sqlalchemy import create_engine, install_on_engine
+from sqlml.redshift.script import Result, SqlmlNotice, execute
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ import duckdb
 
 from sqlml import context
 from sqlml import progress as progress_bar
-from sqlml.serving import StoredModel
+from sqlml.score.serving import StoredModel
 
 _OPTIONS = ("target", "function", "problem_type", "model_type", "objective", "hyperparameters",
             "settings", "preprocessors", "fn_cost", "fp_cost", "min_recall")

@@ -27,7 +27,7 @@ class Instance:
         # Serialises catalog writes (training, drop, rollback): DuckDB calls UDFs from several
         # threads, and two versions of one model must not be numbered concurrently.
         self.write_lock = threading.RLock()
-        self.models = None  # set by sqlml.serving when the instance is created
+        self.models = None  # set by sqlml.score.serving when the instance is created
         # Training reports progress here; the API and the command line listen (sqlml.progress).
         self.progress = Hub()
 

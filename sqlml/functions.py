@@ -16,19 +16,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sqlml import (
-    catalog,
-    compile_sql,
-    explain,
-    generated,
-    recommend_train,
-    refresh_scores,
-    sources,
-    training,
-)
+from sqlml.catalog import generated, sources
+from sqlml.catalog import store as catalog
+from sqlml.compile import model as compile_sql
 from sqlml.context import Instance
 from sqlml.errors import PredictionInputError, SqlmlError
-from sqlml.serving import ModelCache, StoredModel, feature_columns
+from sqlml.recommend import train as recommend_train
+from sqlml.score import explain, refresh_scores
+from sqlml.score.serving import ModelCache, StoredModel, feature_columns
+from sqlml.train import supervised as training
 
 SUMMARY_TYPE = ("STRUCT(name VARCHAR, version INTEGER, problem_type VARCHAR, model_type VARCHAR,"
                 " function VARCHAR, objective VARCHAR, validation_score DOUBLE, "

@@ -1,5 +1,5 @@
 """A minimal Postgres v3 client written from the protocol documentation, independent of
-sqlml.pgwire, for tests that need to see the messages themselves (PortalSuspended, the
+sqlml.server.pgwire, for tests that need to see the messages themselves (PortalSuspended, the
 ReadyForQuery status byte, what follows an error in the extended protocol)."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import sqlml
 from sqlml.datasets import make_customers
-from sqlml.pgwire import start_in_thread
+from sqlml.server.pgwire import start_in_thread
 
 FEATURES = "tenure_months, monthly_charges, contract, support_calls_90d, churned"
 

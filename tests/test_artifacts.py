@@ -1,4 +1,5 @@
-"""sqlml.artifacts: models round-trip, and a hand-tampered artifact is refused without running."""
+"""sqlml.catalog.artifacts: models round-trip, and a hand-tampered artifact is refused without
+running."""
 
 from __future__ import annotations
 
@@ -42,9 +43,9 @@ from sklearn.preprocessing import (
 from threadpoolctl import threadpool_limits
 
 import sqlml
-from sqlml import artifacts
+from sqlml.catalog import artifacts
 from sqlml.errors import ArtifactError
-from sqlml.scaled_mlp import ScaledTargetMLPRegressor
+from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
 N = 160
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi".split()
@@ -83,7 +84,7 @@ Y_REG = X["amount"].to_numpy() * 3 + np.random.default_rng(3).normal(size=N)
 
 
 def prep(dense: bool = True) -> ColumnTransformer:
-    """The same transformer kinds as sqlml.preprocessing.build_transformer."""
+    """The same transformer kinds as sqlml.train.preprocessing.build_transformer."""
     return ColumnTransformer([
         ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
                           ("scale", StandardScaler())]), ["num"]),
@@ -185,7 +186,7 @@ def test_allow_list_is_a_sorted_literal_of_real_types():
 
 
 def test_sqlml_pipelines_round_trip():
-    from sqlml import estimators, preprocessing
+    from sqlml.train import estimators, preprocessing
 
     feature = preprocessing.Feature
     frame = X.assign(day=pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(N), unit="D"))
@@ -650,13 +651,13 @@ def test_register_type_takes_only_plain_sqlml_classes(plain_module):
 
 
 def test_sqlml_preprocessing_is_imported_to_register_its_types(monkeypatch):
-    from sqlml import preprocessing
+    from sqlml.train import preprocessing
 
     monkeypatch.setattr(sqlml, "preprocessing", preprocessing)  # restored after the re-import
     data = sio.dumps(preprocessing.TextCleaner().fit(["<b>Hi</b>"]))
-    # as in a process that only predicts: sqlml.preprocessing not imported, nothing registered
+    # as in a process that only predicts: sqlml.train.preprocessing not imported, nothing registered
     monkeypatch.setattr(artifacts, "_REGISTERED", set())
-    monkeypatch.delitem(sys.modules, "sqlml.preprocessing")
+    monkeypatch.delitem(sys.modules, "sqlml.train.preprocessing")
     loaded = artifacts.loads(data)
     assert loaded.transform(["<b>Hi</b>"])[0].strip() == "hi"
-    assert "sqlml.preprocessing.TextCleaner" in artifacts._REGISTERED
+    assert "sqlml.train.preprocessing.TextCleaner" in artifacts._REGISTERED

@@ -5,7 +5,8 @@ from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.metrics import brier_score_loss
 
 import sqlml
-from sqlml import artifacts, calibration
+from sqlml.catalog import artifacts
+from sqlml.train import calibration
 
 
 def col(con, sql):

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 
 import sqlml
 from sqlml import progress
-from sqlml.cli import main
+from sqlml.cli.commands import main
 
 PETS = "CREATE TABLE pets AS SELECT * FROM (VALUES (1, 'cat'), (2, 'dog')) v(id, kind);\n"
 TRAIN = """\

@@ -22,9 +22,11 @@ from sklearn.pipeline import Pipeline
 from test_metrics_cli import duckdb_cli
 
 import sqlml
-from sqlml import compile_estimators, compile_sql, preprocessing
+from sqlml.compile import estimators as compile_estimators
+from sqlml.compile import model as compile_sql
 from sqlml.datasets import make_customers, make_new_customers
-from sqlml.preprocessing import DateParts, Feature
+from sqlml.train import preprocessing
+from sqlml.train.preprocessing import DateParts, Feature
 
 NO_TEXT = "SELECT * EXCLUDE (support_notes) FROM customers"
 FEATURES_ONLY = "SELECT * EXCLUDE (support_notes, churned) FROM customers"

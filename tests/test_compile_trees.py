@@ -29,8 +29,8 @@ from test_metrics_cli import cli
 from threadpoolctl import threadpool_limits
 
 import sqlml
-from sqlml import compile_trees
-from sqlml.compile_trees import probabilities_sql, scores_sql, supports
+from sqlml.compile import trees as compile_trees
+from sqlml.compile.trees import probabilities_sql, scores_sql, supports
 
 F32 = np.float32
 

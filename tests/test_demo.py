@@ -1,7 +1,7 @@
 from click.testing import CliRunner
 
 import sqlml
-from sqlml.cli import main
+from sqlml.cli.commands import main
 
 
 def test_demo_creates_trains_scores_and_prints_sql(tmp_path):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import sqlml
-from sqlml import diagnose
+from sqlml.train import diagnose
 
 COLUMNS = ("step", "kind", "objective", "train_rows", "training_score", "validation_score",
            "training_skill", "validation_skill", "verdict", "remedy")

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import sqlml
-from sqlml import estimators, evaluation
+from sqlml.train import estimators, evaluation
 
 BASE = """
 CREATE OR REPLACE TABLE base AS

@@ -120,7 +120,7 @@ def test_failed_training_keeps_previous_version_serving(customers, monkeypatch):
     create(customers, "churn", "customers", target="churned", model_type="logistic")
     before = customers.execute("SELECT predict_churn_probability(c) FROM customers c").fetchall()
 
-    from sqlml import generated
+    from sqlml.catalog import generated
 
     real = generated.create_statements
 

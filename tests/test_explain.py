@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import sqlml
-from sqlml import explain
+from sqlml.score import explain
 
 SYNTH = """
 CREATE OR REPLACE TABLE synth AS

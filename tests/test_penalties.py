@@ -8,8 +8,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from sqlml import estimators, penalties
 from sqlml.errors import TrainingError
+from sqlml.train import estimators, penalties
 
 
 def make(model_type, hyper, problem_type="binary_classification"):

@@ -15,7 +15,7 @@ from pg_served import FEATURES, served_churn_model
 from sklearn.metrics import f1_score, roc_auc_score
 
 import sqlml
-from sqlml.pgwire import start_in_thread
+from sqlml.server.pgwire import start_in_thread
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -449,7 +449,7 @@ def test_an_unknown_message_type_ends_the_connection(open_server):
 def test_a_silent_client_is_disconnected(open_server, monkeypatch):
     import socket
 
-    from sqlml.pgwire import session
+    from sqlml.server.pgwire import session
 
     monkeypatch.setattr(session, "STARTUP_TIMEOUT", 0.3)
     with socket.create_connection(("127.0.0.1", open_server.port), timeout=10) as sock:
@@ -520,7 +520,7 @@ def test_postgres_syntax_rewritten_for_duckdb(postgres, expected, rewriting):
 
 @pytest.fixture(scope="module")
 def rewriting():
-    from sqlml.pgwire.compat import Compat
+    from sqlml.server.pgwire.compat import Compat
 
     con = sqlml.connect()
     cur = con.cursor()

@@ -1,4 +1,4 @@
-"""The numerical core of sqlml's recommenders (sqlml.recommend*), independent of SQL."""
+"""The numerical core of sqlml's recommenders (sqlml.recommend.fit*), independent of SQL."""
 
 import json
 import uuid
@@ -9,7 +9,13 @@ import pytest
 from conftest import shared_file
 
 from sqlml.errors import ArtifactError, PredictionInputError, SqlmlError, TrainingError
-from sqlml.recommend import (
+from sqlml.recommend.evaluate import (
+    evaluate_explicit,
+    evaluate_ranking,
+    leave_last_out,
+    ranking_metrics,
+)
+from sqlml.recommend.fit import (
     RecommenderModel,
     _Blocks,
     _low_rank,
@@ -17,13 +23,7 @@ from sqlml.recommend import (
     _solve,
     fit_recommender,
 )
-from sqlml.recommend_eval import (
-    evaluate_explicit,
-    evaluate_ranking,
-    leave_last_out,
-    ranking_metrics,
-)
-from sqlml.recommend_model import _top_k
+from sqlml.recommend.model import _top_k
 
 
 def synthetic(n_users=60, n_items=40, rank=3, density=0.5, seed=0):

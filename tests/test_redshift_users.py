@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from conftest import shared_file
 
 import sqlml
-from sqlml.cli import main
+from sqlml.cli.commands import main
 from sqlml.datasets import make_customers
-from sqlml.pgwire import start_in_thread
-from sqlml.statements import SCHEMA_NOTICE, SqlSyntaxError, parse
+from sqlml.redshift.parser import SCHEMA_NOTICE, SqlSyntaxError, parse
+from sqlml.server.pgwire import start_in_thread
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -142,7 +142,7 @@ def test_the_shell_reports_bytes_that_are_not_utf8_and_goes_on(tmp_path):
 def test_library_warnings_print_once_as_one_line_without_python_source():
     import warnings
 
-    from sqlml.console import Console
+    from sqlml.cli.console import Console
 
     con = sqlml.connect()
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 import sqlml
-from sqlml import rest
 from sqlml.datasets import make_customers, make_ratings
+from sqlml.server.rest import app as rest
 
 TOKEN = "test-token-0123456789"
 MAX_ROWS = 200

@@ -1,4 +1,4 @@
-"""model_type 'mlp' for regression learns a standardised target (sqlml.scaled_mlp)."""
+"""model_type 'mlp' for regression learns a standardised target (sqlml.train.scaled_mlp)."""
 
 import warnings
 
@@ -12,7 +12,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 import sqlml
-from sqlml.scaled_mlp import ScaledTargetMLPRegressor
+from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
 PARAMS = dict(hidden_layer_sizes=(16,), max_iter=60, random_state=0)
 
@@ -58,7 +58,7 @@ def test_sql_mlp_regression_beats_the_unscaled_network(con, diabetes):
     plain = clone(model.pipeline).set_params(
         model=MLPRegressor(**{k: v for k, v in model.pipeline.named_steps["model"].get_params()
                               .items()}))
-    from sqlml import evaluation
+    from sqlml.train import evaluation
     tr, va = evaluation.split(len(y), y.to_numpy(), "regression", 0.2, 42, "test")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

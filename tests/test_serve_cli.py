@@ -18,17 +18,17 @@ import pytest
 from click.testing import CliRunner
 
 import sqlml
-from sqlml import serve
-from sqlml.cli import main
+from sqlml.cli.commands import main
+from sqlml.server import serve
 
 psycopg = pytest.importorskip("psycopg")
 
 
 class Served:
-    """`python -m sqlml.cli serve ...` with its output read line by line."""
+    """`python -m sqlml.cli.commands serve ...` with its output read line by line."""
 
     def __init__(self, *args: str, env: dict | None = None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "sqlml.cli", "serve", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "sqlml.cli.commands", "serve", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, env={**os.environ, **(env or {})})
         self.lines: list[str] = []

@@ -80,7 +80,7 @@ def test_every_pooled_connection_is_installed_across_threads(shop):
     def hold_and_score(_):
         # All four hold a connection at once, so the pool opens four (two beyond pool_size).
         with engine.connect() as conn:
-            raw = sqlml.sqlalchemy_engine.duckdb_connection(conn.connection.driver_connection)
+            raw = sqlml.integrations.sqlalchemy.duckdb_connection(conn.connection.driver_connection)
             together.wait(timeout=30)
             frame = pd.read_sql(SCORES, conn)
             inst = context.lookup(raw)
@@ -315,7 +315,7 @@ def test_jupysql_cells_on_a_connection_and_an_engine(shop, shell):
 def test_sqlalchemy_postgres_dialect_over_the_wire(shop, driver):
     """What Superset does: SQLAlchemy's PostgreSQL dialect against `sqlml serve`'s protocol."""
     pytest.importorskip(driver)
-    from sqlml import pgwire
+    from sqlml.server import pgwire
 
     _, con, expected = shop
     server = pgwire.start_in_thread(con, host="127.0.0.1", port=0, password="s3cret")

@@ -11,8 +11,8 @@ import pytest
 
 import sqlml
 from sqlml.datasets import make_customers
-from sqlml.script import SqlmlNotice
-from sqlml.statements import SqlSyntaxError, is_complete, parse, split
+from sqlml.redshift.parser import SqlSyntaxError, is_complete, parse, split
+from sqlml.redshift.script import SqlmlNotice
 
 BASE = "CREATE MODEL m FROM customers TARGET churned FUNCTION predict_m"
 CALL = "SELECT ml_create_model('m', 'customers', target := 'churned', function := 'predict_m'"

@@ -12,7 +12,7 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlml.statements import SqlSyntaxError, parse, split, tokenize
+from sqlml.redshift.parser import SqlSyntaxError, parse, split, tokenize
 
 KEYWORDS = ["CREATE", "MODEL", "FROM", "TARGET", "FUNCTION", "IAM_ROLE", "DEFAULT", "AUTO", "ON",
             "OFF", "MODEL_TYPE", "PROBLEM_TYPE", "OBJECTIVE", "PREPROCESSORS",

@@ -6,7 +6,8 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 import sqlml
-from sqlml import explain, preprocessing
+from sqlml.score import explain
+from sqlml.train import preprocessing
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from sqlml import tuning
 from sqlml.errors import TrainingError
+from sqlml.train import tuning
 
 
 # -- ranges and scales -----------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_first_trial_is_cut_when_it_alone_exceeds_max_runtime():
     from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
 
-    from sqlml import estimators
+    from sqlml.train import estimators
 
     X, y = make_classification(300, 6, random_state=0)
     cand = tuning.Candidate("random_forest", StandardScaler(), lambda hp: estimators.lookup(
@@ -317,7 +317,7 @@ def test_first_trial_is_cut_when_it_alone_exceeds_max_runtime():
 
 
 def test_jsonable_is_the_one_copy_training_uses():
-    from sqlml import training
+    from sqlml.train import supervised as training
 
     assert tuning.jsonable(np.int64(3)) == 3 and type(tuning.jsonable(np.float32(0.5))) is float
     assert tuning.jsonable((64, 32)) == [64, 32] and tuning.jsonable(None) is None
@@ -328,7 +328,8 @@ def test_no_time_left_to_refit_serves_the_training_split_fit(customers, monkeypa
     from sklearn.base import clone
 
     import sqlml
-    from sqlml import evaluation, training
+    from sqlml.train import evaluation
+    from sqlml.train import supervised as training
 
     monkeypatch.setattr(training, "_fit_seconds", lambda trials, best: float("inf"))
     s = customers.execute("""

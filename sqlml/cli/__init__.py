@@ -1,0 +1,1 @@
+"""The ``sqlml`` command line: a thin shell over the Python API and the statement runner."""

@@ -1,0 +1,1 @@
+"""Stored models compiled to plain SQL expressions that any DuckDB client can run."""

@@ -1,0 +1,323 @@
+"""Models compiled to plain SQL: persisted macros that score in any DuckDB client, no Python.
+
+A stored pipeline is ``[("prep", ColumnTransformer), ("model", estimator)]``. The preprocessing
+becomes one DOUBLE expression per column of the matrix the estimator receives
+(:mod:`sqlml.compile.preprocessing`); an estimator emitter turns those into the model's outputs
+(:mod:`sqlml.compile.estimators`, trees and boosting in :mod:`sqlml.compile.trees`). This module
+makes the ``_sql`` macros of those outputs, and publishes, drops or restores them with a model's
+versions.
+
+Before a version is published its SQL is run on training rows and a row of NULLs and compared
+with the pipeline (see :func:`verify`); SQL that disagrees is not published, and neither is SQL
+over ``MAX_MACRO_CHARS``: the model then gets a not-compiled note saying why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from sklearn.pipeline import Pipeline
+
+from sqlml.catalog import artifacts, generated
+from sqlml.catalog import store as catalog
+from sqlml.compile.estimators import Vector, emitter, linear, mlp
+from sqlml.compile.expressions import NotCompilable, num, text
+from sqlml.compile.preprocessing import columns
+from sqlml.compile.preprocessing import double_input as double_input  # re-exported
+from sqlml.train import preprocessing
+from sqlml.train.preprocessing import Feature
+
+SUFFIXES = generated.COMPILED_SUFFIXES
+ROW = "row_or_feature"            # the whole-row parameter, as in sqlml/generated.py
+MAX_MACRO_CHARS = 5_000_000       # a model whose SQL is larger is not compiled
+VERIFY_ROWS = 256
+VERIFY_TOLERANCE = 1e-9
+VERIFY_OUTPUT_CHARS = 1_000_000   # larger outputs are checked through their inputs only
+
+
+def names(fn: str, problem_type: str) -> list[str]:
+    out = [fn + "_sql"]
+    if problem_type == "binary_classification":
+        out.append(fn + "_probability_sql")
+    if problem_type != "regression":
+        out.append(fn + "_probabilities_sql")
+    return out
+
+
+def all_names(fn: str) -> list[str]:
+    return [fn + s for s in SUFFIXES]
+
+
+# -- macros ----------------------------------------------------------------------------------------
+@dataclass
+class Compiled:
+    """A model's outputs as SQL over its feature parameters: per class (classification, the
+    stored classes' order), as one DOUBLE[] (``vector``), or the prediction (regression)."""
+    probabilities: list[str] | None = None
+    vector: str | None = None
+    prediction: str | None = None
+    inputs: list[str] | None = None     # the transformed matrix's columns
+
+    @property
+    def chars(self) -> int:
+        return sum(map(len, self.select_list()))
+
+    def select_list(self) -> list[str]:
+        if self.prediction is not None:
+            return [self.prediction]
+        return [self.vector] if self.vector is not None else list(self.probabilities)
+
+
+def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str) -> Compiled:
+    if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
+        raise NotCompilable("the stored pipeline is not preprocessing then one model")
+    est = pipeline.named_steps["model"]
+    emit = emitter(est)
+    params = [generated.quote(f.name) for f in features]
+    cols = columns(pipeline.named_steps["prep"], features, params)
+    if getattr(est, "n_features_in_", len(cols)) != len(cols):
+        raise NotCompilable("the model's input width differs from the preprocessing's output")
+    inputs = [c.sql for c in cols]
+    if emit in (linear, mlp):
+        scores = emit.scores_sql(est, cols)
+    elif problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
+        # One list of every class: a softmax over boosted trees evaluates them once.
+        scores = Vector(emit.probabilities_sql(est, [c.as_input() for c in cols]))
+    else:
+        scores = emit.scores_sql(est, [c.as_input() for c in cols])
+    if problem_type == "regression":
+        out = Compiled(prediction=f"({scores})[1]" if isinstance(scores, Vector) else scores[0],
+                       inputs=inputs)
+    elif isinstance(scores, Vector):
+        out = Compiled(vector=scores, inputs=inputs)
+    else:
+        out = Compiled(probabilities=list(scores), inputs=inputs)
+    if out.chars > MAX_MACRO_CHARS:
+        raise NotCompilable(
+            f"its SQL would be {out.chars / 1e6:.1f} MB, over the {MAX_MACRO_CHARS / 1e6:g} MB "
+            f"limit: DuckDB parses and binds a macro's SQL again in every query that calls it, "
+            f"which would take many seconds per query")
+    return out
+
+
+def _wrapped(s: str) -> bool:
+    """Whether ``s`` is one parenthesised group, "(...)", its first parenthesis closing last."""
+    if not s.startswith("("):
+        return False
+    depth, quoted = 0, False
+    for i, ch in enumerate(s):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch in "()":
+            depth += 1 if ch == "(" else -1
+            if depth == 0:
+                return i == len(s) - 1
+    return False
+
+
+def label_literal(value, label_type: str) -> str:
+    if label_type == "BOOLEAN":
+        return "true" if value is True or str(value).lower() == "true" else "false"
+    if label_type == "BIGINT":
+        return f"CAST({int(value)} AS BIGINT)"
+    return text(value)
+
+
+BIND_ONCE_CHARS = 20_000   # above this, an expression used twice is bound once by a lambda
+
+
+def _probability_list(fn: str, args: str, compiled: Compiled, pos: int | None) -> str:
+    """The DOUBLE[] of class probabilities. A binary model's other class is usually 1 - P:
+    its text then calls the probability macro instead of repeating the expression, and a
+    large one is bound once (every call of a macro is parsed and bound again)."""
+    if compiled.vector is not None:
+        return compiled.vector
+    probs = list(compiled.probabilities)
+    if pos is None:
+        return f"[{', '.join(probs)}]"
+    call = f"{generated.quote(fn + '_probability_sql')}({args})"
+    big = probs[pos] if _wrapped(probs[pos]) else None
+    out = [call if k == pos else probs[k].replace(big, f"({call})") if big else probs[k]
+           for k in range(len(probs))]
+    if len(probs[pos]) > BIND_ONCE_CHARS and all(call in o for o in out):
+        inner = [o.replace(call, "__sqlml_p") for o in out]
+        return f"list_transform([{call}], lambda __sqlml_p: [{', '.join(inner)}])[1]"
+    return f"[{', '.join(out)}]"
+
+
+def statements(fn: str, features: list[Feature], problem_type: str, target_type: str,
+               classes: list | None, positive, threshold: float | None,
+               compiled: Compiled) -> list[str]:
+    """CREATE MACRO statements of the ``_sql`` functions, positional and whole-row forms
+    (the whole-row one calls the positional one by name)."""
+    params = [generated.quote(f.name) for f in features]
+    args = ", ".join(params)
+    ltype = generated.label_type(problem_type, target_type)
+    bodies: list[tuple[str, str]] = []
+    if problem_type == "regression":
+        bodies.append((fn + "_sql", compiled.prediction))
+    else:
+        binary = problem_type == "binary_classification"
+        pos = classes.index(positive) if binary else None
+        if binary:
+            p = (f"({compiled.vector})[{pos + 1}]" if compiled.vector is not None
+                 else compiled.probabilities[pos])
+            bodies.append((fn + "_probability_sql", p))
+        labels = ", ".join(text(str(c)) for c in classes)
+        plist = _probability_list(fn, args, compiled, pos)
+        bodies.append((fn + "_probabilities_sql", (
+            f"{{'labels': [{labels}]::VARCHAR[], 'probabilities': ({plist})::DOUBLE[]}}::"
+            f"{generated.PROBABILITIES_TYPE}")))
+        if binary:
+            call = f"{generated.quote(fn + '_probability_sql')}({args})"
+            neg = classes[1 - pos]
+            # -p <= -t is p >= t, except that NaN is not positive (numpy's rule), where
+            # DuckDB orders NaN above every number.
+            bodies.append((fn + "_sql", (
+                f"CASE WHEN -({call}) <= {num(-float(threshold))} THEN "
+                f"{label_literal(positive, ltype)} ELSE {label_literal(neg, ltype)} END")))
+        else:
+            # np.argmax: the first class with the largest probability.
+            typed = f"[{', '.join(label_literal(c, ltype) for c in classes)}]"
+            P = f"({generated.quote(fn + '_probabilities_sql')}({args})).probabilities"
+            pick = "{t}[list_position({p}, list_max({p}))]"
+            if len(plist) > BIND_ONCE_CHARS:
+                body = (f"list_transform([{P}], lambda __sqlml_p: "
+                        f"{pick.format(t=typed, p='__sqlml_p')})[1]")
+            else:
+                body = pick.format(t=typed, p=P)
+            bodies.append((fn + "_sql", body))
+    # Stand-ins first: the whole-row form names its own macro, and creating a macro binds its
+    # body, calls included. Bound against stand-ins, the macros that call the big one cost
+    # nothing to create; the big body itself is parsed and bound once, last.
+    out = [f"CREATE OR REPLACE MACRO {generated.quote(name)}({args}) AS NULL"
+           for name, _ in bodies]
+    for name, body in reversed(bodies):
+        q = generated.quote(name)
+        row = ", ".join(f"{ROW}.{p}" for p in params)
+        if len(params) == 1:
+            # One parameter cannot tell a whole row from the feature (macros overload on arity
+            # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
+            # typeof() is folded when the query is planned, so a column pays nothing for this.
+            refusal = (f"{name}: model function of one feature ({features[0].name} "
+                       f"{features[0].type}) takes that column, not a whole row. Call "
+                       f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
+            body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
+                    f"ELSE {body} END")
+        out.append(f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
+                   f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
+                   f"({ROW}) AS {q}({row})")
+    return out
+
+
+# -- training, rollback, verification -------------------------------------------------------------
+def for_version(fn: str, pipeline, features: list[Feature], problem_type: str, target_type: str,
+                classes, positive, threshold) -> list[str]:
+    compiled = compile_pipeline(pipeline, features, problem_type)
+    return statements(fn, features, problem_type, target_type, classes, positive, threshold,
+                      compiled)
+
+
+def for_training(cur, fn: str, pipeline, features: list[Feature], problem_type: str,
+                 target_type: str, classes, positive, threshold,
+                 sample: pa.Table) -> tuple[list[str], dict]:
+    """The DDL publishing a new version's ``_sql`` macros, or dropping a previous version's
+    when this one does not compile; and what to store about it with the version."""
+    try:
+        compiled = compile_pipeline(pipeline, features, problem_type)
+        verify(cur, pipeline, features, problem_type, compiled, sample)
+    except NotCompilable as exc:
+        return (generated.drop_statements(all_names(fn)),
+                {"compiled": False, "summary": f"not compiled to SQL: {exc}"})
+    ddl = statements(fn, features, problem_type, target_type, classes, positive, threshold,
+                     compiled)
+    made = names(fn, problem_type)
+    stale = [n for n in all_names(fn) if n not in made]
+    return (generated.drop_statements(stale) + ddl,
+            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)})
+
+
+def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: Compiled,
+           sample: pa.Table) -> None:
+    """Run the SQL on training rows and a row of NULLs and compare it with the pipeline;
+    refuse to publish SQL that disagrees rather than serve wrong numbers to plain clients.
+
+    The transformed inputs must be bit-identical to ``prep.transform``. The outputs must agree
+    to 1e-9 where their SQL is small enough to bind quickly; a larger one (a big ensemble) is
+    trusted to its compiler, whose exactness its own tests check, since binding it would add
+    seconds to every training.
+    """
+    n = sample.num_rows
+    idx = np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else []
+    cols = []
+    for f in features:
+        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
+        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
+            c = c.dictionary_decode()
+        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
+    table = pa.table(cols, names=[f.name for f in features])
+    frame = preprocessing.to_frame(list(table.columns), features, "compile")
+    prepared = pipeline.named_steps["prep"].transform(frame)
+    prepared = prepared.toarray() if hasattr(prepared, "toarray") else np.asarray(prepared)
+    got = _run(cur, table, compiled.inputs)
+    same = (got == prepared) | (np.isnan(got) & np.isnan(prepared))
+    if not same.all():
+        j = int(np.flatnonzero(~same.all(axis=0))[0])
+        raise NotCompilable(
+            f"the compiled preprocessing differs from the pipeline's in transformed column "
+            f"{j + 1} on the training rows (a compiler gap; the model still serves through "
+            f"Python)")
+    if compiled.chars > VERIFY_OUTPUT_CHARS:
+        return
+    got = _run(cur, table, compiled.select_list())
+    if compiled.vector is not None:
+        got = np.array([list(r) for r in got[:, 0]], dtype=np.float64)
+    if problem_type == "regression":
+        want = pipeline.predict(frame).astype(np.float64).reshape(-1, 1)
+        scale = np.maximum(1.0, np.abs(want))
+    else:
+        want = pipeline.predict_proba(frame)
+        scale = 1.0
+    err = np.abs(got - want) / scale
+    if not np.all((err <= VERIFY_TOLERANCE) | (np.isnan(got) & np.isnan(want))):
+        raise NotCompilable(
+            f"the compiled SQL differs from the model by {float(np.nanmax(err)):.3g} on the "
+            f"training rows (a compiler gap; the model still serves through Python)")
+
+
+def _run(cur, table: pa.Table, exprs: list[str]) -> np.ndarray:
+    view = "__sqlml_compile_sample"
+    cur.register(view, table)
+    try:
+        rows = cur.execute("SELECT " + ", ".join(exprs) + f" FROM {view}").fetchall()
+    except Exception as exc:  # a DuckDB limit or a compiler bug: never publish broken SQL
+        raise NotCompilable(f"DuckDB could not run the compiled SQL ({exc})") from None
+    finally:
+        cur.unregister(view)
+    if rows and isinstance(rows[0][0], list):
+        out = np.empty((len(rows), 1), dtype=object)
+        out[:, 0] = [r[0] for r in rows]
+        return out
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(exprs))
+
+
+def for_rollback(cur, name: str, row: dict) -> list[str]:
+    """The ``_sql`` macros of a stored version made active again: recompiled from its artifact
+    if that version compiled when it was trained, none otherwise (the rollback has already
+    dropped the current version's)."""
+    info = (json.loads(row["parameters"]) or {}).get("compiled_sql") or {}
+    if not info.get("compiled"):
+        return []
+    version = row["version"]
+    blob = catalog.version_row(cur, name, version, with_artifact=True)["artifact"]
+    pipeline = artifacts.loads(blob, name=f"model {name!r} version {version}")
+    classes = json.loads(row["classes"]) if row["classes"] else None
+    positive = None
+    if classes is not None and row["positive_class"] is not None:
+        positive = next(c for c in classes if str(c) == row["positive_class"])
+    features = [Feature(**f) for f in json.loads(row["features"])]
+    return for_version(row["function_name"], pipeline, features, row["problem_type"],
+                       row["target_type"], classes, positive, row["threshold"])

@@ -1,0 +1,1 @@
+"""sqlml on other tools' connection objects (SQLAlchemy engines)."""

@@ -1,0 +1,2 @@
+"""Recommenders: fitting factor models from (user, item, rating) rows, the stored model,
+its evaluation and its training call."""

@@ -1,0 +1,244 @@
+"""``ml_create_model(..., problem_type := 'recommendation')``: from (user, item, rating) rows to a
+stored recommender, its factor tables and its generated functions.
+
+Factors are stored twice on purpose: as the artifact (numpy arrays, loaded without pickle) that
+the Python functions serve, and as plain DuckDB tables that the generated ``_sql`` macros read,
+so that any DuckDB client, BI tools included, can recommend without Python.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from sqlml.catalog import artifacts, generated, sources
+from sqlml.catalog import store as catalog
+from sqlml.errors import ArtifactError, TrainingError, did_you_mean
+from sqlml.recommend.evaluate import evaluate_explicit, evaluate_ranking, leave_last_out
+from sqlml.recommend.fit import fit_recommender
+from sqlml.recommend.model import RecommenderModel
+from sqlml.train import supervised as training
+
+FN = "ml_create_model"
+FORMAT = "sqlml.recommender/1+npz"
+SETTINGS = {"user_col": None, "item_col": None, "rating_col": None, "timestamp_col": None,
+            "feedback": "explicit", "factors": None, "regularization": None,
+            "iterations": None, "alpha": None, "implicit_threshold": None,
+            "recency_half_life": None, "random_state": 42, "test_size": 0.2, "k": 10}
+
+
+def settings_of(raw: dict) -> dict:
+    unknown = [k for k in raw if k not in SETTINGS]
+    if unknown:
+        raise TrainingError(
+            f"{FN}: setting {unknown[0]!r} is unknown for recommendation models."
+            f"{did_you_mean(unknown[0], SETTINGS)} Known settings: {', '.join(SETTINGS)}.")
+    s = {**SETTINGS, **raw}
+    for key in ("user_col", "item_col"):
+        if not isinstance(s[key], str) or not s[key]:
+            raise TrainingError(
+                f"{FN}: a recommendation model needs settings {key} naming the column of "
+                f"{key[:4]} ids, got {s[key]!r}. Pass e.g. settings := {{user_col: 'user_id', "
+                f"item_col: 'movie_id', rating_col: 'rating'}}.")
+    if s["feedback"] not in ("explicit", "implicit"):
+        raise TrainingError(
+            f"{FN}: settings feedback must be 'explicit' (ratings to predict) or 'implicit' "
+            f"(clicks, plays, purchases), got {s['feedback']!r}.")
+    if not isinstance(s["k"], int) or isinstance(s["k"], bool) or s["k"] <= 0:
+        raise TrainingError(
+            f"{FN}: settings k (the cut-off of the stored ranking metrics) must be a positive "
+            f"integer, got {s['k']!r}. Use e.g. settings := {{k: 10}}.")
+    return s
+
+
+def load(cur, query: str, s: dict, name: str):
+    try:
+        rel = sources.relation(cur, query, FN, "training data", TrainingError)
+        types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
+        wanted = [s["user_col"], s["item_col"], s["rating_col"], s["timestamp_col"]]
+        for col in [c for c in wanted if c is not None]:
+            if col not in types:
+                raise TrainingError(
+                    f"{FN}: column {col!r} named in settings is not in the training data."
+                    f"{did_you_mean(col, types)} Columns: {', '.join(types)}.")
+        table = rel.to_arrow_table()
+    except duckdb.Error as exc:
+        raise TrainingError(f"{FN}: the training query for model {name!r} failed: {exc}. "
+                            f"Query: {query}") from None
+    if table.num_rows == 0:
+        raise TrainingError(f"{FN}: the training query for model {name!r} returned no rows. "
+                            f"Query: {query}")
+    for col, what in ((s["user_col"], "user id"), (s["item_col"], "item id"),
+                      (s["rating_col"], "rating")):
+        if col is not None and table.column(col).null_count:
+            raise TrainingError(
+                f"{FN}: {what} column {col!r} has {table.column(col).null_count} NULL value(s); "
+                f"every interaction needs a {what}. Filter them out (WHERE {col} IS NOT NULL) "
+                f"or fill them.")
+    if s["rating_col"] is not None:
+        t = types[s["rating_col"]].upper()
+        if not (t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
+                      "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "BOOLEAN")
+                or t.startswith("DECIMAL")):
+            raise TrainingError(
+                f"{FN}: rating column {s['rating_col']!r} must be numeric, got {t}. Cast it in "
+                f"the query, e.g. {s['rating_col']}::DOUBLE, or map labels to numbers.")
+    return table, types
+
+
+def _fit(s, users, items, ratings, ts):
+    return fit_recommender(
+        users, items, ratings, ts, feedback=s["feedback"], factors=s["factors"],
+        regularization=s["regularization"], iterations=s["iterations"], alpha=s["alpha"],
+        implicit_threshold=s["implicit_threshold"], recency_half_life=s["recency_half_life"],
+        random_state=s["random_state"])
+
+
+def _column(table: pa.Table, col):
+    if col is None:
+        return None
+    arr = table.column(col)
+    if pa.types.is_decimal(arr.type) or pa.types.is_boolean(arr.type):
+        arr = arr.cast(pa.float64())
+    return arr.to_pandas().to_numpy()
+
+
+def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict:
+    started = time.perf_counter()
+    s = settings_of(raw_settings)
+    table, types = load(cur, query, s, name)
+    users, items = _column(table, s["user_col"]), _column(table, s["item_col"])
+    ratings, ts = _column(table, s["rating_col"]), _column(table, s["timestamp_col"])
+    if s["feedback"] == "explicit" and ratings is None:
+        raise TrainingError(
+            f"{FN}: an explicit recommender predicts ratings and needs settings rating_col, got "
+            f"none. Name the rating column, or use feedback: 'implicit' for interactions.")
+
+    # Ranking quality on each user's latest interaction (by timestamp where there is one).
+    held = leave_last_out(users, items, ts, random_state=s["random_state"])
+    keep = ~held
+    part = _fit(s, users[keep], items[keep], None if ratings is None else ratings[keep],
+                None if ts is None else ts[keep])
+    metrics = {k.replace(f"@{s['k']}", "_at_k"): v for k, v in evaluate_ranking(
+        part, users[held], items[held], s["k"]).items() if k != "n"}
+    metrics["k"] = s["k"]
+    if s["feedback"] == "explicit":
+        rng = np.random.default_rng(s["random_state"])
+        test = rng.random(len(users)) < s["test_size"]
+        rated = _fit(s, users[~test], items[~test], ratings[~test],
+                     None if ts is None else ts[~test])
+        err = evaluate_explicit(rated, users[test], items[test], ratings[test])
+        metrics.update(rmse=err["rmse"], mae=err["mae"])
+
+    model = _fit(s, users, items, ratings, ts)
+    blob = dumps(model)
+    target = s["rating_col"] or "(interactions)"
+    features = [{"name": s["user_col"], "type": types[s["user_col"]], "kind": "user",
+                 "preprocessor": "id"},
+                {"name": s["item_col"], "type": types[s["item_col"]], "kind": "item",
+                 "preprocessor": "id"}]
+    record = {
+        "name": name, "problem_type": "recommendation", "model_type": "matrix_factorization",
+        "target": target, "target_type": types.get(s["rating_col"], "NULL"),
+        "features": features, "excluded": [], "classes": None, "positive_class": None,
+        "function_name": function, "threshold": None, "threshold_reason": None,
+        "objective": "rmse" if s["feedback"] == "explicit" else "ndcg_at_k",
+        "metrics": metrics, "parameters": {"settings": s, "model": model.params,
+                                           "data": model.info,
+                                           "global_mean": model.global_mean},
+        "training_rows": len(users), "validation_rows": int(held.sum()),
+        "training_query": query, "data_fingerprint": training.fingerprint(
+            pd.DataFrame({"user": users, "item": items}).astype(str),
+            np.zeros(len(users)) if ratings is None else ratings),
+        "library_versions": training.library_versions(),
+        "created_at": catalog.now(), "training_seconds": time.perf_counter() - started,
+        "artifact_format": FORMAT, "artifact_sha256": "", "artifact": blob,
+    }
+    record["artifact_sha256"] = artifacts.sha256(blob)
+    metric_rows = [(k, None, float(v)) for k, v in metrics.items()]
+    user_type, item_type = types[s["user_col"]], types[s["item_col"]]
+
+    def write_factors(cur, version):
+        for stmt in factor_tables(cur, name, version, model, user_type, item_type):
+            cur.execute(stmt)
+        return generated.recommender_statements(
+            name, function, version, s["user_col"], s["item_col"], user_type, item_type,
+            model.global_mean, model.feedback)
+
+    ddl = []
+    previous = catalog.model_row(cur, name)
+    if previous and previous["function_name"] != function:
+        ddl = generated.drop_statements(generated.all_names(previous["function_name"]))
+    version = catalog.publish(cur, record, metric_rows, [], [], ddl, extra=write_factors)
+    return {"name": name, "version": version, "problem_type": "recommendation",
+            "model_type": "matrix_factorization", "function": function,
+            "objective": record["objective"],
+            "validation_score": metrics["rmse"] if s["feedback"] == "explicit"
+            else metrics["ndcg_at_k"], "threshold": None, "training_rows": len(users),
+            "seconds": round(time.perf_counter() - started, 3),
+            "notes": (f"{model.info['duplicates']} duplicate (user, item) rows aggregated "
+                      f"({'mean rating' if model.feedback == 'explicit' else 'summed'})"
+                      if model.info["duplicates"] else None)}
+
+
+def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type):
+    """Register the factor arrays and return the statements that copy them into the catalog."""
+    k = model.user_factors.shape[1]
+    base = generated.factor_table(name, version)
+    users = pa.table({"user_id": pa.array(model.user_ids.tolist()), "bias": model.user_bias,
+                      "cold": model.cold_users, "factors": pa.FixedSizeListArray.from_arrays(
+                          pa.array(model.user_factors.ravel()), k)})
+    items = pa.table({"item_id": pa.array(model.item_ids.tolist()),
+                      "bias": model.item_bias, "popularity": model.popularity,
+                      "factors": pa.FixedSizeListArray.from_arrays(
+                          pa.array(model.item_factors.ravel()), k)})
+    owner = np.repeat(np.arange(len(model.user_ids)), np.diff(model.seen_indptr))
+    seen = pa.table({"user_id": pa.array(model.user_ids[owner].tolist()),
+                     "item_id": pa.array(model.item_ids[model.seen_items].tolist())})
+    cur.register("__sqlml_users", users)
+    cur.register("__sqlml_items", items)
+    cur.register("__sqlml_seen", seen)
+    return [
+        f"CREATE TABLE {base}_users AS SELECT user_id::{user_type} AS user_id, bias, cold, "
+        f"factors::DOUBLE[{k}] AS factors FROM __sqlml_users",
+        f"CREATE TABLE {base}_items AS SELECT item_id::{item_type} AS item_id, bias, "
+        f"popularity, factors::DOUBLE[{k}] AS factors FROM __sqlml_items",
+        f"CREATE TABLE {base}_seen AS SELECT user_id::{user_type} AS user_id, "
+        f"item_id::{item_type} AS item_id FROM __sqlml_seen",
+    ]
+
+
+def dumps(model: RecommenderModel) -> bytes:
+    buf = io.BytesIO()
+    arrays = {k: (v.astype(str) if v.dtype == object else v)
+              for k, v in model.to_arrays().items()}
+    np.savez(buf, __metadata__=np.array(json.dumps(model.to_metadata())), **arrays)
+    return buf.getvalue()
+
+
+def loads(blob: bytes, what: str) -> RecommenderModel:
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k != "__metadata__"}
+            metadata = json.loads(str(z["__metadata__"]))
+    except (ValueError, OSError, KeyError, json.JSONDecodeError) as exc:
+        raise ArtifactError(
+            f"{what}: the stored recommender is not a numpy archive sqlml wrote ({exc}). Retrain "
+            f"the model with sqlml, or restore the file from a trusted copy.") from None
+    return RecommenderModel.from_arrays(arrays, metadata)
+
+
+def macros_for_version(name: str, row: dict) -> list[str]:
+    """The generated macros of a stored recommender version, for a rollback."""
+    params = json.loads(row["parameters"])
+    s = params["settings"]
+    types = {f["name"]: f["type"] for f in json.loads(row["features"])}
+    return generated.recommender_statements(
+        name, row["function_name"], row["version"], s["user_col"], s["item_col"],
+        types[s["user_col"]], types[s["item_col"]], params["global_mean"], s["feedback"])

@@ -1,0 +1,1 @@
+"""``sqlml serve``: the Postgres wire server and the REST endpoint over one connection."""

@@ -1,0 +1,198 @@
+"""The TEMP macros and views each session gets: Postgres catalog functions and views that
+DuckDB's ``pg_catalog`` lacks or leaves columns out of, enough for psql's backslash commands,
+psycopg, SQLAlchemy and JDBC. Empty views say "there are none of these" (no triggers, no
+policies, no publications)."""
+
+from __future__ import annotations
+
+import duckdb
+
+SERVER_VERSION = "15.0"
+
+TEMP_VIEWS = {
+    "pg_inherits": "SELECT 0::BIGINT AS inhrelid, 0::BIGINT AS inhparent, 0 AS inhseqno, "
+                   "false AS inhdetachpending WHERE false",
+    "pg_policy": "SELECT 0::BIGINT AS oid, ''::VARCHAR AS polname, 0::BIGINT AS polrelid, "
+                 "''::VARCHAR AS polcmd, true AS polpermissive, []::BIGINT[] AS polroles, "
+                 "NULL::VARCHAR AS polqual, NULL::VARCHAR AS polwithcheck WHERE false",
+    "pg_trigger": "SELECT 0::BIGINT AS oid, 0::BIGINT AS tgrelid, 0::BIGINT AS tgparentid, "
+                  "''::VARCHAR AS tgname, 0::BIGINT AS tgfoid, 0 AS tgtype, "
+                  "''::VARCHAR AS tgenabled, false AS tgisinternal, 0::BIGINT AS tgconstraint "
+                  "WHERE false",
+    "pg_rewrite": "SELECT 0::BIGINT AS oid, ''::VARCHAR AS rulename, 0::BIGINT AS ev_class, "
+                  "''::VARCHAR AS ev_type, ''::VARCHAR AS ev_enabled, false AS is_instead "
+                  "WHERE false",
+    "pg_statistic_ext": "SELECT 0::BIGINT AS oid, 0::BIGINT AS stxrelid, ''::VARCHAR AS stxname, "
+                        "0::BIGINT AS stxnamespace, 0 AS stxstattarget, []::VARCHAR[] AS stxkind "
+                        "WHERE false",
+    "pg_publication": "SELECT 0::BIGINT AS oid, ''::VARCHAR AS pubname, false AS puballtables, "
+                      "false AS pubinsert, false AS pubupdate, false AS pubdelete, "
+                      "false AS pubtruncate, false AS pubviaroot WHERE false",
+    "pg_publication_rel": "SELECT 0::BIGINT AS oid, 0::BIGINT AS prpubid, 0::BIGINT AS prrelid, "
+                          "NULL::VARCHAR AS prqual, NULL::VARCHAR AS prattrs WHERE false",
+    "pg_publication_namespace": "SELECT 0::BIGINT AS oid, 0::BIGINT AS pnpubid, "
+                                "0::BIGINT AS pnnspid WHERE false",
+    "pg_partitioned_table": "SELECT 0::BIGINT AS partrelid, ''::VARCHAR AS partstrat "
+                            "WHERE false",
+    "pg_foreign_table": "SELECT 0::BIGINT AS ftrelid, 0::BIGINT AS ftserver WHERE false",
+    "pg_extension": "SELECT 0::BIGINT AS oid, ''::VARCHAR AS extname, 0::BIGINT AS extowner, "
+                    "0::BIGINT AS extnamespace, ''::VARCHAR AS extversion WHERE false",
+    "pg_event_trigger": "SELECT 0::BIGINT AS oid, ''::VARCHAR AS evtname WHERE false",
+    "pg_shdescription": "SELECT 0::BIGINT AS objoid, 0::BIGINT AS classoid, "
+                        "''::VARCHAR AS description WHERE false",
+    "pg_opclass": "SELECT 0::BIGINT AS oid, 0::BIGINT AS opcmethod, ''::VARCHAR AS opcname, "
+                  "0::BIGINT AS opcnamespace, true AS opcdefault WHERE false",
+    "pg_operator": "SELECT 0::BIGINT AS oid, ''::VARCHAR AS oprname, 0::BIGINT AS oprnamespace, "
+                   "''::VARCHAR AS oprkind, 0::BIGINT AS oprleft, 0::BIGINT AS oprright, "
+                   "0::BIGINT AS oprresult WHERE false",
+    "pg_language": "SELECT 13::BIGINT AS oid, 'internal' AS lanname UNION ALL "
+                   "SELECT 14::BIGINT, 'sql'",
+    "pg_matviews": "SELECT ''::VARCHAR AS schemaname, ''::VARCHAR AS matviewname, "
+                   "''::VARCHAR AS matviewowner, NULL::VARCHAR AS definition WHERE false",
+    # Row counts are DuckDB's estimates, which BI tools use to size tables.
+    "pg_stat_user_tables": "SELECT table_oid::BIGINT AS relid, schema_name AS schemaname, "
+                           "table_name AS relname, estimated_size::BIGINT AS n_live_tup "
+                           "FROM duckdb_tables() WHERE NOT temporary",
+    "pg_auth_members": "SELECT 0::BIGINT AS roleid, 0::BIGINT AS member, 0::BIGINT AS grantor, "
+                       "false AS admin_option WHERE false",
+}
+
+
+# DuckDB's own catalog views, with the columns psql reads and DuckDB leaves out.
+EXTENDED_VIEWS = {
+    "pg_class": "SELECT * REPLACE (NULL::VARCHAR[] AS reloptions, 'd' AS relreplident), "
+                "false AS relforcerowsecurity FROM pg_catalog.pg_class",
+    "pg_attribute": "SELECT * REPLACE ('p' AS attstorage, -1 AS attstattarget) "
+                    "FROM pg_catalog.pg_attribute",
+    "pg_database": "SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, "
+                   "'C' AS datctype, "
+                   "NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, "
+                   "NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace "
+                   "FROM pg_catalog.pg_database WHERE datname NOT IN ('system', 'temp')",
+    "pg_index": "SELECT *, false AS indnullsnotdistinct FROM pg_catalog.pg_index",
+    # Columns of DuckDB-only types (TIMESTAMP_NS, HUGEINT, STRUCT...) name type OIDs DuckDB's
+    # pg_type leaves out, so joins from pg_attribute to pg_type (JDBC's getColumns) lost them.
+    "pg_type": "SELECT * FROM pg_catalog.pg_type UNION ALL BY NAME "
+               "SELECT DISTINCT atttypid AS oid, "
+               "pg_catalog.format_type(atttypid, NULL) AS typname, "
+               "'b' AS typtype, -1 AS typlen, 0::BIGINT AS typrelid, 0::BIGINT AS typelem, "
+               "0::BIGINT AS typarray, 0::BIGINT AS typbasetype, -1 AS typtypmod, "
+               "0 AS typndims, 0::BIGINT AS typcollation, false AS typnotnull "
+               "FROM pg_catalog.pg_attribute sqlml_a WHERE NOT EXISTS (SELECT 1 FROM "
+               "pg_catalog.pg_type sqlml_t WHERE sqlml_t.oid = sqlml_a.atttypid)",
+    "pg_collation": "SELECT *, 11::BIGINT AS collnamespace, 10::BIGINT AS collowner, "
+                    "'c' AS collprovider, true AS collisdeterministic, -1 AS collencoding, "
+                    "'C' AS collcollate, 'C' AS collctype FROM pg_catalog.pg_collation",
+    # DuckDB lists only its index method (ART) and gives tables relam 0, which would show it as
+    # their access method; 0 is the DuckDB storage here.
+    "pg_am": "SELECT 0::BIGINT AS oid, 'duckdb' AS amname, NULL::VARCHAR AS amhandler, "
+             "'t' AS amtype",
+}
+
+
+# Postgres' names for the types DuckDB's pg_type lists under its own (int8, float8, varchar...).
+_PG_TYPE_NAMES = {16: "boolean", 17: "bytea", 20: "bigint", 21: "smallint", 23: "integer",
+                  25: "text", 114: "json", 700: "real", 701: "double precision",
+                  1043: "character varying", 1082: "date", 1083: "time without time zone",
+                  1114: "timestamp without time zone", 1184: "timestamp with time zone",
+                  1186: "interval", 2950: "uuid"}
+# DuckDB types Postgres lacks, named as the type their values are sent as
+# (sqlml.server.pgwire.types).
+_DUCKDB_ONLY_TYPES = {"timestamp_ns": "timestamp without time zone",
+                      "timestamp_ms": "timestamp without time zone",
+                      "timestamp_s": "timestamp without time zone", "utinyint": "smallint",
+                      "usmallint": "integer", "uinteger": "bigint", "ubigint": "numeric",
+                      "hugeint": "numeric", "uhugeint": "numeric", "list": "text",
+                      "struct": "text", "map": "text", "union": "text", "enum": "text",
+                      "bit": "text", "array": "text"}
+_FORMAT_TYPE = ("CASE " + " ".join(f"WHEN type_oid = {oid} THEN '{name}'"
+                                   for oid, name in _PG_TYPE_NAMES.items())
+                # DuckDB's typmod for DECIMAL(w, s) is w * 1000 + s
+                + " WHEN type_oid = 1700 AND typmod > 0 THEN 'numeric(' || (typmod // 1000) || "
+                  "',' || (typmod % 1000) || ')' WHEN type_oid = 1700 THEN 'numeric' "
+                  "ELSE (SELECT coalesce(CASE sqlml_f " + " ".join(
+                      f"WHEN '{duck}' THEN '{pg}'" for duck, pg in _DUCKDB_ONLY_TYPES.items())
+                  + " END, sqlml_f) FROM (SELECT pg_catalog.format_type(type_oid, typmod) "
+                    "AS sqlml_f)) END")
+
+
+def _roles(user: str) -> str:
+    name = user.replace("'", "''")
+    return (f"SELECT 10::BIGINT AS oid, '{name}' AS rolname, true AS rolsuper, true AS rolinherit, "
+            f"false AS rolcreaterole, false AS rolcreatedb, true AS rolcanlogin, "
+            f"false AS rolreplication, -1 AS rolconnlimit, NULL::VARCHAR AS rolpassword, "
+            f"NULL::TIMESTAMP AS rolvaliduntil, false AS rolbypassrls, "
+            f"NULL::VARCHAR[] AS rolconfig")
+
+
+def temp_objects(user: str, pid: int) -> list[str]:
+    import sqlml
+
+    name = user.replace("'", "''")
+    version = (f"PostgreSQL {SERVER_VERSION} (sqlml {sqlml.__version__} on DuckDB "
+               f"{duckdb.__version__}), compiled by sqlml serve, 64-bit")
+    null = "NULL::VARCHAR"
+    # name: [(parameters, body), ...]; several entries are overloads (DuckDB macros take no
+    # optional positional arguments, and psql passes Postgres' optional ones positionally).
+    macros = {
+        "version": [("", f"'{version}'")],
+        "pg_get_userbyid": [("role_oid", f"'{name}'")],
+        "pg_encoding_to_char": [("encoding", "'UTF8'")],
+        "pg_char_to_encoding": [("encoding", "6")],
+        "pg_backend_pid": [("", str(pid))],
+        "txid_current": [("", "1")],
+        "pg_is_in_recovery": [("", "false")],
+        "session_user": [("", f"'{name}'")],
+        # Postgres shows only the relations on the search path; DuckDB says true for all.
+        # (Aliases unlikely to clash: a macro's body is expanded into the calling query.)
+        "pg_table_is_visible": [("rel", "(SELECT coalesce(bool_or(sqlml_n.nspname = "
+                                        "current_schema()), false) FROM pg_catalog.pg_class "
+                                        "sqlml_c JOIN pg_catalog.pg_namespace sqlml_n ON "
+                                        "sqlml_n.oid = sqlml_c.relnamespace "
+                                        "WHERE sqlml_c.oid = rel)")],
+        "format_type": [("type_oid, typmod", _FORMAT_TYPE)],
+        "pg_get_expr": [("node, rel", "node"), ("node, rel, pretty", "node")],
+        "pg_get_indexdef": [("index_oid", null), ("index_oid, col, pretty", null)],
+        "pg_get_constraintdef": [("con_oid", null), ("con_oid, pretty", null)],
+        "pg_get_triggerdef": [("trigger_oid", null), ("trigger_oid, pretty", null)],
+        "pg_get_ruledef": [("rule_oid", null), ("rule_oid, pretty", null)],
+        "pg_get_viewdef": [("oid_", "(SELECT sql FROM duckdb_views() WHERE view_oid = "
+                                        "oid_)"),
+                           ("oid_, pretty", "(SELECT sql FROM duckdb_views() WHERE "
+                                                "view_oid = oid_)")],
+        "pg_get_partkeydef": [("table_oid", null)],
+        "pg_get_partition_constraintdef": [("table_oid", null)],
+        "pg_get_statisticsobjdef_columns": [("stat_oid", null)],
+        "pg_get_function_identity_arguments": [("function_oid", "''")],
+        "pg_get_function_arguments": [("function_oid", "''")],
+        "pg_get_function_result": [("function_oid", null)],
+        # Sizes are unknown here (DuckDB stores columns compressed in row groups): NULL, not 0.
+        "pg_relation_size": [("rel", "NULL::BIGINT"), ("rel, fork", "NULL::BIGINT")],
+        "pg_total_relation_size": [("rel", "NULL::BIGINT")],
+        "pg_table_size": [("rel", "NULL::BIGINT")],
+        "pg_indexes_size": [("rel", "NULL::BIGINT")],
+        "pg_database_size": [("db", "NULL::BIGINT")],
+        "pg_tablespace_location": [("ts", "''")],
+        "pg_relation_is_publishable": [("rel", "false")],
+        "pg_get_serial_sequence": [("rel, col", null)],
+        "to_regtype": [("sqlml_name", "(SELECT any_value(sqlml_t.oid) FROM pg_catalog.pg_type "
+                                     "sqlml_t WHERE sqlml_t.typname = sqlml_name)")],
+        "to_regclass": [("sqlml_name", "(SELECT any_value(sqlml_c.oid) FROM pg_catalog.pg_class "
+                                     "sqlml_c WHERE sqlml_c.relname = sqlml_name)")],
+        "array_upper": [("arr, dim", "len(arr)")],
+        "array_lower": [("arr, dim", "CASE WHEN len(arr) > 0 THEN 1 END")],
+        "quote_ident": [("ident", "'\"' || replace(ident, '\"', '\"\"') || '\"'")],
+    }
+    out = [f"CREATE OR REPLACE TEMP MACRO {fn}" + ", ".join(f"({params}) AS {body}"
+                                                           for params, body in overloads)
+           for fn, overloads in macros.items()]
+    out += [f"CREATE OR REPLACE TEMP VIEW {view} AS {body}"
+            for view, body in {**TEMP_VIEWS, **EXTENDED_VIEWS}.items()]
+    out.append(f"CREATE OR REPLACE TEMP VIEW pg_roles AS {_roles(user)}")
+    out.append("CREATE OR REPLACE TEMP VIEW pg_user AS SELECT rolname AS usename, oid AS usesysid,"
+               " rolsuper AS usesuper FROM pg_roles")
+    return out
+
+
+# Catalog views this module supplies: pg_catalog.X is rewritten to the session's TEMP view X.
+SUPPLIED_VIEWS = {*TEMP_VIEWS, *EXTENDED_VIEWS, "pg_roles", "pg_user"}

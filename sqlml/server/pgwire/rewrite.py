@@ -1,0 +1,219 @@
+"""Postgres SQL that DuckDB cannot take, rewritten with sqlglot (read as Postgres, written as
+DuckDB): ``OPERATOR(pg_catalog.~)``, ``::regclass`` and other reg* casts, ``COLLATE
+pg_catalog.default``, schema-qualified ``pg_catalog.f(...)`` calls (so the session's TEMP macros
+answer them), ``pg_catalog.X`` views the session supplies, ``current_user``, and
+``current_setting`` of Postgres-only settings. Unaliased result columns keep Postgres' names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import sqlglot
+from sqlglot import exp
+
+from sqlml.server.pgwire.catalog import SUPPLIED_VIEWS
+
+
+def rewrite(text: str, *, user: str, setting: Callable[[str], str | None]) -> str | None:
+    """DuckDB SQL for a Postgres query, or None when sqlglot cannot read it. ``setting(name)``
+    is the value of a Postgres-only setting, None for the others."""
+    try:
+        tree = sqlglot.parse_one(text, read="postgres")
+    except sqlglot.errors.SqlglotError:
+        return None
+    if tree is None:
+        return None
+    _name_columns(tree)
+
+    def transform(node: exp.Expression) -> exp.Expression:
+        return _transform(node, user, setting)
+
+    # sqlglot's transform does not revisit what a replaced node contains, so repeat it until
+    # nothing changes (catalog queries nest: pg_size_pretty(pg_catalog.pg_table_size(...))).
+    out = tree.sql(dialect="duckdb")
+    for _ in range(8):
+        tree = tree.transform(transform)
+        again = tree.sql(dialect="duckdb")
+        if again == out:
+            break
+        out = again
+    return out
+
+
+def _transform(node: exp.Expression, user: str, setting) -> exp.Expression:
+    if isinstance(node, exp.Dot) and _is_pg_catalog(node.this) and isinstance(
+            node.expression, exp.Func):
+        return node.expression
+    if isinstance(node, exp.Operator):
+        return _operator(node)
+    if isinstance(node, exp.Collate):
+        return node.this
+    if isinstance(node, exp.Cast):
+        return _cast(node)
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
+        return _plain_type(node)
+    if isinstance(node, exp.Table):
+        db = node.args.get("db")
+        supplied = not isinstance(node.this, exp.Identifier) or (
+            node.name.lower() in SUPPLIED_VIEWS)
+        if db is not None and db.name.lower() == "pg_catalog" and supplied:
+            node = node.copy()
+            node.set("db", None)
+            node.set("catalog", None)
+        return node
+    if isinstance(node, exp.Column) and _is_pg_catalog(node.args.get("db")):
+        # pg_catalog.pg_class.oid: its table may have become this session's view pg_class
+        node = node.copy()
+        node.set("db", None)
+        return node
+    if isinstance(node, (exp.CurrentUser, exp.SessionUser)):
+        return exp.Literal.string(user)
+    if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED_FUNCTIONS:
+        return exp.Anonymous(this=_RENAMED_FUNCTIONS[node.name.lower()],
+                             expressions=node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "current_setting":
+        args = node.expressions
+        if args and isinstance(args[0], exp.Literal) and args[0].is_string:
+            value = setting(args[0].this.lower())
+            if value is not None:
+                return exp.Literal.string(value)
+    return node
+
+
+# Postgres functions DuckDB has under another name, same arguments.
+_RENAMED_FUNCTIONS = {"json_build_object": "json_object", "jsonb_build_object": "json_object",
+                      "json_build_array": "json_array", "jsonb_build_array": "json_array"}
+
+_CATALOG_HINT = re.compile(r"\bpg_\w+|::\s*(?:pg_catalog\.)?reg\w+|\bOPERATOR\s*\(|"
+                           r"\bcurrent_setting\s*\(|\bversion\s*\(\s*\)|\bformat_type\b|"
+                           r"\b(?:current|session)_user\b", re.I)
+
+
+def touches_catalog(text: str) -> bool:
+    return bool(_CATALOG_HINT.search(text))
+
+
+def _pg_column_name(node: exp.Expression) -> str | None:
+    """The name Postgres gives an unaliased select-list item (None: keep DuckDB's)."""
+    if isinstance(node, (exp.Column, exp.Star, exp.Alias)):
+        return None
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        return _pg_column_name(node.expression)
+    if isinstance(node, exp.Cast):
+        inner = node.this
+        if isinstance(inner, exp.Column):
+            return inner.name
+        if isinstance(inner, exp.Literal):
+            return _type_name(node.to)
+        return _pg_column_name(inner)
+    if isinstance(node, exp.Case):
+        return "case"
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):
+        first = node.this.expressions[0] if node.this.expressions else None
+        return first.alias_or_name if first is not None else None
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return "?column?"
+
+
+def _name_columns(tree: exp.Expression) -> None:
+    """Rewriting must not rename result columns: clients read some of them by name."""
+    selects = [tree] if isinstance(tree, exp.Select) else []
+    if isinstance(tree, exp.SetOperation):
+        selects = [tree.left] if isinstance(tree.left, exp.Select) else []
+    for select in selects:
+        for i, item in enumerate(select.expressions):
+            name = _pg_column_name(item)
+            if name:
+                select.expressions[i].replace(exp.alias_(item.copy(), name, quoted=True))
+
+
+def _is_pg_catalog(node) -> bool:
+    return isinstance(node, exp.Identifier) and node.name.lower() == "pg_catalog"
+
+
+_COMPARISONS = {"=": exp.EQ, "<>": exp.NEQ, "!=": exp.NEQ, "<": exp.LT, ">": exp.GT,
+                "<=": exp.LTE, ">=": exp.GTE, "~": exp.RegexpLike, "~*": exp.RegexpILike,
+                "~~": exp.Like, "~~*": exp.ILike}
+
+
+def _operator(node: exp.Operator) -> exp.Expression:
+    op = str(node.args.get("operator", "")).split(".")[-1].strip()
+    negate = op.startswith("!") and op != "!="
+    cls = _COMPARISONS.get(op[1:] if negate else op)
+    if cls is None:
+        return node
+    out = cls(this=node.this, expression=node.expression)
+    return exp.Not(this=out) if negate else out
+
+
+def _type_name(to: exp.Expression) -> str:
+    """The Postgres type name of a cast target, without its pg_catalog schema, lower-case."""
+    if isinstance(to, exp.DataType) and to.this == exp.DataType.Type.USERDEFINED:
+        kind = to.args.get("kind")
+        if isinstance(kind, exp.Dot):
+            kind = kind.expression
+        return kind.name.lower() if kind is not None else ""
+    this = to.this
+    if isinstance(this, exp.DataType.Type):
+        return this.value.lower()
+    if isinstance(this, str):
+        return this.lower()          # exp.ObjectIdentifier: REGCLASS, OID...
+    return to.name.lower()
+
+
+_REG = {"regclass": ("pg_class", "relname"), "regtype": ("pg_type", "typname"),
+        "regproc": ("pg_proc", "proname"), "regprocedure": ("pg_proc", "proname"),
+        "regnamespace": ("pg_namespace", "nspname"), "regrole": (None, None),
+        "regconfig": (None, None), "regoper": (None, None)}
+_PLAIN = {"oid": "BIGINT", "name": "VARCHAR", "char": "VARCHAR", "text": "VARCHAR",
+          "int2vector": "VARCHAR", "oidvector": "VARCHAR", "xid": "BIGINT", "regrole": "BIGINT",
+          "pg_node_tree": "VARCHAR", "aclitem": "VARCHAR"}
+
+
+def _plain_type(node: exp.DataType) -> exp.Expression:
+    """pg_catalog.int2 is int2; Postgres-only types become the DuckDB type closest to them."""
+    name = _type_name(node)
+    if name in _PLAIN:
+        return exp.DataType.build(_PLAIN[name])
+    if name in _REG:
+        return exp.DataType.build("BIGINT")
+    try:
+        return exp.DataType.build(name, dialect="postgres")
+    except sqlglot.errors.SqlglotError:
+        return node
+
+
+def _lookup(table: str, column: str, key: str, value: exp.Expression) -> exp.Expression:
+    return exp.Subquery(this=exp.select(column).from_(f"pg_catalog.{table}")
+                        .where(exp.EQ(this=exp.column(key), expression=value)).limit(1))
+
+
+def _cast(node: exp.Cast) -> exp.Expression:
+    target = _type_name(node.to)
+    inner = node.this
+    if target in _REG:
+        table, column = _REG[target]
+        if isinstance(inner, exp.Literal) and inner.is_string:
+            if table is None:
+                return exp.Literal.number(0)
+            name = inner.this.split(".")[-1].strip('"')
+            return _lookup(table, "oid", column, exp.Literal.string(name))
+        return inner
+    if isinstance(inner, exp.Cast) and _type_name(inner.to) in _REG:
+        # oid::regclass::text is the relation's name; the inner cast already became the oid.
+        reg = _type_name(inner.to)
+        table, column = _REG[reg]
+        if target in ("text", "varchar", "name") and table is not None:
+            if reg == "regtype":
+                return exp.Anonymous(this="format_type",
+                                     expressions=[inner.this, exp.Null()])
+            return _lookup(table, column, "oid", inner.this)
+    if target in _PLAIN:
+        return exp.Cast(this=inner, to=exp.DataType.build(_PLAIN[target]))
+    return node
+
+

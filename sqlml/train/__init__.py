@@ -1,0 +1,1 @@
+"""Supervised training: data to a validated, refitted and published model version."""

@@ -1,0 +1,679 @@
+"""``ml_create_model``: from a query to a stored, served model version.
+
+Data flows one way: arguments -> training data -> features -> candidates -> validation metrics
+-> refit on all rows -> artifact -> catalog (with the generated functions) in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
+from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline
+
+from sqlml import progress
+from sqlml.catalog import artifacts, generated, sources
+from sqlml.catalog import store as catalog
+from sqlml.compile import model as compile_sql
+from sqlml.errors import InvalidNameError, TrainingError, did_you_mean
+from sqlml.score import explain
+from sqlml.train import (
+    calibration,
+    diagnose,
+    estimators,
+    evaluation,
+    preprocessing,
+    thresholds,
+    tuning,
+)
+from sqlml.train.estimators import CLASSIFICATION, PROBLEM_TYPES
+
+FN = "ml_create_model"
+POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "churned", "spam",
+                  "fraud", "default", "bad")
+DEFAULT_SETTINGS = {"test_size": 0.2, "random_state": 42, "max_runtime": 300.0, "cv_folds": 3,
+                    "positive_class": None, "split": "stratified", **tuning.SETTINGS,
+                    "diagnose": False, "calibrate": None, "max_cells": None}
+
+
+@dataclass
+class Request:
+    name: str
+    source: str
+    target: str
+    function: str
+    problem_type: str = "auto"
+    model_type: str = "auto"
+    objective: str = "auto"
+    hyperparameters: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    preprocessors: dict = field(default_factory=dict)
+    fn_cost: float | None = None
+    fp_cost: float | None = None
+    min_recall: float | None = None
+
+
+def check_identifier(kind: str, value) -> str:
+    if not isinstance(value, str) or not generated.IDENTIFIER.match(value):
+        raise InvalidNameError(
+            f"{FN}: the {kind} must be a plain identifier (a letter or _, then letters, digits "
+            f"or _, at most 63 characters), got {value!r}. Use e.g. 'customer_churn'.")
+    return value
+
+
+def as_dict(value, what: str) -> dict:
+    """STRUCT, MAP or JSON text given for hyperparameters, settings or preprocessors."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise TrainingError(
+                f"{FN}: {what} must be a STRUCT such as {{max_runtime: 60}} or a JSON object, "
+                f"got text that is not JSON ({exc.msg}): {value!r}.") from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise TrainingError(
+        f"{FN}: {what} must be a STRUCT such as {{max_runtime: 60}} or a JSON object, "
+        f"got {value!r}.")
+
+
+def _plain(v):
+    """SQL literals such as 0.1 arrive as DECIMAL; estimators want float."""
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() and "." not in str(v) else float(v)
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
+def parse_request(args: list) -> Request:
+    (name, source, target, function, problem_type, model_type, objective, hyper, settings,
+     preprocessors, fn_cost, fp_cost, min_recall) = args
+    check_identifier("model name", name)
+    if not isinstance(source, str) or not source.strip():
+        raise TrainingError(
+            f"{FN}: the training data must be a table name or a SELECT query, got {source!r}.")
+    if not isinstance(target, str) or not target:
+        raise TrainingError(
+            f"{FN}: target := '<column>' names the column to predict and is required, got "
+            f"{target!r}. Call e.g. ml_create_model('churn', 'customers', target := 'churned').")
+    function = check_identifier("function name", function or f"predict_{name}")
+    settings = {**DEFAULT_SETTINGS, **as_dict(settings, "settings")}
+    unknown = [k for k in settings if k not in DEFAULT_SETTINGS]
+    if unknown:
+        raise TrainingError(
+            f"{FN}: setting {unknown[0]!r} is unknown.{did_you_mean(unknown[0], DEFAULT_SETTINGS)}"
+            f" Known settings: {', '.join(DEFAULT_SETTINGS)}.")
+    for key in ("max_runtime", "test_size"):
+        v = settings[key]
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            raise TrainingError(
+                f"{FN}: setting {key} must be a positive number, got {v!r}. "
+                f"Use e.g. settings := {{{key}: {DEFAULT_SETTINGS[key]}}}.")
+    cells = settings["max_cells"]
+    if cells is not None and (not isinstance(cells, int) or isinstance(cells, bool) or cells <= 0):
+        raise TrainingError(
+            f"{FN}: setting max_cells (rows x columns to train on at most) must be a positive "
+            f"integer, got {cells!r}. Use e.g. settings := {{max_cells: 1000000}}.")
+    settings["calibrate"] = calibration.check_setting(settings["calibrate"])
+    settings["diagnose"] = diagnose.check_setting(settings["diagnose"])
+    fn_cost, fp_cost, min_recall = _plain(fn_cost), _plain(fp_cost), _plain(min_recall)
+    thresholds.check_costs(fn_cost, fp_cost, min_recall)
+    return Request(
+        name=name, source=source, target=target, function=function,
+        problem_type=(problem_type or "auto").lower(), model_type=(model_type or "auto").lower(),
+        objective=(objective or "auto").lower(), hyperparameters=as_dict(hyper, "hyperparameters"),
+        settings=settings, preprocessors=as_dict(preprocessors, "preprocessors"),
+        fn_cost=fn_cost, fp_cost=fp_cost, min_recall=min_recall)
+
+
+# --------------------------------------------------------------------------------------------
+def load_data(cur, req: Request) -> tuple[pa.Table, dict[str, str], str]:
+    query = sources.query_of(req.source)
+    try:
+        rel = sources.relation(cur, query, FN, "training data", TrainingError)
+        seen: dict[str, str] = {}
+        for c in rel.columns:
+            if c.lower() in seen:
+                # A feature is found by its name, in training and in every later prediction.
+                raise TrainingError(
+                    f"{FN}: column {c!r} appears more than once in the training data (as "
+                    f"{seen[c.lower()]!r} and {c!r}); each feature needs a name of its own. "
+                    f"Rename one in the query, e.g. SELECT ..., {c} AS {c}_2.")
+            seen[c.lower()] = c
+        types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
+        # DuckDB matches column names without regard to case, and so does target := ...
+        same = [c for c in types if c.lower() == req.target.lower()]
+        if req.target not in types and len(same) == 1:
+            req.target = same[0]
+        if req.target not in types:
+            raise TrainingError(
+                f"{FN}: target column {req.target!r} is not in the training data."
+                f"{did_you_mean(req.target, types)} Columns: {', '.join(types)}.")
+        table = rel.to_arrow_table()
+    except duckdb.Error as exc:
+        raise TrainingError(
+            f"{FN}: the training query for model {req.name!r} failed: {exc}. Query: "
+            f"{query}") from None
+    if table.num_rows == 0:
+        raise TrainingError(
+            f"{FN}: the training query for model {req.name!r} returned no rows. Check its "
+            f"WHERE clause, or that the table is loaded. Query: {query}")
+    return table, types, query
+
+
+def sample_cells(table: pa.Table, max_cells: int | None, seed: int) -> tuple[pa.Table, list]:
+    """Redshift's MAX_CELLS: a seeded random sample of rows when rows x columns exceed it."""
+    n, cols = table.num_rows, table.num_columns
+    if max_cells is None or n * cols <= max_cells:
+        return table, []
+    keep = max_cells // cols
+    if keep < 10:
+        raise TrainingError(
+            f"{FN}: settings max_cells {max_cells} leaves {keep} row(s) of the {cols} columns "
+            f"to train on; at least 10 are needed. Raise it, e.g. settings := {{max_cells: "
+            f"{cols * 1000}}}, or leave it out to train on all {n} rows.")
+    rows = np.sort(np.random.default_rng(seed).choice(n, size=keep, replace=False))
+    return table.take(pa.array(rows)), [
+        f"trained on a random sample of {keep} of {n} rows: {n} rows x {cols} columns = "
+        f"{n * cols} cells exceed settings max_cells {max_cells}"]
+
+
+def infer_problem_type(y: pd.Series, target_type: str, requested: str, target: str) -> str:
+    if requested != "auto":
+        if requested not in PROBLEM_TYPES:
+            raise TrainingError(
+                f"{FN}: problem_type {requested!r} is unknown."
+                f"{did_you_mean(requested, PROBLEM_TYPES)} Use 'auto' or one of: "
+                f"{', '.join(PROBLEM_TYPES)}.")
+        return requested
+    t = preprocessing.base_type(target_type)
+    distinct = y.nunique()
+    if t in ("BOOLEAN", "VARCHAR", "ENUM", "UUID"):
+        return "binary_classification" if distinct == 2 else "multiclass_classification"
+    if t in preprocessing.INTEGER_TYPES:
+        if distinct == 2:
+            return "binary_classification"
+        if distinct <= 20:
+            return "multiclass_classification"
+        return "regression"
+    if t in preprocessing.NUMERIC_TYPES:
+        return "regression"
+    raise TrainingError(
+        f"{FN}: target {target!r} has type {target_type}, which sqlml cannot predict. Cast it "
+        f"to VARCHAR (classification) or DOUBLE (regression) in the training query.")
+
+
+def _decimal_labels(y: np.ndarray) -> np.ndarray:
+    """HUGEINT, UHUGEINT and DECIMAL targets arrive as Decimal objects, which scikit-learn's
+    classifiers reject as an "unknown" target type: whole numbers become int64 (text beyond
+    its range), others float64."""
+    if y.dtype != object or not len(y) or not isinstance(y[0], Decimal):
+        return y
+    if any(v != v.to_integral_value() for v in y):
+        return y.astype(np.float64)
+    ints = [int(v) for v in y]
+    if all(-2**63 <= v < 2**63 for v in ints):
+        return np.array(ints, dtype=np.int64)
+    return np.array([str(v) for v in ints], dtype=object)
+
+
+def positive_class(classes: list, y: np.ndarray, setting):
+    if setting is not None:
+        for c in classes:
+            if str(c) == str(setting):
+                return c
+        raise TrainingError(
+            f"{FN}: settings positive_class {setting!r} is not a class of the target; classes "
+            f"are {', '.join(map(repr, classes))}. Name one of them.")
+    for c in classes:
+        if c is True or (isinstance(c, int | np.integer) and not isinstance(c, bool) and c == 1):
+            return c
+    for c in classes:
+        if isinstance(c, str) and c.strip().lower() in POSITIVE_WORDS:
+            return c
+    counts = {c: int(np.sum(y == c)) for c in classes}
+    return min(classes, key=lambda c: (counts[c], -classes.index(c)))
+
+
+def scorer(objective: str, problem_type: str, positive):
+    name, kind = evaluation.OBJECTIVES[objective]
+    if not _fits(kind, problem_type):
+        fitting = [o for o, (_, k) in evaluation.OBJECTIVES.items() if _fits(k, problem_type)]
+        raise TrainingError(
+            f"{FN}: objective {objective!r} does not apply to {problem_type}, the problem type "
+            f"of this target. Use one of: {', '.join(fitting)}.")
+    metric = {"f1": f1_score, "recall": recall_score, "precision": precision_score}.get(name)
+    if metric is not None:
+        return make_scorer(metric, pos_label=positive, zero_division=0)
+    return name
+
+
+def _fits(kind: str, problem_type: str) -> bool:
+    if kind == "regression":
+        return problem_type == "regression"
+    if kind == "binary":
+        return problem_type == "binary_classification"
+    return problem_type in CLASSIFICATION
+
+
+# --------------------------------------------------------------------------------------------
+def train(cur, args: list) -> dict:
+    started = time.perf_counter()
+    req = parse_request(args)
+    report = progress.reporter(cur, req.name, started, req.settings["max_runtime"])
+    report.emit("start")
+    clash_check(cur, req)
+    table, types, query = load_data(cur, req)
+    table, notes = sample_cells(table, req.settings["max_cells"], req.settings["random_state"])
+    target_type = types.pop(req.target)
+    y_all = table.column(req.target).to_pandas()
+    keep = y_all.notna().to_numpy()
+    if not keep.any():
+        raise TrainingError(
+            f"{FN}: target column {req.target!r} is NULL in all {len(keep)} rows, so there is "
+            f"nothing to learn. Fill the target, or choose another column.")
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} rows with a NULL target were left out")
+        table = table.filter(pa.array(keep))
+    y = y_all[keep].to_numpy()
+    if y.dtype == object and len(y) and isinstance(y[0], (bool, np.bool_)):
+        y = y.astype(bool)
+    y = _decimal_labels(y)
+    problem_type = infer_problem_type(pd.Series(y), target_type, req.problem_type, req.target)
+    classes, positive = None, None
+    if problem_type in CLASSIFICATION:
+        classes = sorted(pd.unique(y).tolist())
+        if len(classes) < 2:
+            raise TrainingError(
+                f"{FN}: target {req.target!r} has a single class ({classes[0]!r}) in all "
+                f"{len(y)} rows; a classifier needs at least two. Add rows of another class, or "
+                f"check the query's WHERE clause.")
+        if problem_type == "binary_classification" and len(classes) != 2:
+            raise TrainingError(
+                f"{FN}: problem_type 'binary_classification' needs exactly 2 classes, target "
+                f"{req.target!r} has {len(classes)}. Use 'multiclass_classification' or 'auto'.")
+        if problem_type == "binary_classification":
+            positive = positive_class(classes, y, req.settings["positive_class"])
+    else:
+        y = y.astype(np.float64)
+        if np.isinf(y).any():
+            raise TrainingError(
+                f"{FN}: target {req.target!r} holds {int(np.isinf(y).sum())} infinite value(s), "
+                f"which a regression cannot fit. Leave those rows out, e.g. WHERE NOT "
+                f"isinf({req.target}), or replace them with NULL (rows with a NULL target are "
+                f"left out).")
+    calibration.check_problem(req.settings["calibrate"], problem_type, req.target)
+    objective = (evaluation.DEFAULT_OBJECTIVE[problem_type] if req.objective == "auto"
+                 else req.objective)
+    if objective not in evaluation.OBJECTIVES:
+        raise TrainingError(
+            f"{FN}: objective {objective!r} is unknown."
+            f"{did_you_mean(objective, evaluation.OBJECTIVES)} Use one of: "
+            f"{', '.join(evaluation.OBJECTIVES)}.")
+    score_with = scorer(objective, problem_type, positive)
+    if problem_type != "binary_classification" and thresholds.wanted(
+            objective, req.fn_cost, req.fp_cost, req.min_recall):
+        raise TrainingError(
+            f"{FN}: fn_cost, fp_cost and min_recall choose the decision threshold of a binary "
+            f"model, but target {req.target!r} is {problem_type}. Leave them out.")
+
+    # Columns of unsupported types are left out unread: pandas has no form for some (UNION).
+    feature_frame = pd.DataFrame({c: table.column(c).to_pandas() for c in types
+                                  if c in req.preprocessors or preprocessing.supported(types[c])})
+    s = req.settings
+    train_idx, val_idx = evaluation.split(len(y), y, problem_type, s["test_size"],
+                                          s["random_state"], FN)
+    candidates = ([req.model_type] if req.model_type != "auto" else list(
+        estimators.AUTO_CANDIDATES["regression" if problem_type == "regression"
+                                   else "classification"]))
+    for c in candidates:
+        estimators.lookup(c).estimator_class(problem_type)
+
+    tune = tuning.wanted(req.hyperparameters, s)
+    fixed_hyper = tuning.split_space(req.hyperparameters)[0] if tune else req.hyperparameters
+    if req.model_type == "auto" and req.hyperparameters:
+        candidates = tuning.accepting(candidates, req.hyperparameters, problem_type)
+    pipelines, X = {}, None
+    for c in candidates:
+        mt = estimators.lookup(c)
+        features, excluded = preprocessing.infer_features(
+            feature_frame, types, req.preprocessors, mt.needs_scaling)
+        if X is None:
+            X = preprocessing.to_frame([table.column(f.name) for f in features], features, FN)
+            preprocessing.refuse_infinite(X, features, FN)
+        est = mt.make(problem_type, fixed_hyper, s["random_state"], rows=len(train_idx))
+        prep = preprocessing.build_transformer(features, dense=not mt.sparse_ok)
+        pipelines[c] = (Pipeline([("prep", prep), ("model", est)]), features, excluded)
+    notes += [f"column {e['name']} left out: {e['reason']}" for e in excluded]
+
+    trials = []
+    if tune:
+        trials, best, more = _tune(cur, req, candidates, pipelines, X, y, train_idx,
+                                   problem_type, score_with, objective, started, report)
+        notes += more
+    elif len(candidates) > 1:
+        trials = compare(candidates, pipelines, X, y, train_idx, problem_type, score_with,
+                         objective, s, started, on_trial=report.trial)
+        done = [t for t in trials if t["status"] == "completed"]
+        best = max(done, key=lambda t: t["score"])["model_type"]
+    else:
+        best = candidates[0]
+    pipeline, features, excluded = pipelines[best]
+    report.emit("fit", model_type=best)
+    if s["calibrate"]:
+        pipeline = calibration.wrap(pipeline, s["calibrate"], cv_for(problem_type, y[train_idx], s))
+
+    # The served model is refit on every row while the validation fit measures it: the two fits
+    # are independent, and on 2 cores running them side by side hides most of the second one.
+    # When tuning has left less of max_runtime than a fit takes, the validation fit is served
+    # (as BigQuery ML serves its training-split model) so training ends near the budget.
+    refit = not tune or started + s["max_runtime"] - time.perf_counter() >= _fit_seconds(
+        trials, best)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=1) as pool:
+        # An MLP that uses up max_iter says so in the summary's notes (below), not on stderr.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full_fit = pool.submit(clone(pipeline).fit, X, y) if refit else None
+        result = _validate(cur, req, pipeline, X, y, train_idx, val_idx, problem_type,
+                           positive, objective)
+        served = full_fit.result() if refit else result[-1]
+    solver = served.named_steps["model"]
+    if isinstance(solver, _ITERATIVE) and np.max(solver.n_iter_) >= solver.max_iter:
+        notes.append(f"{best} ran all max_iter {solver.max_iter} "
+                     f"{'epochs' if best == 'mlp' else 'iterations'} without converging; "
+                     f"raise it, e.g. hyperparameters := {{max_iter: {2 * solver.max_iter}}}, "
+                     f"for a closer fit")
+    (headline, metric_rows, confusion_rows, threshold, threshold_reason,
+     threshold_rows, calibration_rows, validation_fit) = result
+    if not refit:
+        notes.append(f"max_runtime {s['max_runtime']:g} s left no time to refit on every row: "
+                     f"the served model is the one fitted on the training split "
+                     f"({len(train_idx)} of {len(y)} rows); raise max_runtime to refit")
+    depth_rows = {"calibration": calibration_rows}
+    importance, note = explain.permutation_rows(
+        validation_fit, X.iloc[val_idx], y[val_idx], score_with, s["random_state"],
+        seconds=started + s["max_runtime"] - time.perf_counter())
+    notes += [note] if note else []
+    depth_rows.update(explain.catalog_rows(served, features, X, importance, positive))
+    if s["diagnose"]:
+        depth_rows["diagnosis"] = diagnose.diagnose(
+            pipeline, X, y, train_idx, val_idx, problem_type, score_with,
+            cv_for(problem_type, y[train_idx], {**s, "cv_folds": diagnose.CV_FOLDS}),
+            s["random_state"])
+    if not trials:
+        trials = [{"trial": 1, "model_type": best, "parameters": _params(pipeline),
+                   "objective": objective, "score": _headline_score(headline, objective),
+                   "fold_scores": None, "seconds": time.perf_counter() - started,
+                   "status": "completed"}]
+
+    est = served.named_steps["model"]
+    if "n_jobs" in est.get_params():
+        # Fit in parallel, predict in one thread: parallel forests sum tree outputs in whatever
+        # order threads finish, which changes the last bits of a probability between calls.
+        est.set_params(n_jobs=None)
+    calibration.prepare_for_storage(est)
+    preprocessing.prepare_for_storage(served)
+    blob = artifacts.dumps(served)
+    seconds = time.perf_counter() - started
+    record = {
+        "name": req.name, "problem_type": problem_type, "model_type": best,
+        "target": req.target, "target_type": target_type,
+        "features": [f.to_dict() for f in features], "excluded": excluded,
+        "classes": [tuning.jsonable(c) for c in classes] if classes else None,
+        "positive_class": None if positive is None else str(positive),
+        "function_name": req.function, "threshold": threshold,
+        "threshold_reason": threshold_reason, "objective": objective,
+        "metrics": headline, "parameters": {"estimator": _params(pipeline),
+                                            "settings": req.settings,
+                                            "hyperparameters": req.hyperparameters,
+                                            "preprocessors": req.preprocessors},
+        "training_rows": len(y), "validation_rows": len(val_idx), "training_query": query,
+        "data_fingerprint": fingerprint(X, y), "library_versions": library_versions(),
+        "created_at": catalog.now(), "training_seconds": seconds,
+        "artifact_format": artifacts.FORMAT, "artifact_sha256": artifacts.sha256(blob),
+        "artifact": blob,
+    }
+    ddl = generated.create_statements(req.name, req.function, [f.name for f in features],
+                                      problem_type, target_type)
+    sql_ddl, record["parameters"]["compiled_sql"] = compile_sql.for_training(
+        cur, req.function, served, features, problem_type, target_type, record["classes"],
+        positive, threshold, table)
+    ddl += sql_ddl
+    if not record["parameters"]["compiled_sql"]["compiled"]:
+        notes.append(record["parameters"]["compiled_sql"]["summary"])
+    report.emit("store", model_type=best)
+    previous = catalog.model_row(cur, req.name)
+    if previous and previous["function_name"] != req.function:
+        ddl = generated.drop_statements(generated.all_names(previous["function_name"])) + ddl
+    version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl,
+                              threshold_rows, extra_rows=depth_rows)
+    report.emit("done", model_type=best, score=_headline_score(headline, objective))
+    return {
+        "name": req.name, "version": version, "problem_type": problem_type,
+        "model_type": best, "function": req.function, "objective": objective,
+        "validation_score": _headline_score(headline, objective), "threshold": threshold,
+        "training_rows": len(y), "seconds": round(time.perf_counter() - started, 3),
+        "notes": "; ".join(notes) if notes else None,
+    }
+
+
+def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_with, objective,
+          started, report) -> tuple[list[dict], str, list[str]]:
+    """Tune (sqlml.train.tuning), then put the best trial's pipeline in ``pipelines``."""
+    s = req.settings
+    rs = s["random_state"]
+
+    def maker(c):
+        return lambda hp: estimators.lookup(c).make(problem_type, hp, rs, rows=len(train_idx))
+
+    cands = [tuning.Candidate(c, pipelines[c][0].named_steps["prep"], maker(c))
+             for c in candidates]
+    version = catalog.next_version(cur, req.name)
+    catalog.clear_training_log(cur, req.name, version)
+    lock = threading.Lock()
+
+    def log(row: dict) -> None:
+        with lock:
+            catalog.log_training(cur, req.name, version, row)
+        report.epoch(row)
+
+    yt = y[train_idx]
+    trials, best, notes = tuning.tune(cands, req.hyperparameters, X.iloc[train_idx], yt,
+                                      cv_for(problem_type, yt, s), score_with, objective, s,
+                                      started, log, on_trial=report.trial)
+    c = best["model_type"]
+    pipeline, features, excluded = pipelines[c]
+    pipelines[c] = (Pipeline([("prep", pipeline.named_steps["prep"]),
+                              ("model", maker(c)(best["hyperparameters"]))]), features, excluded)
+    return trials, c, notes
+
+
+# The solvers whose ConvergenceWarning the final fit silences: a note says it instead.
+_ITERATIVE = (MLPClassifier, MLPRegressor, LogisticRegression, Lasso, ElasticNet)
+
+
+def _fit_seconds(trials: list[dict], model_type: str) -> float:
+    """What one fit of ``model_type`` on the training split is expected to take: a trial fits
+    k folds on (k-1)/k of it each, about the work of k-1 fits of the whole split."""
+    own = [t["seconds"] / max(1, len(t["fold_scores"]) - 1) for t in trials
+           if t["model_type"] == model_type and t["status"] != "failed" and t["fold_scores"]]
+    return max(own, default=0.0)
+
+
+def cv_for(problem_type: str, yt, s: dict):
+    if problem_type in CLASSIFICATION:
+        folds = min(s["cv_folds"], int(pd.Series(yt).value_counts().min()))
+        return StratifiedKFold(n_splits=max(folds, 2), shuffle=True,
+                               random_state=s["random_state"])
+    return KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
+
+
+def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_type, positive,
+              objective):
+    """Fit on the training split; metrics, confusion and threshold on the validation rows."""
+    fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
+    Xv, yv = X.iloc[val_idx], y[val_idx]
+    metric_rows, confusion_rows, headline, threshold, threshold_rows = [], [], {}, None, None
+    threshold_reason, calibration_rows = None, []
+    if problem_type in CLASSIFICATION:
+        proba = fitted.predict_proba(Xv)
+        cls = list(fitted.classes_)
+        if problem_type == "binary_classification":
+            p_pos = proba[:, cls.index(positive)]
+            threshold, threshold_reason = 0.5, "default: P(positive) >= 0.5"
+            # Chosen (and its threshold table stored) only when asked: on 200,000 validation
+            # rows it costs a third of a second, 10% of fitting a logistic model on 1M rows.
+            if thresholds.wanted(objective, req.fn_cost, req.fp_cost, req.min_recall):
+                threshold, threshold_reason, threshold_rows = thresholds.choose(
+                    cur, yv == positive, p_pos, objective, req.fn_cost, req.fp_cost,
+                    req.min_recall)
+            negative = cls[1 - cls.index(positive)]
+            pred = np.where(p_pos >= threshold, positive, negative)
+            headline = evaluation.binary_metrics(yv, p_pos, pred, positive)
+            calibration_rows = calibration.reliability(yv == positive, p_pos,
+                                                       req.settings["calibrate"])
+            headline["cost"] = float(
+                (1.0 if req.fn_cost is None else req.fn_cost) * headline["fn"]
+                + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
+            metric_rows = [(k, None, float(v)) for k, v in headline.items()]
+        else:
+            # The estimator's own classes_ keep the target's dtype: as an object array, integer
+            # labels read to scikit-learn's metrics as an "unknown" target type.
+            pred = fitted.classes_[np.argmax(proba, axis=1)]
+            headline, per_class = evaluation.multiclass_metrics(yv, proba, pred, cls)
+            metric_rows = [(k, None, v) for k, v in headline.items()]
+            metric_rows += [(m, str(c), float(v)) for m, c, v in per_class]
+        confusion_rows = evaluation.confusion(yv, pred, cls)
+    else:
+        headline = evaluation.regression_metrics(yv, fitted.predict(Xv))
+        metric_rows = [(k, None, v) for k, v in headline.items()]
+    return (headline, metric_rows, confusion_rows, threshold, threshold_reason,
+            threshold_rows, calibration_rows, fitted)
+
+
+def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,
+            started, on_trial=None) -> list[dict]:
+    """Cross-validate each candidate on the training split, within the time budget.
+
+    ``on_trial(trial, planned)`` hears of each candidate as it ends (sqlml.progress)."""
+    Xt, yt = X.iloc[train_idx], y[train_idx]
+    if problem_type in CLASSIFICATION:
+        folds = min(s["cv_folds"], int(pd.Series(yt).value_counts().min()))
+        cv = StratifiedKFold(n_splits=max(folds, 2), shuffle=True,
+                             random_state=s["random_state"])
+    else:
+        cv = KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
+    trials = []
+    for i, c in enumerate(candidates, start=1):
+        t0 = time.perf_counter()
+        trial = {"trial": i, "model_type": c, "parameters": _params(pipelines[c][0]),
+                 "objective": objective, "score": None, "fold_scores": None, "seconds": 0.0}
+        if t0 - started > s["max_runtime"] and any(t["status"] == "completed" for t in trials):
+            trials.append({**trial, "status": "skipped"})
+            _told(on_trial, trials, candidates)
+            continue
+        try:
+            scores = cross_val_score(pipelines[c][0], Xt, yt, cv=cv, scoring=score_with,
+                                     error_score="raise")
+        except ValueError as exc:
+            trials.append({**trial, "status": "failed", "fold_scores": [str(exc)[:200]],
+                           "seconds": time.perf_counter() - t0})
+            _told(on_trial, trials, candidates)
+            continue
+        trials.append({**trial, "score": float(np.mean(scores)),
+                       "fold_scores": [float(v) for v in scores],
+                       "seconds": time.perf_counter() - t0,
+                       "status": "completed" if time.perf_counter() - started
+                       <= s["max_runtime"] else "timed_out"})
+        _told(on_trial, trials, candidates)
+    if not any(t["status"] in ("completed", "timed_out") for t in trials):
+        raise TrainingError(
+            f"{FN}: every candidate model failed: "
+            + "; ".join(f"{t['model_type']}: {t['fold_scores']}" for t in trials)
+            + ". Check the training data, or name a model_type.")
+    for t in trials:
+        if t["status"] == "timed_out":
+            t["status"] = "completed"   # its score counts; the budget only skips later ones
+    return trials
+
+
+def _told(on_trial, trials, candidates) -> None:
+    if on_trial is not None:
+        t = trials[-1]
+        # A candidate that ended past the budget still counts (see below), so it reads completed.
+        on_trial({**t, "status": "completed"} if t["status"] == "timed_out" else t,
+                 len(candidates))
+
+
+def clash_check(cur, req: Request) -> None:
+    names = generated.all_names(req.function)
+    rows = cur.execute(
+        "SELECT DISTINCT function_name, function_type, internal FROM duckdb_functions() "
+        "WHERE lower(function_name) IN (SELECT lower(unnest(?)))", [names]).fetchall()
+    owner = catalog.function_owner(cur, req.function)
+    for fname, ftype, internal in rows:
+        if owner == req.name and not internal:
+            continue
+        what = "a DuckDB built-in" if internal else (
+            f"the function of model {owner!r}" if owner else "an existing")
+        # The default name can be the clashing one: two models named alike but for case.
+        other = f"predict_{req.name}"
+        other = other if other.lower() != req.function.lower() else f"{other}_2"
+        case = "" if fname in names else " (DuckDB function names ignore case)"
+        raise InvalidNameError(
+            f"{FN}: function name {req.function!r} clashes with {what} {ftype} function "
+            f"{fname!r}{case}. Choose another name, e.g. function := '{other}'.")
+
+
+def fingerprint(X: pd.DataFrame, y) -> str:
+    """Order-insensitive hash of the training rows, to tell later whether the data changed."""
+    frame = X.copy()
+    frame["__target__"] = y
+    hashes = pd.util.hash_pandas_object(frame.astype(str) if _has_unhashable(frame) else frame,
+                                        index=False).to_numpy()
+    return f"{len(frame)}:{int(hashes.sum(dtype=np.uint64)):016x}"
+
+
+def _has_unhashable(frame: pd.DataFrame) -> bool:
+    return any(frame[c].dtype == object and frame[c].map(type).eq(list).any()
+               for c in frame.columns)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {p: version(p) for p in ("sqlml", "duckdb", "scikit-learn", "numpy", "pandas",
+                                    "pyarrow", "skops")}
+
+
+def _params(pipeline: Pipeline) -> dict:
+    return tuning.params_of(pipeline.named_steps["model"])
+
+
+def _headline_score(headline: dict, objective: str) -> float | None:
+    key = {"auc": "roc_auc", "f1_macro": "f1_macro"}.get(objective, objective)
+    v = headline.get(key)
+    return None if v is None else float(v)

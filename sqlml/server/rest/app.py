@@ -27,9 +27,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sqlml.errors import ModelNotFoundError
+from sqlml import errors
+from sqlml.errors import ModelNotFoundError, RequestError
 from sqlml.server.rest import scoring as rest_scoring
-from sqlml.server.rest.errors import RequestError, describe
 from sqlml.server.rest.schema import (
     ErrorResponse,
     ModelDetail,
@@ -160,7 +160,10 @@ def _add_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:
-        return _error(*describe(exc))
+        # The body is {"error": {"type", "message"}}: sqlml's message as SQL gives it.
+        out = errors.describe(exc)
+        message = f"internal error: {out.message}" if out.internal else out.message
+        return _error(out.http_status, out.cls_name, message)
 
     # Starlette routes Exception subclasses by the nearest registered class: sqlml's errors and
     # DuckDB's must not fall through to the 500 handler's generic wording.

@@ -141,6 +141,14 @@ def _error(status: int, kind: str, message: str, headers: dict | None = None) ->
                         headers=headers)
 
 
+def error_of(exc: BaseException) -> tuple[int, str, str]:
+    """(HTTP status, error type, message) of an exception a request handler let through: the
+    body is {"error": {"type", "message"}}, the message the one SQL gives."""
+    out = errors.describe(exc)
+    return (out.http_status, out.cls_name,
+            f"internal error: {out.message}" if out.internal else out.message)
+
+
 def _add_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,10 +168,7 @@ def _add_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:
-        # The body is {"error": {"type", "message"}}: sqlml's message as SQL gives it.
-        out = errors.describe(exc)
-        message = f"internal error: {out.message}" if out.internal else out.message
-        return _error(out.http_status, out.cls_name, message)
+        return _error(*error_of(exc))
 
     # Starlette routes Exception subclasses by the nearest registered class: sqlml's errors and
     # DuckDB's must not fall through to the 500 handler's generic wording.

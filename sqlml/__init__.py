@@ -16,6 +16,7 @@ from sqlml.errors import (
     ModelNotFoundError,
     PredictionInputError,
     SqlmlError,
+    SqlSyntaxError,
     TrainingError,
 )
 
@@ -60,6 +61,7 @@ __all__ = [
     "ModelNotFoundError",
     "PredictionInputError",
     "Result",
+    "SqlSyntaxError",
     "SqlmlError",
     "SqlmlNotice",
     "TrainingError",

@@ -57,7 +57,7 @@ def test_every_error_class_is_documented_and_has_its_codes(cls):
 
 def test_the_public_names_stay_importable_from_the_package_root():
     for name in ("SqlmlError", "ModelNotFoundError", "InvalidNameError", "TrainingError",
-                 "PredictionInputError", "ArtifactError"):
+                 "PredictionInputError", "ArtifactError", "SqlSyntaxError"):
         assert getattr(sqlml, name) is getattr(errors, name)
 
 

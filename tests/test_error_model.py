@@ -86,16 +86,16 @@ def test_the_server_does_not_reach_up_into_the_cli():
 def _lines(pattern: str) -> list[str]:
     hits = []
     for path in [*(ROOT / "sqlml").rglob("*.py"), *(ROOT / "sql").glob("*.sql")]:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for line in path.read_text(encoding="utf-8").splitlines():
             if re.search(pattern, line, re.I):
-                hits.append(f"{path.relative_to(ROOT)}:{n}")
+                hits.append(str(path.relative_to(ROOT)))
     return hits
 
 
 def test_unknown_model_and_version_messages_are_written_once_in_the_catalog():
     # Other "does not exist" messages are about files and prepared statements, not models.
-    assert _lines(r"model.*does not exist") == ["sqlml/catalog/store.py:43"]
-    assert _lines(r"has no version") == ["sqlml/catalog/store.py:47"]
+    assert _lines(r"model.*does not exist") == ["sqlml/catalog/store.py"]
+    assert _lines(r"has no version") == ["sqlml/catalog/store.py"]
 
 
 # -- real errors, through each surface -------------------------------------------------------

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 from sqlml.errors import (
     ArtifactError,
+    CatalogVersionError,
     InvalidNameError,
     ModelNotFoundError,
     PredictionInputError,
     SqlmlError,
+    SqlSyntaxError,
     TrainingError,
 )
 
@@ -56,10 +58,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArtifactError",
+    "CatalogVersionError",
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",
     "Result",
+    "SqlSyntaxError",
     "SqlmlError",
     "SqlmlNotice",
     "TrainingError",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlml.errors import SqlmlError
+from sqlml.errors import ServeError
 from sqlml.server.pgwire.auth import Verifier, make_verifier
 
 if TYPE_CHECKING:  # both are imported when serving starts (the REST one pulls in FastAPI)
@@ -29,10 +29,6 @@ if TYPE_CHECKING:  # both are imported when serving starts (the REST one pulls i
 
 STATE_SUFFIX = ".sqlml-serve.json"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-class ServeError(SqlmlError):
-    """A ``sqlml serve`` setting that cannot work; the message says which and what to do."""
 
 
 @dataclass

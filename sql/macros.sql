@@ -1,12 +1,8 @@
 -- Macros that own the named arguments and defaults of sqlml's Python-backed functions, and
 -- pure-SQL views of the catalog that work in any DuckDB client.
 
-CREATE OR REPLACE MACRO ml_create_model(name, source, target := NULL, "function" := NULL,
-    problem_type := 'auto', model_type := 'auto', objective := 'auto',
-    hyperparameters := NULL, settings := NULL, preprocessors := NULL,
-    fn_cost := NULL, fp_cost := NULL, min_recall := NULL) AS
-    __sqlml_py_create_model(name, source, target, "function", problem_type, model_type, objective,
-                         hyperparameters, settings, preprocessors, fn_cost, fp_cost, min_recall);
+-- ml_create_model(name, source, target := NULL, ...) is generated from sqlml/spec.py's PARAMS
+-- (sqlml.spec.create_model_macro) and installed before this file's statements.
 
 -- Raises the same message as the Python side when a model name is unknown.
 CREATE OR REPLACE MACRO ml_require_model(model_name) AS

@@ -1,6 +1,8 @@
 """The SQL that sqlml installs into a connection, read from the ``sql/`` folder.
 
 In a wheel the folder ships as ``sqlml/sql``; in a source checkout it is the top-level ``sql/``.
+Statements derived from ``sqlml.spec`` (the ``ml_create_model`` macro) are generated here and
+read as part of their file, so the install fingerprint covers them too.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from sqlml import spec
+
 # Order matters: tables first, then macros that read them.
 SQL_FILES = ("catalog.sql", "macros.sql", "metrics.sql")
+# Statements generated from the spec, put in front of a file's own.
+GENERATED = {"macros.sql": spec.create_model_macro}
 
 
 def _folder() -> Path:
@@ -24,7 +30,9 @@ def _folder() -> Path:
 @cache
 def read(name: str) -> str:
     path = _folder() / name
-    return path.read_text(encoding="utf-8") if path.exists() else ""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    make = GENERATED.get(name)
+    return make() + text if make else text
 
 
 def fingerprint() -> str:

@@ -68,7 +68,7 @@ class Choice:
 
     @property
     def text(self) -> str:
-        return ("'auto' or " if self.auto else "") + "one of " + ", ".join(self.values)
+        return ("'auto' or " if self.auto else "") + "one of: " + ", ".join(map(repr, self.values))
 
     def ok(self, v: object) -> bool:
         return isinstance(v, str) and (v.lower() in self.values or (self.auto and v.lower()
@@ -375,7 +375,7 @@ def check(option: Param | Setting, value: Any, *, caller: str = FN,
         more = f", e.g. {option.remedy[len('Use e.g. '):-1]}" if isinstance(option, Setting) \
             else ""
         raise error(f"{caller}: {option.subject} {value!r} is unknown.{hint} Use "
-                    f"{rule.text.replace('one of ', 'one of: ')}{more}.")
+                    f"{rule.text}{more}.")
     if not rule.ok(value):
         gloss = f" ({option.gloss})" if option.gloss else ""
         raise error(f"{caller}: {option.subject}{gloss} must be {rule.text}, got {value!r}. "
@@ -397,14 +397,16 @@ def check_settings(given: Mapping[str, Any], scope: str = SUPERVISED, *, caller:
 
 
 def check_choice(what: str, value: str, choices: Iterable[str], *, auto: bool = False,
-                 caller: str = FN) -> str:
-    """``value`` if it is one of ``choices``, else the "is unknown. Did you mean" error."""
+                 about: str = "", caller: str = FN) -> str:
+    """``value`` if it is one of ``choices``, else the "is unknown. Did you mean" error;
+    ``about`` follows the value (e.g. "for column 'plan'")."""
     choices = tuple(choices)
     if value in choices or (auto and value == "auto"):
         return value
-    lead = "'auto' or one of" if auto else "one of"
-    raise TrainingError(f"{caller}: {what} {value!r} is unknown.{did_you_mean(value, choices)} "
-                        f"Use {lead}: {', '.join(choices)}.")
+    about = f" {about}" if about else ""
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    raise TrainingError(f"{caller}: {what} {value!r}{about} is unknown.{hint} "
+                        f"Use {Choice(choices, auto=auto).text}.")
 
 
 def bind(args: list | tuple) -> dict[str, Any]:

@@ -119,8 +119,4 @@ AUTO_CANDIDATES = {
 
 
 def lookup(name: str) -> ModelType:
-    if name not in MODEL_TYPES:
-        raise TrainingError(
-            f"ml_create_model: model_type {name!r} is unknown.{did_you_mean(name, MODEL_TYPES)} "
-            f"Use 'auto' or one of: {', '.join(MODEL_TYPES)}.")
-    return MODEL_TYPES[name]
+    return MODEL_TYPES[spec.check(spec.PARAM["model_type"], name)]   # 'auto' is no model type

@@ -74,10 +74,8 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
     for name, duck in types.items():
         t = base_type(duck)
         choice = overrides.get(name)
-        if choice is not None and choice not in PREPROCESSORS:
-            raise TrainingError(
-                f"ml_create_model: preprocessor {choice!r} for column {name!r} is unknown."
-                f"{did_you_mean(choice, PREPROCESSORS)} Use one of: {', '.join(PREPROCESSORS)}.")
+        if choice is not None:
+            spec.check_choice("preprocessor", choice, PREPROCESSORS, about=f"for column {name!r}")
         if choice == "drop":
             excluded.append({"name": name, "reason": "dropped by preprocessors"})
             continue

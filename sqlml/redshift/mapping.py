@@ -92,8 +92,8 @@ _WORDS = {"integer": _INT, "number": _NUM, "boolean": _BOOL, "text": _STR}
 # only place the statement has for them.
 _COSTS = tuple(spec.PARAM[k] for k in ("fn_cost", "fp_cost", "min_recall"))
 SETTINGS = (*(s.name for s in spec.SETTINGS), *(p.name for p in _COSTS))
-SETTING_TYPES = {o.name: _WORDS[o.rule.kind] for o in (*spec.SETTINGS, *_COSTS)
-                 if o.rule.kind in _WORDS}
+_TYPED: tuple[spec.Setting | spec.Param, ...] = (*spec.SETTINGS, *_COSTS)
+SETTING_TYPES = {o.name: _WORDS[o.rule.kind] for o in _TYPED if o.rule.kind in _WORDS}
 
 
 def _is(kind: str, value) -> bool:

@@ -12,10 +12,7 @@ from sqlml.errors import TrainingError
 
 def split(n_rows: int, y, problem_type: str, test_size: float, random_state: int, fn: str):
     """Indices of a train/validation split; stratified for classification."""
-    if not 0.0 < test_size < 1.0:
-        raise TrainingError(
-            f"{fn}: settings test_size must be a fraction strictly between 0 and 1, got "
-            f"{test_size!r}. Use e.g. settings := {{test_size: 0.2}}.")
+    spec.check(spec.SETTING["test_size"], test_size, caller=fn)
     n_val = int(np.ceil(n_rows * test_size))
     n_train = n_rows - n_val
     stratify = None

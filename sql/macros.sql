@@ -1,16 +1,15 @@
 -- Macros that own the named arguments and defaults of sqlml's Python-backed functions, and
 -- pure-SQL views of the catalog that work in any DuckDB client.
 
--- ml_create_model(name, source, target := NULL, ...) is generated from sqlml/spec.py's PARAMS
--- (sqlml.spec.create_model_macro) and installed before this file's statements.
+-- ml_create_model(name, source, target := NULL, ...): generated from sqlml/spec.py's PARAMS
+-- (sqlml.spec.create_model_macro), so the macro, the Python API and the UDF agree on them.
+{{ml_create_model}}
 
--- Raises the same message as the Python side when a model name is unknown.
+-- Raises the Python side's message when a model name is unknown: sqlml/sqlfiles.py puts the
+-- catalog's one template (sqlml/catalog/store.py NOT_FOUND) in place of the placeholder.
 CREATE OR REPLACE MACRO ml_require_model(model_name) AS
     CASE WHEN EXISTS (FROM sqlml.models m WHERE m.name = model_name) THEN model_name
-         ELSE error('model ''' || model_name || ''' does not exist (it was never trained, '
-              || 'or it was dropped). Models in this database: '
-              || coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM sqlml.models),
-                          'none yet; train one with ml_create_model') || '.') END;
+         ELSE error({{model_not_found}}) END;
 
 CREATE OR REPLACE MACRO ml_models() AS TABLE
     SELECT m.name, m.active_version AS version, v.state, v.problem_type, v.model_type,

@@ -1,23 +1,25 @@
 """The SQL that sqlml installs into a connection, read from the ``sql/`` folder.
 
 In a wheel the folder ships as ``sqlml/sql``; in a source checkout it is the top-level ``sql/``.
-Statements derived from ``sqlml.spec`` (the ``ml_create_model`` macro) are generated here and
-read as part of their file, so the install fingerprint covers them too.
+A ``{{name}}`` in a file is replaced by the SQL of ``PLACEHOLDERS[name]`` as the file is read, so a
+message the SQL shares with Python is written once, in Python, and the ``ml_create_model`` macro is
+generated from ``sqlml.spec``; the install fingerprint covers what is put in.
 """
 
 from __future__ import annotations
 
 import hashlib
+import string
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 from sqlml import spec
+from sqlml.catalog import store as catalog
+from sqlml.errors import ModelNotFoundError
 
 # Order matters: tables first, then macros that read them.
 SQL_FILES = ("catalog.sql", "macros.sql", "metrics.sql")
-# Statements generated from the spec, put in front of a file's own.
-GENERATED = {"macros.sql": spec.create_model_macro}
 
 
 def _folder() -> Path:
@@ -27,12 +29,43 @@ def _folder() -> Path:
     return Path(__file__).resolve().parent.parent / "sql"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_message(template: str, fields: dict[str, str]) -> str:
+    """A ``str.format`` template as a SQL string expression: its text quoted, each field the SQL
+    expression ``fields`` gives for it (an empty one is left out)."""
+    parts = []
+    for text, field, _, _ in string.Formatter().parse(template):
+        if text:
+            parts.append(_literal(text))
+        if field is not None and fields[field]:
+            parts.append(fields[field])
+    return " || ".join(parts)
+
+
+# The catalog's unknown-model message, raised by the macro ml_require_model (whose argument is
+# model_name). It starts with the class name, as a UDF's error does, for sqlml.errors.describe.
+# The Python side's "Did you mean" has no SQL equal, so the SQL leaves it out.
+PLACEHOLDERS = {
+    "model_not_found": sql_message(f"{ModelNotFoundError.__name__}: {catalog.NOT_FOUND}", {
+        "model": "'''' || model_name || ''''",      # as Python's repr() quotes it
+        "suggestion": "",
+        "listing": f"coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM sqlml.models), "
+                   f"{_literal(catalog.NO_MODELS)})"}),
+    # The whole CREATE MACRO statement: its parameters, order and defaults are sqlml.spec's.
+    "ml_create_model": spec.create_model_macro().rstrip("\n"),
+}
+
+
 @cache
 def read(name: str) -> str:
     path = _folder() / name
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    make = GENERATED.get(name)
-    return make() + text if make else text
+    for key, sql in PLACEHOLDERS.items():
+        text = text.replace("{{" + key + "}}", sql)
+    return text
 
 
 def fingerprint() -> str:

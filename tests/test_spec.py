@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 import sqlml
-from sqlml import api, spec
+from sqlml import api, spec, sqlfiles
 from sqlml.errors import TrainingError
 from sqlml.recommend import fit as recommend_fit
 from sqlml.recommend import train as recommend_train
@@ -67,8 +67,8 @@ def test_macro_defaults_are_the_spec_defaults():
 
 def test_macros_sql_does_not_declare_ml_create_model_itself():
     text = (ROOT / "sql" / "macros.sql").read_text()
-    assert "MACRO ml_create_model" not in text
-    assert spec.create_model_macro() in sqlml.sqlfiles.read("macros.sql")
+    assert "MACRO ml_create_model" not in text and "{{ml_create_model}}" in text
+    assert spec.create_model_macro() in sqlfiles.read("macros.sql")
 
 
 # -- what reads names from the spec ------------------------------------------------------------
@@ -145,6 +145,18 @@ def _imports(path: Path) -> list[str]:
 def test_spec_and_statement_parser_import_no_training_code(module):
     heavy = [m for m in _imports(ROOT / module) if m.startswith(_HEAVY)]
     assert heavy == [], f"{module} imports {heavy}"
+
+
+def test_parsing_a_statement_loads_no_training_code():
+    code = ("import sys, sqlml.redshift.parser as p; "
+            "p.parse(\"CREATE MODEL m FROM t TARGET y FUNCTION f IAM_ROLE default "
+            "SETTINGS (S3_BUCKET 'b', MAX_RUNTIME 60)\"); "
+            "print(' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    loaded = out.stdout.split()
+    assert "sqlml.spec" in loaded
+    assert [m for m in loaded if m.startswith(_HEAVY)] == []
 
 
 def test_option_tables_markdown_lists_every_option():

@@ -37,14 +37,28 @@ def model_row(cur, name: str) -> dict | None:
     return dict(zip(("name", "active_version", "function_name"), rows[0], strict=True))
 
 
+# The one wording of an unknown model and of an unknown version. The Python checks below fill
+# it in; sqlml/sqlfiles.py writes NOT_FOUND into the SQL macro ml_require_model as an error()
+# expression, prefixed with the class name so that sqlml.errors.describe maps both alike.
+ABSENT = "model {model} does not exist"
+NOT_FOUND = (ABSENT + " (it was never trained, or it was dropped).{suggestion} Models in this "
+             "database: {listing}.")
+NO_MODELS = "none yet; train one with ml_create_model"
+NO_VERSION = "model {model} has no version {version}; stored versions are {stored}."
+
+
+def absent(name: str) -> str:
+    """ABSENT filled in, for a notice that a missing model is fine (IF EXISTS)."""
+    return ABSENT.format(model=repr(name))
+
+
 def require_model(cur, name: str, caller: str) -> dict:
     row = model_row(cur, name)
     if row is None:
         names = model_names(cur)
-        listing = ", ".join(names) if names else "none yet; train one with ml_create_model"
-        raise ModelNotFoundError(
-            f"{caller}: model {name!r} does not exist (it was never trained, or it was dropped)."
-            f"{did_you_mean(name, names)} Models in this database: {listing}.")
+        raise ModelNotFoundError(f"{caller}: " + NOT_FOUND.format(
+            model=repr(name), suggestion=did_you_mean(name, names),
+            listing=", ".join(names) if names else NO_MODELS))
     return row
 
 
@@ -54,17 +68,27 @@ def versions(cur, name: str) -> list[int]:
     ).fetchall()]
 
 
-def resolve_version(cur, name: str, pinned: str, ref: str) -> int:
-    model = require_model(cur, name, f"model reference {ref!r}")
-    if not pinned:
-        return model["active_version"]
+def require_version(cur, name: str, version: int | str | None, caller: str, remedy: str) -> int:
+    """``version`` as a stored version number of model ``name`` (which must exist), or
+    ModelNotFoundError naming the stored ones; ``remedy`` says how the caller picks one."""
+    require_model(cur, name, caller)
     have = versions(cur, name)
-    if not pinned.isdigit() or int(pinned) not in have:
-        raise ModelNotFoundError(
-            f"model reference {ref!r}: model {name!r} has no version {pinned!r}; stored versions "
-            f"are {', '.join(map(str, have))}. Use '{name}@<version>' with one of them, or "
-            f"{name!r} for the active version.")
-    return int(pinned)
+    number = version if isinstance(version, int) else (
+        int(version) if isinstance(version, str) and version.isdigit() else None)
+    if number is None or number not in have:
+        raise ModelNotFoundError(f"{caller}: " + NO_VERSION.format(
+            model=repr(name), version=repr(version), stored=", ".join(map(str, have)))
+            + f" {remedy}")
+    return number
+
+
+def resolve_version(cur, name: str, pinned: str, ref: str) -> int:
+    caller = f"model reference {ref!r}"
+    if not pinned:
+        return require_model(cur, name, caller)["active_version"]
+    return require_version(cur, name, pinned, caller,
+                           f"Use '{name}@<version>' with one of them, or {name!r} for the active "
+                           f"version.")
 
 
 def version_row(cur, name: str, version: int, with_artifact: bool = False) -> dict:

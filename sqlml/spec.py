@@ -300,8 +300,8 @@ SETTINGS = (
                                   integer=True), "cross-validation folds comparing candidates"),
     Setting("positive_class", None, ANY, "binary: the class P(positive) is of (default: "
             "true, 1, 'yes'... or the rarer class)", example="yes"),
-    Setting("split", "stratified", TEXT, "accepted for compatibility: classification splits are "
-            "always stratified"),
+    Setting("split", "stratified", TEXT, "unused, accepted for compatibility: classification "
+            "splits are always stratified"),
     Setting("strategy", None, Choice(("random", "bayesian", "grid")),
             "turns on tuning: how trials are chosen"),
     Setting("max_trials", None, Number("a whole number of at least 1", low=1, low_open=False,
@@ -339,7 +339,8 @@ SETTINGS = (
     Setting("implicit_threshold", None, Number("a number"), "implicit recommenders: rows "
             "with rating >= threshold are the positives", _REC, example=4),
     Setting("recency_half_life", None, Number("a non-negative number", low=0, low_open=False),
-            "implicit recommenders: interactions a user's older ones take to count half (1)",
+            "implicit recommenders: an interaction counts half per this many later ones of "
+            "the user (1; 0 turns recency off)",
             _REC, example=1),
     Setting("k", 10, POSITIVE_INT, "recommenders: the cut-off of the stored ranking metrics",
             _REC, gloss="the cut-off of the stored ranking metrics"),

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlml.errors import (
     ArtifactError,
+    CatalogVersionError,
     InvalidNameError,
     ModelNotFoundError,
     PredictionInputError,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArtifactError",
+    "CatalogVersionError",
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",

@@ -62,6 +62,14 @@ class ArtifactError(SqlmlError):
     http_status = 500
 
 
+class CatalogVersionError(SqlmlError):
+    """The file's catalog has a schema version this sqlml cannot serve: newer than it reads, or
+    older with a migration that a read-only connection cannot make."""
+
+    sqlstate = "55000"          # object_not_in_prerequisite_state
+    http_status = 500
+
+
 class SqlSyntaxError(SqlmlError):
     """A Redshift statement that does not follow the grammar; nothing of the script ran."""
 
@@ -106,7 +114,8 @@ class MissingDependencyError(SqlmlError, ImportError):
 # The classes DuckDB may name before a message: a UDF's exception, or a macro's error() text.
 REGISTRY: dict[str, type[SqlmlError]] = {c.__name__: c for c in (
     SqlmlError, ModelNotFoundError, InvalidNameError, TrainingError, PredictionInputError,
-    ArtifactError, SqlSyntaxError, RequestError, ServeError, MissingDependencyError)}
+    ArtifactError, CatalogVersionError, SqlSyntaxError, RequestError, ServeError,
+    MissingDependencyError)}
 
 
 @dataclass(frozen=True)

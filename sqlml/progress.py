@@ -18,12 +18,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from sqlml import context
 from sqlml.errors import SqlmlError
 from sqlml.events import PHASES, Event, Hub, Listener, Reporter
+
+if TYPE_CHECKING:  # tqdm itself is imported when a bar first opens
+    from tqdm import tqdm
 
 __all__ = ["PHASES", "Event", "Hub", "Listener", "Reporter", "listen", "shown"]
 
@@ -103,7 +107,7 @@ class Bar:
     def __init__(self, file=None, delay: float = DELAY, tick: float = TICK) -> None:
         self.file = file if file is not None else sys.stderr
         self.delay, self.tick = delay, tick
-        self._bar = None
+        self._bar: tqdm | None = None
         self._last: Event | None = None
         self._received = 0.0
         self._lock = threading.RLock()
@@ -136,6 +140,8 @@ class Bar:
 
     def _render(self, event: Event) -> None:
         bar = self._bar
+        if bar is None:
+            return
         planned = event.trials_planned
         if event.phase in ("fit", "store", "done") and planned:
             done = planned           # tuning is over, whatever the budget cut short

@@ -341,7 +341,7 @@ def _walk(root: Any) -> None:
 
 def _n_features(est: Any, where: str) -> int:
     # scikit-learn compares the input's width with n_features_in_ only if the attribute exists
-    n = getattr(est, "n_features_in_", None)
+    n: Any = getattr(est, "n_features_in_", None)
     _require(isinstance(n, (int, np.integer)) and n >= 1, where, "n_features_in_ must be >= 1", n)
     return int(n)
 
@@ -472,7 +472,8 @@ def _check_one_hot(enc: Any, where: str, memo: dict) -> None:
         # unmapped, a rare category keeps its raw index
         _require((rare[i] is None) == (maps[i] is None), at,
                  "infrequent categories need a mapping", maps[i])
-        low, top = (0, len(c) - 1) if maps[i] is None else (maps[i].min(), maps[i].max())
+        mapping = maps[i]
+        low, top = (0, len(c) - 1) if mapping is None else (mapping.min(), mapping.max())
         d = None if drop is None else drop[i]
         if d is not None and d <= top:  # codes above the dropped one move down by one
             top -= 1

@@ -19,6 +19,42 @@ VERSION_COLUMNS = (
     "artifact_format", "artifact_sha256", "artifact",
 )
 
+# The columns every INSERT names, per table (model_versions: VERSION_COLUMNS), so that a column a
+# migration adds to a table cannot shift the values written by this code.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "models": ("name", "active_version", "function_name", "created_at", "updated_at"),
+    "model_versions": VERSION_COLUMNS,
+    "model_metrics": ("name", "version", "metric", "class_label", "value"),
+    "confusion_matrices": ("name", "version", "actual", "predicted", "n"),
+    "trials": ("name", "version", "trial", "model_type", "parameters", "objective", "score",
+               "fold_scores", "seconds", "status"),
+    "training_runs": ("name", "version", "status", "started_at", "finished_at", "seconds",
+                      "error"),
+    "threshold_metrics": ("name", "version", "threshold", "tp", "fp", "tn", "fn", "precision",
+                          "recall", "f1", "fnr", "fpr", "accuracy", "cost"),
+    "training_log": ("name", "version", "trial", "epoch", "model_type", "resource", "score",
+                     "running_average", "median_of_earlier", "event", "trials_planned",
+                     "best_so_far", "elapsed_seconds", "remaining_seconds", "logged_at"),
+    "diagnosis": ("name", "version", "step", "kind", "train_rows", "training_score",
+                  "validation_score", "training_skill", "validation_skill", "verdict", "remedy"),
+    "calibration": ("name", "version", "bin", "lower_bound", "upper_bound", "mean_predicted",
+                    "observed_rate", "n", "brier_score", "method"),
+    "feature_importance": ("name", "version", "kind", "rank", "feature", "term", "class_label",
+                           "importance", "importance_std", "coefficient"),
+    "explain_baselines": ("name", "version", "feature", "value"),
+}
+
+
+def columns(table: str, skip: int = 0) -> str:
+    """The quoted column list of a catalog table, without its first ``skip`` columns."""
+    return ", ".join(f'"{c}"' for c in TABLE_COLUMNS[table][skip:])
+
+
+def insert(table: str, values: str | None = None) -> str:
+    """``INSERT INTO sqlml.<table> (<every column>) VALUES (?, ...)`` (or the given VALUES)."""
+    marks = ", ".join("?" * len(TABLE_COLUMNS[table]))
+    return f"INSERT INTO sqlml.{table} ({columns(table)}) VALUES ({values or marks})"
+
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -129,32 +165,29 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         for key in ("features", "excluded", "classes", "metrics", "parameters",
                     "library_versions"):
             row[key] = None if row[key] is None else json.dumps(row[key], default=str)
-        cur.execute(
-            f"INSERT INTO sqlml.model_versions ({', '.join(VERSION_COLUMNS)}) VALUES "
-            f"({', '.join('?' * len(VERSION_COLUMNS))})", [row[c] for c in VERSION_COLUMNS])
+        cur.execute(insert("model_versions"), [row[c] for c in VERSION_COLUMNS])
         if metric_rows:
-            cur.executemany("INSERT INTO sqlml.model_metrics VALUES (?, ?, ?, ?, ?)",
+            cur.executemany(insert("model_metrics"),
                             [(name, version, m, c, v) for m, c, v in metric_rows])
         if confusion_rows:
-            cur.executemany("INSERT INTO sqlml.confusion_matrices VALUES (?, ?, ?, ?, ?)",
+            cur.executemany(insert("confusion_matrices"),
                             [(name, version, a, p, n) for a, p, n in confusion_rows])
         if threshold_rows is not None and len(threshold_rows):
             # A frame of up to thousands of rows: one INSERT ... SELECT, not a row at a time.
             cur.register("__sqlml_thresholds", threshold_rows)
-            cur.execute("INSERT INTO sqlml.threshold_metrics SELECT ?, ?, * "
-                        "FROM __sqlml_thresholds", [name, version])
+            cur.execute(f"INSERT INTO sqlml.threshold_metrics ({columns('threshold_metrics')}) "
+                        f"SELECT ?, ?, {columns('threshold_metrics', 2)} FROM __sqlml_thresholds",
+                        [name, version])
             cur.unregister("__sqlml_thresholds")
         if trial_rows:
             cur.executemany(
-                "INSERT INTO sqlml.trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                insert("trials"),
                 [(name, version, t["trial"], t["model_type"], json.dumps(t["parameters"]),
                   t["objective"], t["score"], json.dumps(t["fold_scores"]), t["seconds"],
                   t["status"]) for t in trial_rows])
         for table, rows in (extra_rows or {}).items():
             if rows:
-                cur.executemany(
-                    f"INSERT INTO sqlml.{table} VALUES ({', '.join('?' * (len(rows[0]) + 2))})",
-                    [(name, version, *r) for r in rows])
+                cur.executemany(insert(table), [(name, version, *r) for r in rows])
         _set_active(cur, name, version, record["function_name"])
         if extra is not None:
             # Per-version tables (recommender factors) need the version number; the callback
@@ -163,7 +196,7 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         for stmt in ddl:
             cur.execute(stmt)
         cur.execute(
-            "INSERT INTO sqlml.training_runs VALUES (?, ?, 'succeeded', ?, ?, ?, NULL)",
+            insert("training_runs", "?, ?, 'succeeded', ?, ?, ?, NULL"),
             [name, version, record["created_at"], now(), record["training_seconds"]])
         cur.execute("COMMIT")
     except BaseException:
@@ -175,13 +208,13 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
 def _set_active(cur, name: str, version: int, function_name: str) -> None:
     t = now()
     cur.execute(
-        "INSERT INTO sqlml.models VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+        insert("models") + " ON CONFLICT (name) DO UPDATE SET "
         "active_version = excluded.active_version, function_name = excluded.function_name, "
         "updated_at = excluded.updated_at", [name, version, function_name, t, t])
 
 
 def record_failure(cur, name: str, started: datetime, seconds: float, error: str) -> None:
-    cur.execute("INSERT INTO sqlml.training_runs VALUES (?, NULL, 'failed', ?, ?, ?, ?)",
+    cur.execute(insert("training_runs", "?, NULL, 'failed', ?, ?, ?, ?"),
                 [name, started, now(), seconds, error])
 
 
@@ -247,6 +280,5 @@ LOG_COLUMNS = ("trial", "epoch", "model_type", "resource", "score", "running_ave
 
 def log_training(cur, name: str, version: int, row: dict) -> None:
     """One progress row, committed at once so other connections see it while training runs."""
-    cur.execute(
-        "INSERT INTO sqlml.training_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [name, version, *(row.get(c) for c in LOG_COLUMNS), now()])
+    cur.execute(insert("training_log"),
+                [name, version, *(row.get(c) for c in LOG_COLUMNS), now()])

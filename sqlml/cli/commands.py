@@ -28,7 +28,7 @@ def _open(command: str, database: str, *, read_only: bool = False, must_exist: b
                        f"it with: sqlml shell {database}")
     try:
         return sqlml.connect(database, read_only=read_only)
-    except (duckdb.Error, OSError) as exc:
+    except (duckdb.Error, OSError, sqlml.SqlmlError) as exc:
         _fail(command, f"cannot open {database!r}: {message(exc)}")
 
 
@@ -276,6 +276,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
     import duckdb
 
     from sqlml.cli.console import message
+    from sqlml.errors import SqlmlError
     from sqlml.server import serve as serve_module
 
     try:
@@ -285,7 +286,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
                          echo=lambda text: click.echo(text, err=False))
     except serve_module.ServeError as exc:
         _fail("serve", str(exc))
-    except (duckdb.Error, OSError) as exc:
+    except (duckdb.Error, OSError, SqlmlError) as exc:
         _fail("serve", f"cannot open {database!r}: {message(exc)}")
 
 

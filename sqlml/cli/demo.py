@@ -57,16 +57,16 @@ def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
     for key in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss"):
         echo(f"  {key:10s} {metrics[key]:.3f}")
     echo("\nScoring new customers:")
-    rows = con.execute(
+    top = con.execute(
         "SELECT customer_id, plan, contract, predict_churn(c) AS churn, "
         "round(predict_churn_probability(c), 3) AS p FROM new_customers c "
         "ORDER BY p DESC LIMIT 5").fetchall()
-    for cid, plan, contract, churn, p in rows:
+    for cid, plan, contract, churn, p in top:
         echo(f"  customer {cid}: {plan:10s} {contract:15s} churn={churn!s:5s} p={p}")
     recommend_demo(con, echo)
     echo("\nTry it yourself:\n" + PASTE_SQL.format(path=path))
     con.close()
-    return {"summary": summary, "metrics": metrics, "top": rows}
+    return {"summary": summary, "metrics": metrics, "top": top}
 
 
 def recommend_demo(con, echo: Callable[[str], None]) -> None:

@@ -58,9 +58,10 @@ def table(columns: list[str], rows: list[tuple], *, max_rows: int | None = None,
     last halves around a ``…`` row. Cells too wide for the terminal are cut with ``…``, or
     continued on the next lines with ``wrap``."""
     width = width or shutil.get_terminal_size((100, 24)).columns
-    shown = list(rows)
-    cut = max_rows is not None and len(rows) > max_rows
-    if cut:
+    shown: list[tuple | None] = list(rows)   # None: the "…" row
+    cut = False
+    if max_rows is not None and len(rows) > max_rows:
+        cut = True
         half = max(1, max_rows // 2)
         shown = [*rows[:half], None, *rows[-half:]]
     texts = [None if r is None else [cell(v) for v in r] for r in shown]
@@ -70,14 +71,15 @@ def table(columns: list[str], rows: list[tuple], *, max_rows: int | None = None,
     right = [any(_numeric(r[i]) for r in rows[:50]) and all(
         r[i] is None or _numeric(r[i]) for r in rows[:50]) for i in keep]
     hidden = len(columns) - len(keep)
+    placed: list[int | None] = list(keep)    # None: the "…" column
     if hidden:
         # One narrow column of "…" stands where the hidden ones were.
         mid = next(k for k in range(1, len(keep)) if keep[k] != keep[k - 1] + 1)
-        keep.insert(mid, None)
+        placed.insert(mid, None)
         widths.insert(mid, 1)
         right.insert(mid, False)
-    columns = [("…" if i is None else columns[i]) for i in keep]
-    texts = [None if t is None else [("…" if i is None else t[i]) for i in keep] for t in texts]
+    columns = [("…" if i is None else columns[i]) for i in placed]
+    texts = [None if t is None else [("…" if i is None else t[i]) for i in placed] for t in texts]
 
     def line(left: str, mid: str, end: str) -> str:
         return left + mid.join("─" * (w + 2) for w in widths) + end

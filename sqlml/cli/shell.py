@@ -57,8 +57,8 @@ class Shell:
             return False
         if word == ".help":
             self.console.out(HELP.format(history=history_path()))
-        elif word in DOT:
-            self.failed |= not self.console.run(DOT[word])
+        elif (sql := DOT.get(word)) is not None:
+            self.failed |= not self.console.run(sql)
         else:
             self.console.err(f"Error: unknown command {word!r}.{did_you_mean(word, DOT)} "
                              f"Type .help for the list.")
@@ -100,10 +100,11 @@ class Shell:
     def interactive(self, banner: str) -> int:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-        from prompt_toolkit.history import FileHistory, InMemoryHistory
+        from prompt_toolkit.history import FileHistory, History, InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings
 
         path = history_path()
+        history: History
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(exist_ok=True)
@@ -124,7 +125,7 @@ class Shell:
             else:
                 buf.insert_text("\n")
 
-        session = PromptSession(
+        session: PromptSession[str] = PromptSession(
             history=history, multiline=True, key_bindings=keys,
             auto_suggest=AutoSuggestFromHistory(), enable_history_search=False,
             prompt_continuation=lambda width, line_number, soft_wrap: CONTINUATION.rjust(width))

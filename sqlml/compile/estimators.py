@@ -2,10 +2,11 @@
 expressions (:mod:`sqlml.compile.preprocessing`) into the model's outputs:
 
     supports(estimator) -> bool
-    scores_sql(estimator, inputs: list[str]) -> list[str]
+    scores_sql(estimator, inputs: list[str]) -> list[str] | Vector
 
 one expression per class in ``estimator.classes_`` order (``predict_proba``'s columns) for a
-classifier, a one-element list (``predict``) for a regressor. Linear models and MLPs are emitted
+classifier, a one-element list (``predict``) for a regressor, or one ``Vector`` of them all
+where per-output expressions would repeat each other. Linear models and MLPs are emitted
 here, trees and boosting in :mod:`sqlml.compile.trees`; :func:`emitter` picks the one for an
 estimator. What differs from numpy: dot products are summed in another order, and a linear model
 multiplies a standard-scaled input by coef / scale, with mean * coef / scale moved into the
@@ -42,10 +43,14 @@ class Vector(str):
     would each repeat the others' text."""
 
 
+# What an emitter's scores_sql returns: one expression per output, or a Vector of them all.
+Scores = list[str] | Vector
+
+
 INLINE_SOFTMAX_CHARS = 50_000
 
 
-def softmax(zs: list[str]) -> list[str] | Vector:
+def softmax(zs: list[str]) -> Scores:
     """sklearn.utils.extmath.softmax: exp(z - max) / sum.
 
     Inlined, every output repeats every z about k + 1 times (DuckDB computes each once, but
@@ -75,7 +80,7 @@ class linear:
         return isinstance(est, _LINEAR)
 
     @staticmethod
-    def scores_sql(est, inputs: list) -> list[str]:
+    def scores_sql(est, inputs: list) -> Scores:
         """``inputs`` are strings or Columns; Columns let one-hot blocks collapse to one CASE
         and let a single-output model skip imputation on rows where nothing is missing."""
         coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
@@ -141,7 +146,7 @@ class mlp:
                 "identity", "logistic", "softmax")
 
     @staticmethod
-    def scores_sql(est, inputs: list[str]) -> list[str]:
+    def scores_sql(est, inputs: list[str]) -> Scores:
         inputs = [c.sql if isinstance(c, Column) else c for c in inputs]
         return _mlp(est, inputs, bind=_inlined_size(est, inputs) > MAX_SQL_CHARS)
 
@@ -164,7 +169,7 @@ def _layer(acts: list[str], W: np.ndarray, b: np.ndarray) -> list[str]:
     return out
 
 
-def _mlp(est, inputs: list[str], bind: bool) -> list[str]:
+def _mlp(est, inputs: list[str], bind: bool) -> Scores:
     """BaseMultilayerPerceptron._forward_pass_fast. Inlined, each layer's expressions are
     repeated in every unit of the next (DuckDB computes them once, but the text multiplies);
     bound, each hidden layer becomes a list that a lambda over the next layer reads."""

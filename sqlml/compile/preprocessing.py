@@ -49,7 +49,11 @@ class Input(str):
     imputed). A split ``input <= t`` is ``raw <= t`` when fill > t, else ``raw <= t OR
     missing``: a comparison of the column itself on most rows."""
 
-    def __new__(cls, sql: str, raw: str, missing: str, fill: float):
+    raw: str
+    missing: str
+    fill: float
+
+    def __new__(cls, sql: str, raw: str, missing: str, fill: float) -> Input:
         obj = super().__new__(cls, sql)
         obj.raw, obj.missing, obj.fill = raw, missing, fill
         return obj

@@ -56,13 +56,13 @@ def evaluate_ranking(model: RecommenderModel, users, items, k=10, *, exclude_see
     k = model._check_k(k)
     uc, ic = model._codes(users, "user"), model._codes(items, "item")
     holdout_users, user_of_row = np.unique(uc, return_inverse=True)
-    rel = [set() for _ in holdout_users]
+    rel: list[set[int]] = [set() for _ in holdout_users]
     for row, code in zip(user_of_row.tolist(), ic.tolist(), strict=True):
         if code >= 0:  # an item the model never saw cannot be recommended: still counts in |rel|
             rel[row].add(code)
     n_rel = np.bincount(user_of_row, minlength=len(holdout_users))
     known = holdout_users >= 0
-    top = {}
+    top: dict[int, list[int]] = {}
     if known.any():
         rec = model.recommend_all(k, exclude_seen, reasons=False, users=holdout_users[known])
         codes = model._codes(rec["item"], "item")

@@ -18,7 +18,7 @@ from sqlml.errors import ArtifactError, PredictionInputError, TrainingError
 
 __all__ = ["RecommenderModel"]
 
-_CONTROLLER = []
+_CONTROLLER: list[ThreadpoolController] = []
 
 
 def single_blas():
@@ -119,6 +119,18 @@ class RecommenderModel:
     pick, among the user's rated (explicit) or positive (implicit) items other than the
     recommended one, the closest in cosine of item factors; the lower index wins ties.
     """
+
+    # The arrays named in _ARRAYS, which __init__ sets by name.
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    popularity: np.ndarray
+    seen_indptr: np.ndarray
+    seen_items: np.ndarray
+    seen_values: np.ndarray
 
     def __init__(self, *, feedback, user_kind, item_kind, global_mean, params, info, **arrays):
         self.feedback, self.user_kind, self.item_kind = feedback, user_kind, item_kind

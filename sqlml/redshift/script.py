@@ -52,7 +52,9 @@ def execute(con: duckdb.DuckDBPyConnection, script: str, *,
         for message in st.notices:
             emit(message)
         try:
-            if st.kind == "drop_model" and st.if_exists and not _exists(con, st.model):
+            # The parser names the model of every DROP MODEL; None is only for other kinds.
+            if (st.kind == "drop_model" and st.if_exists and st.model is not None
+                    and not _exists(con, st.model)):
                 emit(f"DROP MODEL IF EXISTS: {catalog.absent(st.model)}; nothing was dropped.")
                 results.append(Result(st.text, ["dropped"], [], st.kind, ""))
                 continue

@@ -61,14 +61,14 @@ def permutation_rows(fitted, Xv: pd.DataFrame, yv, scoring, random_state: int,
     and a note when ``seconds`` (what is left of max_runtime) made the estimate coarser."""
     est = getattr(fitted, "named_steps", {}).get("model")
     jobs = est.get_params().get("n_jobs") if est is not None else None
-    if jobs is not None:
-        # Small predictions are 3x quicker in one thread than with a thread team per call.
-        est.set_params(n_jobs=None)
+    if est is None or jobs is None:
+        return _permutation_rows(fitted, Xv, yv, scoring, random_state, seconds)
+    # Small predictions are 3x quicker in one thread than with a thread team per call.
+    est.set_params(n_jobs=None)
     try:
         return _permutation_rows(fitted, Xv, yv, scoring, random_state, seconds)
     finally:
-        if jobs is not None:
-            est.set_params(n_jobs=jobs)
+        est.set_params(n_jobs=jobs)
 
 
 def sample_rows(Xv: pd.DataFrame, yv, rows: int, random_state: int):
@@ -229,6 +229,7 @@ def coefficient_rows(served, positive) -> list[tuple]:
     if coef.shape[1] != len(terms):
         return []
     classes = getattr(est, "classes_", None)
+    labels: list[str | None]
     if classes is None:
         labels = [None]
     elif len(classes) == 2:
@@ -238,7 +239,7 @@ def coefficient_rows(served, positive) -> list[tuple]:
     else:
         labels = [str(c) for c in classes]
     text = {name for name, t, _ in prep.transformers_ if _is_text(t)}
-    rows = []
+    rows: list[tuple] = []
     for k, label in enumerate(labels):
         c = coef[k]
         keep = np.ones(len(terms), dtype=bool)
@@ -259,8 +260,10 @@ def coefficient_rows(served, positive) -> list[tuple]:
 
 def _is_text(trans) -> bool:
     last = trans.steps[-1][1] if hasattr(trans, "steps") else None
+    if last is None:
+        return False
     parts = [t for _, t in last.transformer_list] if hasattr(last, "transformer_list") else [last]
-    return last is not None and all(type(t).__name__ == "TfidfVectorizer" for t in parts)
+    return all(type(t).__name__ == "TfidfVectorizer" for t in parts)
 
 
 def baseline_rows(X: pd.DataFrame, features) -> list[tuple]:
@@ -268,6 +271,7 @@ def baseline_rows(X: pd.DataFrame, features) -> list[tuple]:
     rows = []
     for f in features:
         col = X[f.name]
+        value: float | str | None
         if f.kind in ("numeric", "boolean"):
             v = col.median()
             value = None if pd.isna(v) else float(v)

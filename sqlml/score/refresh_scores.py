@@ -108,7 +108,7 @@ def _scores(model, data: pa.Table, keys: list[str], feats: list[str],
     """Scored in batches through the model's own serving path (StoredModel.scores), so the
     table holds exactly what the generated functions return."""
     fn = FN
-    parts = {"label": [], "probability": [], "probabilities": []}
+    parts: dict[str, list[np.ndarray]] = {"label": [], "probability": [], "probabilities": []}
     for start in range(0, data.num_rows, BATCH):
         chunk = data.slice(start, BATCH)
         scores = model.scores([chunk.column(c) for c in feats], fn)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,9 @@ from sqlml.catalog import store as catalog
 from sqlml.errors import ArtifactError, PredictionInputError
 from sqlml.train.preprocessing import Feature, to_frame
 
+# Scores for a batch of arrow feature columns, as StoredModel.scores gives them: (columns, fn).
+FastPath = Callable[[list, str], np.ndarray]
+
 
 @dataclass
 class StoredModel:
@@ -45,11 +49,19 @@ class StoredModel:
     positive_class: object
     threshold: float | None
     pipeline: Pipeline
-    _fast: object = field(default=None, repr=False)
+    _fast: FastPath | None = field(default=None, repr=False)
 
     @property
     def is_classifier(self) -> bool:
         return self.problem_type != "regression"
+
+    @property
+    def class_list(self) -> list:
+        """A classifier's classes, which the catalog stores for every classifier."""
+        if self.classes is None:
+            raise ArtifactError(f"model {self.name!r} version {self.version}: a "
+                                f"{self.problem_type} model has no classes recorded")
+        return self.classes
 
     def frame(self, columns: list, fn: str) -> pd.DataFrame:
         return to_frame(columns, self.features, fn)
@@ -68,9 +80,9 @@ class StoredModel:
     def labels_from_scores(self, scores: np.ndarray) -> np.ndarray:
         if not self.is_classifier:
             return scores
-        classes = np.asarray(self.classes, dtype=object)
+        classes = np.asarray(self.class_list, dtype=object)
         if len(classes) == 2:
-            pos = self.classes.index(self.positive_class)
+            pos = self.class_list.index(self.positive_class)
             return np.where(scores[:, pos] >= self.threshold, classes[pos], classes[1 - pos])
         return classes[np.argmax(scores, axis=1)]
 
@@ -84,7 +96,7 @@ class StoredModel:
                 f"which model {self.name!r} needs. It expects {_signature(self)}. Add those "
                 f"columns to the DataFrame.")
         if len(df) == 0:   # as SQL returns no rows for no rows; scikit-learn would refuse
-            return np.empty((0, len(self.classes)) if self.is_classifier else 0)
+            return np.empty((0, len(self.class_list)) if self.is_classifier else 0)
         cols = [pa.array(df.iloc[:, i]) for i in at]
         return self.scores(cols, self.function_name)
 
@@ -111,8 +123,8 @@ def load(cur, name: str, version: int) -> StoredModel | StoredRecommender:
     if row["problem_type"] == "recommendation":
         from sqlml.recommend.train import loads
 
-        model = loads(row["artifact"], f"model {name!r} version {version}")
-        return StoredRecommender(name, version, row["function_name"], model)
+        recommender = loads(row["artifact"], f"model {name!r} version {version}")
+        return StoredRecommender(name, version, row["function_name"], recommender)
     pipeline = artifacts.loads(row["artifact"], name=f"model {name!r} version {version}")
     classes = json.loads(row["classes"]) if row["classes"] else None
     positive = None
@@ -134,9 +146,9 @@ class ModelCache:
         self._instance = instance
         self._lock = threading.Lock()
         self._active: dict[str, int] = {}
-        self._models: dict[tuple[str, int], StoredModel] = {}
+        self._models: dict[tuple[str, int], StoredModel | StoredRecommender] = {}
 
-    def get(self, ref: str) -> StoredModel:
+    def get(self, ref: str) -> StoredModel | StoredRecommender:
         name, _, pinned = ref.partition("@")
         with self._lock:
             # A pin that is not a number is left to catalog.resolve_version, which explains it.
@@ -207,7 +219,7 @@ _LINEAR = (LinearRegression, Ridge, Lasso, ElasticNet)
 _HGB = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
 
 
-def compile_fast_path(model: StoredModel):
+def compile_fast_path(model: StoredModel) -> FastPath | None:
     """A function (columns, fn) -> scores equal to the pipeline's, or None where not covered."""
     steps = model.pipeline.steps
     if len(steps) != 2 or any(f.kind not in ("numeric", "boolean") for f in model.features):
@@ -223,7 +235,9 @@ def compile_fast_path(model: StoredModel):
     # The ColumnTransformer's output layout: per feature its value, then its missing-value
     # indicator where the imputer keeps one. Scaling is elementwise, so scaling the whole matrix
     # at once gives the same numbers as scaling block by block (x - 0 and x / 1 are exact).
-    layout, means, scales = [], [], []
+    layout: list[tuple[int, float, bool]] = []
+    means: list[float] = []
+    scales: list[float] = []
     for stat, indicate, mean, scale in blocks:
         layout.append((len(means), stat, indicate))
         width = 2 if indicate else 1

@@ -18,9 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlml.errors import ServeError
 from sqlml.server.pgwire.auth import Verifier, make_verifier
+
+if TYPE_CHECKING:  # both are imported when serving starts (the REST one pulls in FastAPI)
+    from sqlml.server.pgwire.server import PgServer
+    from sqlml.server.rest.app import ServerHandle
 
 STATE_SUFFIX = ".sqlml-serve.json"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
@@ -151,7 +156,7 @@ def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
                          f"path, or serve it once without --read-only to create it.")
     creds = credentials(database, password=password, token=token, http=http_port is not None)
     con = sqlml.connect(database, read_only=read_only)
-    handles = []
+    handles: list[PgServer | ServerHandle] = []
     try:
         try:
             pg = pgwire.start_in_thread(con, host=host, port=port, password=None,

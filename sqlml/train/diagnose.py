@@ -128,7 +128,7 @@ def diagnose(pipeline, X, y, train_idx, val_idx, problem_type: str, score_with, 
         curve = []   # too few rows of a class for the smallest size: verdict without the curve
     v = verdict(tr_skill, va_skill, [c[4] for c in curve],
                 curve[-1][3] - curve[-1][4] if curve else None)
-    rows = [(0, "holdout", len(yt), _natural(tr, score_with), _natural(va, score_with),
+    rows: list[tuple] = [(0, "holdout", len(yt), _natural(tr, score_with), _natural(va, score_with),
              tr_skill, va_skill, v, REMEDIES[v])]
     rows += [(i, "learning_curve", n, _natural(a, score_with), _natural(b, score_with), sa, sb,
               None, None) for i, (n, a, b, sa, sb) in enumerate(curve, start=1)]

@@ -158,7 +158,9 @@ class TextCleaner(TransformerMixin, BaseEstimator):
 
 
 def build_transformer(features: list[Feature], dense: bool) -> ColumnTransformer:
-    parts = []
+    # (name, transformer, columns): a text column is named alone, not in a list, so that its
+    # pipeline receives the 1-D array of strings TfidfVectorizer takes.
+    parts: list[tuple[str, Pipeline, str | list[str]]] = []
     for f in features:
         if f.kind in ("numeric", "boolean"):
             steps = [("impute", SimpleImputer(strategy="median", add_indicator=True))]

@@ -121,8 +121,8 @@ class Compat:
             return None
         if first == "SHOW":
             return self._show(text)
-        if first == "DISCARD" and _DISCARD.match(text):
-            return Answer("DISCARD " + _DISCARD.match(text).group(1).upper())
+        if first == "DISCARD" and (m := _DISCARD.match(text)):
+            return Answer("DISCARD " + m.group(1).upper())
         return None
 
     def _set(self, text: str) -> Answer | None:

@@ -14,6 +14,9 @@ from sqlglot import exp
 
 from sqlml.server.pgwire.catalog import SUPPLIED_VIEWS
 
+# Annotations name exp.Expr, the base class of sqlglot's node types (its type hints use it; at
+# run time every node is also an exp.Expression).
+
 
 def rewrite(text: str, *, user: str, setting: Callable[[str], str | None]) -> str | None:
     """DuckDB SQL for a Postgres query, or None when sqlglot cannot read it. ``setting(name)``
@@ -26,7 +29,7 @@ def rewrite(text: str, *, user: str, setting: Callable[[str], str | None]) -> st
         return None
     _name_columns(tree)
 
-    def transform(node: exp.Expression) -> exp.Expression:
+    def transform(node: exp.Expr) -> exp.Expr:
         return _transform(node, user, setting)
 
     # sqlglot's transform does not revisit what a replaced node contains, so repeat it until
@@ -41,7 +44,7 @@ def rewrite(text: str, *, user: str, setting: Callable[[str], str | None]) -> st
     return out
 
 
-def _transform(node: exp.Expression, user: str, setting) -> exp.Expression:
+def _transform(node: exp.Expr, user: str, setting) -> exp.Expr:
     if isinstance(node, exp.Dot) and _is_pg_catalog(node.this) and isinstance(
             node.expression, exp.Func):
         return node.expression
@@ -94,7 +97,7 @@ def touches_catalog(text: str) -> bool:
     return bool(_CATALOG_HINT.search(text))
 
 
-def _pg_column_name(node: exp.Expression) -> str | None:
+def _pg_column_name(node: exp.Expr) -> str | None:
     """The name Postgres gives an unaliased select-list item (None: keep DuckDB's)."""
     if isinstance(node, (exp.Column, exp.Star, exp.Alias)):
         return None
@@ -119,7 +122,7 @@ def _pg_column_name(node: exp.Expression) -> str | None:
     return "?column?"
 
 
-def _name_columns(tree: exp.Expression) -> None:
+def _name_columns(tree: exp.Expr) -> None:
     """Rewriting must not rename result columns: clients read some of them by name."""
     selects = [tree] if isinstance(tree, exp.Select) else []
     if isinstance(tree, exp.SetOperation):
@@ -140,7 +143,7 @@ _COMPARISONS = {"=": exp.EQ, "<>": exp.NEQ, "!=": exp.NEQ, "<": exp.LT, ">": exp
                 "~~": exp.Like, "~~*": exp.ILike}
 
 
-def _operator(node: exp.Operator) -> exp.Expression:
+def _operator(node: exp.Operator) -> exp.Expr:
     op = str(node.args.get("operator", "")).split(".")[-1].strip()
     negate = op.startswith("!") and op != "!="
     cls = _COMPARISONS.get(op[1:] if negate else op)
@@ -150,7 +153,7 @@ def _operator(node: exp.Operator) -> exp.Expression:
     return exp.Not(this=out) if negate else out
 
 
-def _type_name(to: exp.Expression) -> str:
+def _type_name(to: exp.Expr) -> str:
     """The Postgres type name of a cast target, without its pg_catalog schema, lower-case."""
     if isinstance(to, exp.DataType) and to.this == exp.DataType.Type.USERDEFINED:
         kind = to.args.get("kind")
@@ -165,16 +168,18 @@ def _type_name(to: exp.Expression) -> str:
     return to.name.lower()
 
 
-_REG = {"regclass": ("pg_class", "relname"), "regtype": ("pg_type", "typname"),
-        "regproc": ("pg_proc", "proname"), "regprocedure": ("pg_proc", "proname"),
-        "regnamespace": ("pg_namespace", "nspname"), "regrole": (None, None),
-        "regconfig": (None, None), "regoper": (None, None)}
+# reg* type: (catalog view, its name column), or None when no view here lists its objects.
+_REG: dict[str, tuple[str, str] | None] = {
+    "regclass": ("pg_class", "relname"), "regtype": ("pg_type", "typname"),
+    "regproc": ("pg_proc", "proname"), "regprocedure": ("pg_proc", "proname"),
+    "regnamespace": ("pg_namespace", "nspname"), "regrole": None, "regconfig": None,
+    "regoper": None}
 _PLAIN = {"oid": "BIGINT", "name": "VARCHAR", "char": "VARCHAR", "text": "VARCHAR",
           "int2vector": "VARCHAR", "oidvector": "VARCHAR", "xid": "BIGINT", "regrole": "BIGINT",
           "pg_node_tree": "VARCHAR", "aclitem": "VARCHAR"}
 
 
-def _plain_type(node: exp.DataType) -> exp.Expression:
+def _plain_type(node: exp.DataType) -> exp.Expr:
     """pg_catalog.int2 is int2; Postgres-only types become the DuckDB type closest to them."""
     name = _type_name(node)
     if name in _PLAIN:
@@ -187,27 +192,29 @@ def _plain_type(node: exp.DataType) -> exp.Expression:
         return node
 
 
-def _lookup(table: str, column: str, key: str, value: exp.Expression) -> exp.Expression:
+def _lookup(table: str, column: str, key: str, value: exp.Expr) -> exp.Expr:
     return exp.Subquery(this=exp.select(column).from_(f"pg_catalog.{table}")
                         .where(exp.EQ(this=exp.column(key), expression=value)).limit(1))
 
 
-def _cast(node: exp.Cast) -> exp.Expression:
+def _cast(node: exp.Cast) -> exp.Expr:
     target = _type_name(node.to)
     inner = node.this
     if target in _REG:
-        table, column = _REG[target]
+        view = _REG[target]
         if isinstance(inner, exp.Literal) and inner.is_string:
-            if table is None:
+            if view is None:
                 return exp.Literal.number(0)
+            table, column = view
             name = inner.this.split(".")[-1].strip('"')
             return _lookup(table, "oid", column, exp.Literal.string(name))
         return inner
     if isinstance(inner, exp.Cast) and _type_name(inner.to) in _REG:
         # oid::regclass::text is the relation's name; the inner cast already became the oid.
         reg = _type_name(inner.to)
-        table, column = _REG[reg]
-        if target in ("text", "varchar", "name") and table is not None:
+        view = _REG[reg]
+        if target in ("text", "varchar", "name") and view is not None:
+            table, column = view
             if reg == "regtype":
                 return exp.Anonymous(this="format_type",
                                      expressions=[inner.this, exp.Null()])

@@ -147,6 +147,19 @@ class Session:
             except OSError:
                 pass
 
+    # Startup sets both before the message loop reads any query, so query handlers use these.
+    @property
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self.cur is None:
+            raise RuntimeError("the session has no cursor before startup completes")
+        return self.cur
+
+    @property
+    def _compat(self) -> compat.Compat:
+        if self.compat is None:
+            raise RuntimeError("the session has no compat layer before startup completes")
+        return self.compat
+
     def interrupt(self) -> None:
         """Stop the statement running now, if any (from another thread): it fails with 57014."""
         if self.cur is not None:
@@ -173,7 +186,8 @@ class Session:
             self.fatal("28000", "no user name given in the startup packet; connect with a user "
                                 "name, e.g. psql -U sqlml")
             return False
-        if self.config.verifier is not None and not self._authenticate(user):
+        verifier = self.config.verifier
+        if verifier is not None and not self._authenticate(user, verifier):
             return False
         self.send(codec.auth_ok())
         self.cur = self.con.cursor()
@@ -192,10 +206,10 @@ class Session:
         self.flush()
         return True
 
-    def _authenticate(self, user: str) -> bool:
+    def _authenticate(self, user: str, verifier: Verifier) -> bool:
         self.send(codec.auth_sasl(["SCRAM-SHA-256"]))
         self.flush()
-        exchange = ScramExchange(self.config.verifier)
+        exchange = ScramExchange(verifier)
         try:
             kind, body = codec.read_message(self.sock)
             if kind != b"p":
@@ -328,28 +342,30 @@ class Session:
                 fields = self._describe_statement(prepared)
                 self.send(codec.row_description(fields) if fields else codec.NO_DATA)
                 return
-            portal = self._portal(name, codec.NO_DATA)
-            if portal is None:
+            found = self._portal(name, codec.NO_DATA)
+            if found is None:
                 return
+            portal, st = found
             # Describing a portal needs its result's columns, so it runs here; Execute then
             # sends the rows.
-            portal.outcome = self._run(portal.prepared.statement, portal.params)
+            portal.outcome = self._run(st, portal.params)
             fields = portal.outcome.fields
             self.send(codec.row_description(fields, portal.result_formats) if fields
                       else codec.NO_DATA)
         except Exception as exc:
             self._fail(exc, extended=True)
 
-    def _portal(self, name: str, if_empty: bytes) -> Portal | None:
-        """The named portal; None once ``if_empty`` is sent for a portal of an empty query,
-        which has no result to describe or run."""
+    def _portal(self, name: str, if_empty: bytes) -> tuple[Portal, Statement] | None:
+        """The named portal and its statement; None once ``if_empty`` is sent for a portal of
+        an empty query, which has no result to describe or run."""
         portal = self.portals.get(name)
         if portal is None:
             raise PgError("34000", f'portal "{name}" does not exist')
-        if portal.prepared.statement is None:
+        st = portal.prepared.statement
+        if st is None:
             self.send(if_empty)
             return None
-        return portal
+        return portal, st
 
     def _describe_statement(self, prepared: Prepared) -> list[tuple[str, int, int]]:
         st = prepared.statement
@@ -360,9 +376,9 @@ class Session:
         self._park_streaming()
         sql = st.sql
         if compat.touches_catalog(sql):
-            sql = self.compat.rewrite(sql) or sql
+            sql = self._compat.rewrite(sql) or sql
         try:
-            rel = self.cur.sql(sql, params=[None] * len(prepared.param_oids) or None)
+            rel = self._cursor.sql(sql, params=[None] * len(prepared.param_oids) or None)
         except duckdb.Error:
             return []
         return [_field(name, typ) for name, typ in zip(rel.columns, rel.types, strict=True)]
@@ -371,11 +387,12 @@ class Session:
         r = codec.Reader(body)
         name, max_rows = r.cstring(), r.int32()
         try:
-            portal = self._portal(name, codec.EMPTY_QUERY)
-            if portal is None:
+            found = self._portal(name, codec.EMPTY_QUERY)
+            if found is None:
                 return
+            portal, st = found
             if portal.outcome is None:
-                portal.outcome = self._run(portal.prepared.statement, portal.params)
+                portal.outcome = self._run(st, portal.params)
             outcome = portal.outcome
             formats = [codec.result_format(portal.result_formats, i)
                        for i in range(len(outcome.fields))]
@@ -448,7 +465,7 @@ class Session:
                                        f"Write the values into the statement (WHERE state = "
                                        f"'KS'), and send it without parameters.")
             return self._run_sqlml(st)
-        answer = self.compat.answer(st.sql) if word in ("SET", "RESET", "SHOW",
+        answer = self._compat.answer(st.sql) if word in ("SET", "RESET", "SHOW",
                                                         "DISCARD") else None
         if answer is not None:
             return self._answered(answer)
@@ -468,12 +485,12 @@ class Session:
             self.status = "I"
         elif word in ("SET", "RESET") and "timezone" in sql.lower():
             # Drivers convert timestamptz values with the TimeZone the server reports.
-            self.send(codec.parameter_status("TimeZone", self.compat.timezone()))
+            self.send(codec.parameter_status("TimeZone", self._compat.timezone()))
         return outcome
 
     def _run_sql(self, sql: str, params: list | None, word: str) -> Outcome:
-        cur = self.cur
-        rewritten = self.compat.rewrite(sql) if compat.touches_catalog(sql) else None
+        cur = self._cursor
+        rewritten = self._compat.rewrite(sql) if compat.touches_catalog(sql) else None
         try:
             cur.execute(rewritten or sql, params)
         except duckdb.Error as first:
@@ -481,7 +498,7 @@ class Session:
             # Postgres' dialect; inside one, DuckDB has already aborted the transaction.
             if rewritten is not None or self.status != "I" or not isinstance(first, _REFUSED):
                 raise
-            retry = self.compat.rewrite(sql)
+            retry = self._compat.rewrite(sql)
             if retry is None or retry == sql:
                 raise
             try:
@@ -511,7 +528,7 @@ class Session:
     def _run_sqlml(self, st: Statement) -> Outcome:
         from sqlml.redshift.script import execute
 
-        (result,) = execute(self.cur, st.text, notice=self.notice)
+        (result,) = execute(self._cursor, st.text, notice=self.notice)
         fields = []
         for i, name in enumerate(result.columns):
             sample = next((r[i] for r in result.rows if r[i] is not None), None)

@@ -14,6 +14,7 @@ import struct
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 BOOL, BYTEA, INT8, INT2, INT4, TEXT, OID, JSON = 16, 17, 20, 21, 23, 25, 26, 114
 FLOAT4, FLOAT8, UNKNOWN, VARCHAR, BPCHAR, DATE, TIME, TIMESTAMP = 700, 701, 705, 1043, 1042, 1082, \
@@ -118,6 +119,8 @@ def _numeric_binary(value) -> bytes:
     if d.is_nan():
         return struct.pack("!hhHh", 0, 0, 0xC000, 0)
     sign, digits, exponent = d.as_tuple()
+    if not isinstance(exponent, int):  # 'F': Infinity, which this wire form cannot carry
+        raise TypeError(f"numeric {value} has no binary form")
     dscale = max(-exponent, 0)
     text = "".join(map(str, digits))
     # Place the decimal point, then cut into base-10000 groups aligned on it.
@@ -142,7 +145,8 @@ def _numeric_binary(value) -> bytes:
                        dscale, *groups)
 
 
-def _binary_encoder(oid: int) -> Callable[[object], bytes]:
+# Each encoder takes the Python value DuckDB returns for that column's type (hence Any).
+def _binary_encoder(oid: int) -> Callable[[Any], bytes]:
     if oid == BOOL:
         return lambda v: b"\x01" if v else b"\x00"
     if oid in (INT2, INT4, INT8):
@@ -174,13 +178,17 @@ def _binary_encoder(oid: int) -> Callable[[object], bytes]:
     return lambda v: to_text(v).encode("utf-8")
 
 
-def encoders(oids: list[int], formats: list[int]) -> list[Callable[[object], bytes | None]]:
+def _null_passing(enc: Callable[[Any], bytes]) -> Callable[[Any], bytes | None]:
+    """``enc``, except that SQL NULL stays None (sent as a -1 length, not encoded)."""
+    return lambda v: None if v is None else enc(v)
+
+
+def encoders(oids: list[int], formats: list[int]) -> list[Callable[[Any], bytes | None]]:
     """One encoder per column: text, or binary where the client asked for it."""
-    out = []
+    out: list[Callable[[Any], bytes | None]] = []
     for oid, fmt in zip(oids, formats, strict=True):
         if fmt == 1:
-            enc = _binary_encoder(oid)
-            out.append(lambda v, enc=enc: None if v is None else enc(v))
+            out.append(_null_passing(_binary_encoder(oid)))
         else:
             out.append(encode_text)
     return out

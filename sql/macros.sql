@@ -1,12 +1,9 @@
 -- Macros that own the named arguments and defaults of sqlml's Python-backed functions, and
 -- pure-SQL views of the catalog that work in any DuckDB client.
 
-CREATE OR REPLACE MACRO ml_create_model(name, source, target := NULL, "function" := NULL,
-    problem_type := 'auto', model_type := 'auto', objective := 'auto',
-    hyperparameters := NULL, settings := NULL, preprocessors := NULL,
-    fn_cost := NULL, fp_cost := NULL, min_recall := NULL) AS
-    __sqlml_py_create_model(name, source, target, "function", problem_type, model_type, objective,
-                         hyperparameters, settings, preprocessors, fn_cost, fp_cost, min_recall);
+-- ml_create_model(name, source, target := NULL, ...): generated from sqlml/spec.py's PARAMS
+-- (sqlml.spec.create_model_macro), so the macro, the Python API and the UDF agree on them.
+{{ml_create_model}}
 
 -- Raises the Python side's message when a model name is unknown: sqlml/sqlfiles.py puts the
 -- catalog's one template (sqlml/catalog/store.py NOT_FOUND) in place of the placeholder.

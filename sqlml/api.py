@@ -6,12 +6,12 @@ import json
 
 import duckdb
 
-from sqlml import context
+from sqlml import context, spec
 from sqlml import progress as progress_bar
 from sqlml.score.serving import StoredModel
 
-_OPTIONS = ("target", "function", "problem_type", "model_type", "objective", "hyperparameters",
-            "settings", "preprocessors", "fn_cost", "fp_cost", "min_recall")
+# The keyword options: every parameter of ml_create_model after name and source.
+_OPTIONS = tuple(p.name for p in spec.PARAMS if not p.required)
 
 
 def create_model(con: duckdb.DuckDBPyConnection, name: str, source: str, *, progress=None,

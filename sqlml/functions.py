@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sqlml import spec
 from sqlml.catalog import generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.compile import model as compile_sql
@@ -138,15 +139,18 @@ def _create_model(inst: Instance):
 
 
 def _train(cur, args: list) -> dict:
-    if str(args[4] or "").lower() != "recommendation":
+    given = spec.bind(args)
+    if str(given["problem_type"] or "").lower() != "recommendation":
         return training.train(cur, args)
-    name = training.check_identifier("model name", args[0])
-    function = training.check_identifier("function name", args[3] or f"recommend_{name}")
-    req = training.Request(name=name, source=args[1], target=args[2] or "", function=function)
+    name = training.check_identifier("model name", given["name"])
+    function = training.check_identifier("function name",
+                                         given["function"] or f"recommend_{name}")
+    req = training.Request(name=name, source=given["source"], target=given["target"] or "",
+                           function=function)
     training.clash_check(cur, req)
-    query = sources.query_of(args[1] or "")
+    query = sources.query_of(given["source"] or "")
     return recommend_train.train(cur, name, function, query,
-                                 training.as_dict(args[8], "settings"))
+                                 training.as_dict(given["settings"], "settings"))
 
 
 def _record_failure(cur, name, started, seconds, exc) -> None:

@@ -2,7 +2,8 @@
 
 In a wheel the folder ships as ``sqlml/sql``; in a source checkout it is the top-level ``sql/``.
 A ``{{name}}`` in a file is replaced by the SQL of ``PLACEHOLDERS[name]`` as the file is read, so a
-message the SQL shares with Python is written once, in Python.
+message the SQL shares with Python is written once, in Python, and the ``ml_create_model`` macro is
+generated from ``sqlml.spec``; the install fingerprint covers what is put in.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from sqlml import spec
 from sqlml.catalog import store as catalog
 from sqlml.errors import ModelNotFoundError
 
@@ -52,6 +54,8 @@ PLACEHOLDERS = {
         "suggestion": "",
         "listing": f"coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM sqlml.models), "
                    f"{_literal(catalog.NO_MODELS)})"}),
+    # The whole CREATE MACRO statement: its parameters, order and defaults are sqlml.spec's.
+    "ml_create_model": spec.create_model_macro().rstrip("\n"),
 }
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from sqlml import spec
 from sqlml.catalog import artifacts, generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.errors import ArtifactError, TrainingError, did_you_mean
@@ -28,33 +29,17 @@ from sqlml.train import supervised as training
 
 FN = "ml_create_model"
 FORMAT = "sqlml.recommender/1+npz"
-SETTINGS = {"user_col": None, "item_col": None, "rating_col": None, "timestamp_col": None,
-            "feedback": "explicit", "factors": None, "regularization": None,
-            "iterations": None, "alpha": None, "implicit_threshold": None,
-            "recency_half_life": None, "random_state": 42, "test_size": 0.2, "k": 10}
+SETTINGS = spec.defaults(spec.RECOMMENDATION)   # declared, with their rules, in sqlml.spec
 
 
 def settings_of(raw: dict) -> dict:
-    unknown = [k for k in raw if k not in SETTINGS]
-    if unknown:
-        raise TrainingError(
-            f"{FN}: setting {unknown[0]!r} is unknown for recommendation models."
-            f"{did_you_mean(unknown[0], SETTINGS)} Known settings: {', '.join(SETTINGS)}.")
-    s = {**SETTINGS, **raw}
+    s = spec.check_settings(raw, spec.RECOMMENDATION)
     for key in ("user_col", "item_col"):
         if not isinstance(s[key], str) or not s[key]:
             raise TrainingError(
                 f"{FN}: a recommendation model needs settings {key} naming the column of "
                 f"{key[:4]} ids, got {s[key]!r}. Pass e.g. settings := {{user_col: 'user_id', "
                 f"item_col: 'movie_id', rating_col: 'rating'}}.")
-    if s["feedback"] not in ("explicit", "implicit"):
-        raise TrainingError(
-            f"{FN}: settings feedback must be 'explicit' (ratings to predict) or 'implicit' "
-            f"(clicks, plays, purchases), got {s['feedback']!r}.")
-    if not isinstance(s["k"], int) or isinstance(s["k"], bool) or s["k"] <= 0:
-        raise TrainingError(
-            f"{FN}: settings k (the cut-off of the stored ranking metrics) must be a positive "
-            f"integer, got {s['k']!r}. Use e.g. settings := {{k: 10}}.")
     return s
 
 

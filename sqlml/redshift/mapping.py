@@ -1,5 +1,8 @@
 """Redshift ML's words mapped onto sqlml's: model types, problem types, objectives, settings,
 XGBoost hyperparameters and PREPROCESSORS JSON. The README lists the same tables.
+
+sqlml's own names and setting types are read from ``sqlml.spec``, so parsing a statement loads
+no training code; only naming hyperparameters reads the estimators' signatures.
 """
 
 from __future__ import annotations
@@ -7,10 +10,8 @@ from __future__ import annotations
 import inspect
 import json
 
+from sqlml import spec
 from sqlml.errors import closest
-from sqlml.recommend import train as recommend_train
-from sqlml.train import estimators, evaluation, preprocessing
-from sqlml.train import supervised as training
 
 IGNORED_NOTICE = ("{what} is accepted for Redshift compatibility and ignored: sqlml trains "
                   "inside this DuckDB process, with no AWS account or S3 bucket.")
@@ -32,7 +33,7 @@ def _hint(word: str, choices) -> str:
 
 # -- MODEL_TYPE, PROBLEM_TYPE, OBJECTIVE ---------------------------------------------------------
 MODEL_TYPES = {"XGBOOST": "gradient_boosting", "MLP": "mlp", "LINEAR_LEARNER": "linear",
-               **{m.upper(): m for m in (*estimators.MODEL_TYPES, "auto")}}
+               **{m.upper(): m for m in (*spec.MODEL_TYPES, "auto")}}
 UNSUPPORTED_MODEL_TYPES = {
     "KMEANS": "k-means clustering is not available: sqlml trains supervised models (and "
               "recommenders with PROBLEM_TYPE RECOMMENDATION)",
@@ -50,7 +51,7 @@ def model_type(word: str) -> str:
     return MODEL_TYPES[u]
 
 
-PROBLEM_TYPES = {p.upper(): p for p in (*estimators.PROBLEM_TYPES, "recommendation", "auto")}
+PROBLEM_TYPES = {p.upper(): p for p in (*spec.PROBLEM_TYPES, "auto")}
 
 
 def problem_type(word: str) -> str:
@@ -71,7 +72,7 @@ OBJECTIVES = {"mse": "rmse", "accuracy": "accuracy", "f1": "f1", "f1macro": "f1_
               "f1_macro": "f1_macro", "auc": "auc", "reg:squarederror": "rmse",
               "binary:logistic": "log_loss", "multi:softmax": "log_loss",
               "multi:softprob": "log_loss",
-              **{o: o for o in evaluation.OBJECTIVES}}
+              **{o: o for o in spec.OBJECTIVES}}
 
 
 def objective(text: str) -> str:
@@ -79,24 +80,20 @@ def objective(text: str) -> str:
     if low not in OBJECTIVES:
         raise MappingError(
             "an objective such as 'AUC', 'F1', 'Accuracy', 'MSE' or sqlml's "
-            + ", ".join(repr(o) for o in evaluation.OBJECTIVES), _hint(low, OBJECTIVES))
+            + ", ".join(repr(o) for o in spec.OBJECTIVES), _hint(low, OBJECTIVES))
     return OBJECTIVES[low]
 
 
 # -- SETTINGS -----------------------------------------------------------------------------------
 CLOUD_SETTINGS = {"s3_bucket": str, "kms_key_id": str, "s3_garbage_collect": bool, "tags": str}
 _INT, _NUM, _BOOL, _STR = "an integer", "a number", "ON/OFF or TRUE/FALSE", "a string"
-SETTING_TYPES = {"max_runtime": _NUM, "max_cells": _INT, "test_size": _NUM, "random_state": _INT,
-                 "cv_folds": _INT, "max_trials": _INT, "max_parallel_trials": _INT,
-                 "median_stopping": _BOOL, "diagnose": _BOOL, "strategy": _STR, "split": _STR,
-                 "calibrate": _STR, "fn_cost": _NUM, "fp_cost": _NUM, "min_recall": _NUM,
-                 "user_col": _STR, "item_col": _STR, "rating_col": _STR, "timestamp_col": _STR,
-                 "feedback": _STR, "k": _INT}
+_WORDS = {"integer": _INT, "number": _NUM, "boolean": _BOOL, "text": _STR}
 # fn_cost, fp_cost and min_recall are ml_create_model arguments of their own; SETTINGS is the
 # only place the statement has for them.
-SETTINGS = (*training.DEFAULT_SETTINGS,
-            *(k for k in recommend_train.SETTINGS if k not in training.DEFAULT_SETTINGS),
-            "fn_cost", "fp_cost", "min_recall")
+_COSTS = tuple(spec.PARAM[k] for k in ("fn_cost", "fp_cost", "min_recall"))
+SETTINGS = (*(s.name for s in spec.SETTINGS), *(p.name for p in _COSTS))
+_TYPED: tuple[spec.Setting | spec.Param, ...] = (*spec.SETTINGS, *_COSTS)
+SETTING_TYPES = {o.name: _WORDS[o.rule.kind] for o in _TYPED if o.rule.kind in _WORDS}
 
 
 def _is(kind: str, value) -> bool:
@@ -133,7 +130,7 @@ def setting(key: str, value) -> tuple[object, str | None]:
 
 
 def _example(kind: str, key: str) -> str:
-    default = training.DEFAULT_SETTINGS.get(key)
+    default = spec.SETTING[key].default if key in spec.SETTING else None
     if kind in (_INT, _NUM) and isinstance(default, int | float) and not isinstance(default, bool):
         return str(int(default) if float(default).is_integer() else default)
     return {_INT: "10", _NUM: "0.5", _BOOL: "ON", _STR: "'text'"}[kind]
@@ -154,6 +151,9 @@ XGBOOST_NO_COUNTERPART = ("alpha", "gamma", "subsample", "min_child_weight", "co
 
 
 def _params_of(mt: str) -> list[str]:
+    # Only here, when a statement names hyperparameters, are the estimators loaded.
+    from sqlml.train import estimators
+
     m = estimators.MODEL_TYPES[mt]
     names: list[str] = []
     for cls in (m.classifier, m.regressor):
@@ -255,21 +255,21 @@ def preprocessors(text: str) -> tuple[dict, list[str]]:
         return {}, ["PREPROCESSORS 'none': sqlml still imputes, encodes and scales columns by "
                     "their DuckDB types, since its models need numbers without NULLs."]
     try:
-        spec = json.loads(text)
+        given = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MappingError(_FORMS, f" The text is not JSON: {exc.msg} at character "
                            f"{exc.pos + 1}.", got="text that is not JSON") from None
-    if isinstance(spec, dict):
-        for col, choice in spec.items():
-            if choice not in preprocessing.PREPROCESSORS:
+    if isinstance(given, dict):
+        for col, choice in given.items():
+            if choice not in spec.PREPROCESSORS:
                 raise MappingError(
-                    f"one of {', '.join(preprocessing.PREPROCESSORS)} for column {col!r}",
-                    _hint(str(choice), preprocessing.PREPROCESSORS), got=repr(choice))
-        return spec, []
-    if not isinstance(spec, list):
-        raise MappingError(_FORMS, got=f"JSON {type(spec).__name__}")
+                    f"one of {', '.join(spec.PREPROCESSORS)} for column {col!r}",
+                    _hint(str(choice), spec.PREPROCESSORS), got=repr(choice))
+        return given, []
+    if not isinstance(given, list):
+        raise MappingError(_FORMS, got=f"JSON {type(given).__name__}")
     out: dict[str, str] = {}
-    for i, entry in enumerate(spec, start=1):
+    for i, entry in enumerate(given, start=1):
         if not isinstance(entry, dict) or set(entry) != {"ColumnSet", "Transformers"}:
             raise MappingError(
                 'entries of the form {"ColumnSet": [...], "Transformers": [...]}',

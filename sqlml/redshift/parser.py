@@ -19,6 +19,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
+from sqlml import spec
 from sqlml.errors import SqlSyntaxError, closest
 from sqlml.redshift import mapping as redshift
 
@@ -587,9 +588,7 @@ class _CreateModel:
         if self.settings:
             opts["settings"] = self.settings
         args = [quote(name), quote(source)]
-        for key in ("target", "function", "problem_type", "model_type", "objective",
-                    "hyperparameters", "settings", "preprocessors", "fn_cost", "fp_cost",
-                    "min_recall"):
+        for key in spec.PARAM_NAMES[2:]:   # the named options, after name and source
             if key not in opts:
                 continue
             v = opts[key]

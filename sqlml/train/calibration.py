@@ -13,24 +13,10 @@ import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 
-from sqlml.errors import TrainingError, did_you_mean
+from sqlml.errors import TrainingError
 
 FN = "ml_create_model"
-METHODS = ("sigmoid", "isotonic")
 N_BINS = 10   # equal-width bins over [0, 1], as sklearn.calibration.calibration_curve(n_bins=10)
-
-
-def check_setting(value) -> str | None:
-    """The calibrate setting, validated: None (off), 'sigmoid' or 'isotonic'."""
-    if value is None or value is False:
-        return None
-    if not isinstance(value, str) or value.lower() not in METHODS:
-        hint = did_you_mean(value, METHODS) if isinstance(value, str) else ""
-        raise TrainingError(
-            f"{FN}: setting calibrate {value!r} is not a calibration method.{hint} Valid "
-            f"options: {', '.join(map(repr, METHODS))} (or leave the setting out for none), "
-            f"e.g. settings := {{calibrate: 'sigmoid'}}.")
-    return value.lower()
 
 
 def check_problem(method: str | None, problem_type: str, target: str) -> None:

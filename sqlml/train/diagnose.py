@@ -38,9 +38,6 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import learning_curve
 
-from sqlml.errors import TrainingError
-
-FN = "ml_create_model"
 GAP = 0.10
 POOR = 0.5
 RISE = 0.02
@@ -62,16 +59,6 @@ REMEDIES = {
                     "target",
 }
 VERDICTS = tuple(REMEDIES)
-
-
-def check_setting(value) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise TrainingError(
-            f"{FN}: setting diagnose must be true or false, got {value!r}. Use settings := "
-            f"{{diagnose: true}} to store an over/underfitting diagnosis (FROM ml_diagnose(...)).")
-    return value
 
 
 def _perfect(scoring: str | None) -> float:

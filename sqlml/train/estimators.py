@@ -17,12 +17,13 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from sqlml import spec
 from sqlml.errors import TrainingError, did_you_mean
 from sqlml.train import penalties
 from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
-CLASSIFICATION = ("binary_classification", "multiclass_classification")
-PROBLEM_TYPES = (*CLASSIFICATION, "regression")
+CLASSIFICATION = spec.CLASSIFICATION
+PROBLEM_TYPES = spec.SUPERVISED_PROBLEM_TYPES   # recommendation is trained by sqlml.recommend
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class ModelType:
         return est
 
 
+# The registry of estimators; sqlml.spec declares the same names (tests/test_spec.py checks).
 MODEL_TYPES = {m.name: m for m in (
     ModelType("logistic", LogisticRegression, None, True, True, {"max_iter": 2000}),
     ModelType("linear", LogisticRegression, Ridge, True, True, {"max_iter": 2000}),
@@ -117,8 +119,4 @@ AUTO_CANDIDATES = {
 
 
 def lookup(name: str) -> ModelType:
-    if name not in MODEL_TYPES:
-        raise TrainingError(
-            f"ml_create_model: model_type {name!r} is unknown.{did_you_mean(name, MODEL_TYPES)} "
-            f"Use 'auto' or one of: {', '.join(MODEL_TYPES)}.")
-    return MODEL_TYPES[name]
+    return MODEL_TYPES[spec.check(spec.PARAM["model_type"], name)]   # 'auto' is no model type

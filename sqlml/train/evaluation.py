@@ -6,15 +6,13 @@ import numpy as np
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
+from sqlml import spec
 from sqlml.errors import TrainingError
 
 
 def split(n_rows: int, y, problem_type: str, test_size: float, random_state: int, fn: str):
     """Indices of a train/validation split; stratified for classification."""
-    if not 0.0 < test_size < 1.0:
-        raise TrainingError(
-            f"{fn}: settings test_size must be a fraction strictly between 0 and 1, got "
-            f"{test_size!r}. Use e.g. settings := {{test_size: 0.2}}.")
+    spec.check(spec.SETTING["test_size"], test_size, caller=fn)
     n_val = int(np.ceil(n_rows * test_size))
     n_train = n_rows - n_val
     stratify = None
@@ -97,14 +95,13 @@ def confusion(y, labels_pred, classes) -> list[tuple[str, str, int]]:
             for j, p in enumerate(classes)]
 
 
-# Objectives: name -> (sklearn scorer, greater is better, problem kinds)
-OBJECTIVES = {
-    "auc": ("roc_auc", "binary"), "f1": ("f1", "binary"), "accuracy": ("accuracy", "any_clf"),
-    "recall": ("recall", "binary"), "precision": ("precision", "binary"),
-    "log_loss": ("neg_log_loss", "any_clf"), "cost": ("roc_auc", "binary"),
-    "f1_macro": ("f1_macro", "any_clf"), "rmse": ("neg_root_mean_squared_error", "regression"),
-    "mae": ("neg_mean_absolute_error", "regression"), "r2": ("r2", "regression"),
-    "mape": ("neg_mean_absolute_percentage_error", "regression"),
-}
-DEFAULT_OBJECTIVE = {"binary_classification": "auc", "multiclass_classification": "accuracy",
-                     "regression": "rmse"}
+# Objectives: name -> (scikit-learn scorer, the problem kinds it applies to). The names, kinds and
+# defaults are declared in sqlml.spec; only the scorer is said here.
+_SCORERS = {"auc": "roc_auc", "f1": "f1", "accuracy": "accuracy", "recall": "recall",
+            "precision": "precision", "log_loss": "neg_log_loss", "cost": "roc_auc",
+            "f1_macro": "f1_macro", "rmse": "neg_root_mean_squared_error",
+            "mae": "neg_mean_absolute_error", "r2": "r2",
+            "mape": "neg_mean_absolute_percentage_error"}
+_KINDS = {"binary": "binary", "classification": "any_clf", "regression": "regression"}
+OBJECTIVES = {o.name: (_SCORERS[o.name], _KINDS[o.applies]) for o in spec.OBJECTIVE_SPECS}
+DEFAULT_OBJECTIVE = spec.DEFAULT_OBJECTIVE

@@ -21,6 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from sqlml import spec
 from sqlml.catalog import generated
 from sqlml.catalog.artifacts import register_type
 from sqlml.errors import PredictionInputError, TrainingError, did_you_mean
@@ -32,12 +33,9 @@ DATE_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "T
               "TIMESTAMP_NS")
 TEXT_TYPES = ("VARCHAR", "ENUM", "UUID")
 
-# Per-column overrides a user may name in preprocessors := {column: choice}.
-PREPROCESSORS = ("standard", "minmax", "numeric", "one_hot", "ordinal", "tfidf",
-                 "tfidf_stop_words", "date", "drop")
-KIND_OF = {"standard": "numeric", "minmax": "numeric", "numeric": "numeric", "one_hot":
-           "categorical", "ordinal": "categorical", "tfidf": "text", "tfidf_stop_words": "text",
-           "date": "date"}
+# Per-column overrides a user may name in preprocessors := {column: choice}, from sqlml.spec.
+PREPROCESSORS = spec.PREPROCESSORS
+KIND_OF = {p.name: p.kind for p in spec.PREPROCESSOR_SPECS if p.kind is not None}
 
 MAX_ONE_HOT = 50           # more distinct values than this: grouped as infrequent
 TEXT_MIN_WORDS = 3.0       # average words per value above which a high-cardinality column is text
@@ -76,10 +74,8 @@ def infer_features(frame: pd.DataFrame, types: dict[str, str], overrides: dict[s
     for name, duck in types.items():
         t = base_type(duck)
         choice = overrides.get(name)
-        if choice is not None and choice not in PREPROCESSORS:
-            raise TrainingError(
-                f"ml_create_model: preprocessor {choice!r} for column {name!r} is unknown."
-                f"{did_you_mean(choice, PREPROCESSORS)} Use one of: {', '.join(PREPROCESSORS)}.")
+        if choice is not None:
+            spec.check_choice("preprocessor", choice, PREPROCESSORS, about=f"for column {name!r}")
         if choice == "drop":
             excluded.append({"name": name, "reason": "dropped by preprocessors"})
             continue

@@ -27,7 +27,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
-from sqlml import progress
+from sqlml import progress, spec
 from sqlml.catalog import artifacts, generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.compile import model as compile_sql
@@ -47,9 +47,7 @@ from sqlml.train.estimators import CLASSIFICATION, PROBLEM_TYPES
 FN = "ml_create_model"
 POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "churned", "spam",
                   "fraud", "default", "bad")
-DEFAULT_SETTINGS = {"test_size": 0.2, "random_state": 42, "max_runtime": 300.0, "cv_folds": 3,
-                    "positive_class": None, "split": "stratified", **tuning.SETTINGS,
-                    "diagnose": False, "calibrate": None, "max_cells": None}
+DEFAULT_SETTINGS = spec.defaults(spec.SUPERVISED)   # declared, with their rules, in sqlml.spec
 
 
 @dataclass
@@ -111,9 +109,10 @@ def _plain(v):
 
 
 def parse_request(args: list) -> Request:
-    (name, source, target, function, problem_type, model_type, objective, hyper, settings,
-     preprocessors, fn_cost, fp_cost, min_recall) = args
-    check_identifier("model name", name)
+    """The UDF's positional arguments, bound by the spec's parameter order and checked."""
+    given = spec.bind(args)
+    name = check_identifier("model name", given["name"])
+    source, target = given["source"], given["target"]
     if not isinstance(source, str) or not source.strip():
         raise TrainingError(
             f"{FN}: the training data must be a table name or a SELECT query, got {source!r}.")
@@ -121,34 +120,16 @@ def parse_request(args: list) -> Request:
         raise TrainingError(
             f"{FN}: target := '<column>' names the column to predict and is required, got "
             f"{target!r}. Call e.g. ml_create_model('churn', 'customers', target := 'churned').")
-    function = check_identifier("function name", function or f"predict_{name}")
-    settings = {**DEFAULT_SETTINGS, **as_dict(settings, "settings")}
-    unknown = [k for k in settings if k not in DEFAULT_SETTINGS]
-    if unknown:
-        raise TrainingError(
-            f"{FN}: setting {unknown[0]!r} is unknown.{did_you_mean(unknown[0], DEFAULT_SETTINGS)}"
-            f" Known settings: {', '.join(DEFAULT_SETTINGS)}.")
-    for key in ("max_runtime", "test_size"):
-        v = settings[key]
-        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
-            raise TrainingError(
-                f"{FN}: setting {key} must be a positive number, got {v!r}. "
-                f"Use e.g. settings := {{{key}: {DEFAULT_SETTINGS[key]}}}.")
-    cells = settings["max_cells"]
-    if cells is not None and (not isinstance(cells, int) or isinstance(cells, bool) or cells <= 0):
-        raise TrainingError(
-            f"{FN}: setting max_cells (rows x columns to train on at most) must be a positive "
-            f"integer, got {cells!r}. Use e.g. settings := {{max_cells: 1000000}}.")
-    settings["calibrate"] = calibration.check_setting(settings["calibrate"])
-    settings["diagnose"] = diagnose.check_setting(settings["diagnose"])
-    fn_cost, fp_cost, min_recall = _plain(fn_cost), _plain(fp_cost), _plain(min_recall)
-    thresholds.check_costs(fn_cost, fp_cost, min_recall)
+    function = check_identifier("function name", given["function"] or f"predict_{name}")
+    choices = {key: spec.check(spec.PARAM[key], given[key])
+               for key in ("problem_type", "model_type", "objective")}
+    costs = {key: spec.check(spec.PARAM[key], _plain(given[key]))
+             for key in ("fn_cost", "fp_cost", "min_recall")}
     return Request(
-        name=name, source=source, target=target, function=function,
-        problem_type=(problem_type or "auto").lower(), model_type=(model_type or "auto").lower(),
-        objective=(objective or "auto").lower(), hyperparameters=as_dict(hyper, "hyperparameters"),
-        settings=settings, preprocessors=as_dict(preprocessors, "preprocessors"),
-        fn_cost=fn_cost, fp_cost=fp_cost, min_recall=min_recall)
+        name=name, source=source, target=target, function=function, **choices,
+        hyperparameters=as_dict(given["hyperparameters"], "hyperparameters"),
+        settings=spec.check_settings(as_dict(given["settings"], "settings")),
+        preprocessors=as_dict(given["preprocessors"], "preprocessors"), **costs)
 
 
 # --------------------------------------------------------------------------------------------

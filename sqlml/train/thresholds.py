@@ -19,22 +19,6 @@ TABLE_COLUMNS = ("threshold", "tp", "fp", "tn", "fn", "precision", "recall", "f1
                  "accuracy", "cost")
 
 
-def check_costs(fn_cost, fp_cost, min_recall) -> None:
-    for name, v, example in (("fn_cost", fn_cost, "3"), ("fp_cost", fp_cost, "1")):
-        if v is None:
-            continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0 or v != v:
-            raise TrainingError(
-                f"{FN}: {name} must be a non-negative number (the cost of one "
-                f"{'missed positive' if name == 'fn_cost' else 'false alarm'}), got {v!r}. "
-                f"Pass e.g. {name} := {example}.")
-    if min_recall is not None and (isinstance(min_recall, bool) or not isinstance(
-            min_recall, int | float) or not 0 <= min_recall <= 1):
-        raise TrainingError(
-            f"{FN}: min_recall must be a number in [0, 1], got {min_recall!r}. "
-            f"Pass e.g. min_recall := 0.85.")
-
-
 def wanted(objective: str, fn_cost, fp_cost, min_recall) -> bool:
     return objective == "cost" or min_recall is not None or fn_cost is not None \
         or fp_cost is not None

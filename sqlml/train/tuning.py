@@ -33,16 +33,16 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
+from sqlml import spec
 from sqlml.errors import TrainingError, did_you_mean
 from sqlml.train import penalties
 
 FN = "ml_create_model"
-STRATEGIES = ("random", "bayesian", "grid")
 SCALES = ("auto", "linear", "log")
 RANGE_KEYS = ("min", "max", "scale")
-# Settings this module owns; training.DEFAULT_SETTINGS includes them.
-SETTINGS = {"strategy": None, "max_trials": None, "max_parallel_trials": None,
-            "median_stopping": True}
+# Settings this module owns (declared, with their rules, in sqlml.spec).
+SETTINGS = {k: spec.SETTING[k].default
+            for k in ("strategy", "max_trials", "max_parallel_trials", "median_stopping")}
 DEFAULT_MAX_TRIALS = 20
 EPOCHS = 8            # an iterative model reports its score this many times per trial
 GRID_POINTS = 3       # points per range in a grid (min, middle on its scale, max)
@@ -201,18 +201,10 @@ class Plan:
 
 
 def plan(settings: dict) -> Plan:
-    strategy = settings.get("strategy") or "random"
-    if not isinstance(strategy, str) or strategy.lower() not in STRATEGIES:
-        raise TrainingError(
-            f"{FN}: settings strategy {strategy!r} is unknown."
-            f"{did_you_mean(str(strategy), STRATEGIES)} Use 'random', 'bayesian' or 'grid'.")
-    strategy = strategy.lower()
+    # parse_request has checked them already; a direct caller gets the same messages.
+    strategy = spec.check(spec.SETTING["strategy"], settings.get("strategy") or "random")
     for key in ("max_trials", "max_parallel_trials"):
-        v = settings.get(key)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise TrainingError(
-                f"{FN}: settings {key} must be a whole number of at least 1, got {v!r}. Use "
-                f"e.g. settings := {{{key}: {4 if key == 'max_trials' else 2}}}.")
+        spec.check(spec.SETTING[key], settings.get(key))
     notes = []
     asked = settings.get("max_parallel_trials")
     if strategy == "bayesian":

@@ -361,7 +361,9 @@ class Fitted:
 
 
 def train(cur, args: list) -> dict:
-    """ml_create_model: load, infer, split, select, validate and refit, publish."""
+    """ml_create_model, from the UDF's arguments to its summary row, in stages that each hand
+    the next a record: load (TrainingData), infer (Problem), split (Split), select (Selection),
+    validate and refit side by side (Fitted), publish (the summary)."""
     started = time.perf_counter()
     req = parse_request(args)
     report = progress.reporter(cur, req.name, started, req.settings["max_runtime"])

@@ -151,3 +151,13 @@ def test_module_paths_in_the_docs_exist():
             if not (ROOT / path).exists():
                 wrong.append(f"{page.relative_to(ROOT)}: {path}")
     assert not wrong, "no such module or attribute:\n" + "\n".join(wrong)
+
+
+def test_every_page_is_listed_in_the_index_and_the_readme():
+    index = prose(DOCS / "index.md")
+    readme = prose(ROOT / "README.md")
+    for page in sorted(DOCS.glob("*.md")):
+        if page.name == "index.md":
+            continue
+        assert f"]({page.name})" in index, f"docs/index.md does not link to {page.name}"
+        assert f"](docs/{page.name})" in readme, f"README.md does not link to docs/{page.name}"

@@ -43,6 +43,7 @@ from sqlml.compile.expressions import NotCompilable
 from sqlml.datasets import make_ratings
 from sqlml.errors import TrainingError
 from sqlml.recommend import fit as recommend_fit
+from sqlml.recommend.model import RecommenderModel
 from sqlml.score import explain, serving
 from sqlml.score.serving import StoredRecommender
 from sqlml.train import estimators, penalties
@@ -92,7 +93,8 @@ def fast_path_expected(case: SupervisedCase) -> bool:
 # -- what a model answers -------------------------------------------------------------------------
 @dataclass
 class Outputs:
-    """Labels (exact) and numbers (to a tolerance) from one way of scoring."""
+    """Labels (exact) and numbers (to a tolerance, relative to max(1, |number|) as
+    tests/test_compile_sql.py compares regression) from one way of scoring."""
     labels: list
     scores: np.ndarray
     classes: list | None = None     # the labels list of ``_probabilities``
@@ -142,10 +144,6 @@ class Case:
     def python_outputs(self, con) -> Outputs:
         raise NotImplementedError
 
-    def served(self, con, compiled: bool = False) -> Outputs:
-        return self.outputs([as_json_rows(con.execute(q).fetchall())
-                             for q in self.queries(compiled)])
-
 
 @dataclass(frozen=True)
 class SupervisedCase(Case):
@@ -155,7 +153,7 @@ class SupervisedCase(Case):
 
     def hyperparameters(self, version: int) -> dict:
         cls = estimator_class(self)
-        accepted = set(inspect.signature(cls.__init__).parameters) | set(
+        accepted = set(inspect.signature(cls).parameters) | set(
             penalties.accepted(cls))
         out = {k: v for k, v in QUICK.items() if k in accepted}
         if version == 2:
@@ -200,7 +198,7 @@ class SupervisedCase(Case):
             return Outputs([], model.predict(df).astype(float))
         proba = model.predict_proba(df)
         if self.problem_type == "binary_classification":
-            pos = model.classes.index(model.positive_class)
+            pos = list(model.classes or []).index(model.positive_class)
             proba = np.column_stack([proba, proba[:, pos]])
         return Outputs(model.predict(df).tolist(), proba, None)
 
@@ -236,7 +234,10 @@ class RecommenderCase(Case):
         return Outputs(labels, np.array(scores, dtype=float))
 
     def python_outputs(self, con) -> Outputs:
-        model = sqlml.load_model(con, self.name).model
+        stored: object = sqlml.load_model(con, self.name)   # a StoredRecommender here
+        assert isinstance(stored, StoredRecommender)
+        model = stored.model
+        assert isinstance(model, RecommenderModel)
         pairs = con.execute("SELECT user_id, movie_id FROM rating_pairs ORDER BY n").fetchall()
         ratings = model.predict([p[0] for p in pairs], [p[1] for p in pairs])
         tops = [model.recommend(u, k=5) for u in USERS]
@@ -286,29 +287,34 @@ def load_data(con) -> None:
 
 # -- one trained model per case, shared by every check ---------------------------------------------
 @dataclass
+class Trained:
+    """Version 1 of a case's model: its summary and its answers, kept for the later checks."""
+    summary: dict
+    rows: list[list]                      # the generated functions', as JSON rows
+    compiled_rows: list[list] | None      # the ``_sql`` macros', where they were published
+
+
+@dataclass
 class Suite:
     path: Path
     con: duckdb.DuckDBPyConnection
-    summaries: dict[Case, dict] = field(default_factory=dict)
-    first: dict[Case, tuple[Outputs, Outputs | None]] = field(default_factory=dict)
+    models: dict[Case, Trained] = field(default_factory=dict)
 
-    def trained(self, case: Case) -> dict:
-        """Version 1 of the case's model, trained once; its SQL answers kept for rollback."""
-        if case not in self.summaries:
-            self.summaries[case] = case.train(self.con, 1)
-            compiled = case.served(self.con, True) if self.compiles(case) else None
-            self.first[case] = (case.served(self.con), compiled)
-        return self.summaries[case]
+    def trained(self, case: Case) -> Trained:
+        if case not in self.models:
+            summary = case.train(self.con, 1)
+            compiled = self.run(case.queries(True)) if self.compiles(case) else None
+            self.models[case] = Trained(summary, self.run(case.queries(False)), compiled)
+        return self.models[case]
+
+    def run(self, queries: list[str]) -> list[list]:
+        return [as_json_rows(self.con.execute(q).fetchall()) for q in queries]
 
     def compiles(self, case: Case) -> bool:
-        names = {r[0] for r in self.con.execute(
-            "SELECT function_name FROM duckdb_functions() WHERE function_name LIKE ?",
-            [case.function + "%_sql"]).fetchall()}
-        return bool(names)
-
-    def reopen(self) -> None:
-        self.con.close()
-        self.con = sqlml.connect(self.path)
+        """Whether the case's ``_sql`` macros are in the database now."""
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE ?",
+            [case.function + "%_sql"]).fetchall()[0][0])
 
 
 @pytest.fixture(scope="module")
@@ -328,14 +334,14 @@ parametrize = pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 # -- the checks ---------------------------------------------------------------------------------
 @parametrize
 def test_trains_through_sql_and_serves_the_stored_model(suite, case):
-    summary = suite.trained(case)
-    assert (summary["problem_type"], summary["model_type"], summary["version"]) == (
-        case.problem_type, case.model_type, 1)
-    got = case.served(suite.con)
+    model = suite.trained(case)
+    assert (model.summary["problem_type"], model.summary["model_type"],
+            model.summary["version"]) == (case.problem_type, case.model_type, 1)
+    got = case.outputs(model.rows)
     got.assert_matches(case.python_outputs(suite.con), 1e-12, "generated function vs Python")
     if isinstance(case, SupervisedCase) and case.problem_type != "regression":
-        model = sqlml.load_model(suite.con, case.name)
-        assert got.classes == [str(c) for c in model.classes]
+        stored = sqlml.load_model(suite.con, case.name)
+        assert got.classes == [str(c) for c in stored.classes]
 
 
 @parametrize
@@ -366,76 +372,28 @@ def compile_reason(model) -> str | None:
 
 @parametrize
 def test_compiled_sql_agrees_or_the_notes_say_why(suite, case):
-    summary = suite.trained(case)
+    model = suite.trained(case)
     shown = suite.con.execute(f"SELECT value FROM ml_show_model('{case.name}') "
                               f"WHERE property = 'compiled_sql'").fetchall()[0][0]
     if isinstance(case, RecommenderCase):
         assert shown.startswith(f"pure-SQL functions {case.function}_sql")
-        case.served(suite.con, True).assert_matches(
-            case.served(suite.con), 1e-9, "pure SQL vs Python")
-        return
-    reason = compile_reason(sqlml.load_model(suite.con, case.name))
-    made = compile_model.names(case.function, case.problem_type)
-    present = {r[0] for r in suite.con.execute(
-        "SELECT function_name FROM duckdb_functions()").fetchall()}
-    if reason is None:
-        assert shown == "pure-SQL functions " + ", ".join(made), shown
-        assert set(made) <= present
-        case.served(suite.con, True).assert_matches(
-            case.served(suite.con), 1e-9, "compiled SQL vs Python")
+        reason = None
     else:
-        why = f"not compiled to SQL: {reason}"
-        assert why in (summary["notes"] or "") and shown.startswith(why)
-        assert not set(compile_model.all_names(case.function)) & present
-
-
-@pytest.fixture(scope="module")
-def new_process(suite, request) -> dict[Case, tuple[list, list]]:
-    """Every selected case's answers in this process and in a new one that opens the saved file,
-    from one child process for all of them."""
-    wanted = [item.callspec.params["case"] for item in request.session.items
-              if item.originalname == "test_a_new_process_scores_the_saved_file_alike"]
-    for case in wanted:
-        suite.trained(case)
-    queries = {case.id: case.queries(False) + (case.queries(True) if suite.compiles(case)
-                                                else []) for case in wanted}
-    here = {c.id: [as_json_rows(suite.con.execute(q).fetchall()) for q in queries[c.id]]
-            for c in wanted}
-    suite.con.execute("CHECKPOINT")
-    suite.con.close()      # DuckDB lets one process at a time open a file
-    try:
-        there = run_child(suite.path, queries)
-    finally:
-        suite.con = sqlml.connect(suite.path)
-    return {c: (here[c.id], there[c.id]) for c in wanted}
-
-
-CHILD = textwrap.dedent("""
-    import json, sys
-    import sqlml
-    spec = json.load(sys.stdin)
-    con = sqlml.connect(spec["path"])
-    out = {key: [con.execute(q).fetchall() for q in qs] for key, qs in spec["queries"].items()}
-    json.dump(out, sys.stdout, default=str)
-""")
-
-
-def run_child(path: Path, queries: dict[str, list[str]]) -> dict[str, list]:
-    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                          input=json.dumps({"path": str(path), "queries": queries}),
-                          timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-@parametrize
-def test_a_new_process_scores_the_saved_file_alike(new_process, case):
-    here, there = new_process[case]
-    n = len(case.queries(False))
-    for part in (slice(0, n), slice(n, None)):
-        if here[part]:
-            case.outputs(there[part]).assert_matches(
-                case.outputs(here[part]), 0.0, "new process vs this one")
+        reason = compile_reason(sqlml.load_model(suite.con, case.name))
+    if reason is None:
+        assert model.compiled_rows is not None, shown
+        case.outputs(model.compiled_rows).assert_matches(
+            case.outputs(model.rows), 1e-9, "compiled SQL vs Python")
+    if isinstance(case, SupervisedCase):
+        made = compile_model.names(case.function, case.problem_type)
+        present = {r[0] for r in suite.con.execute(
+            "SELECT function_name FROM duckdb_functions()").fetchall()}
+        if reason is None:
+            assert shown == "pure-SQL functions " + ", ".join(made) and set(made) <= present
+        else:
+            why = f"not compiled to SQL: {reason}"
+            assert why in (model.summary["notes"] or "") and shown.startswith(why)
+            assert not set(compile_model.all_names(case.function)) & present
 
 
 @parametrize
@@ -460,20 +418,63 @@ def test_explain_model_ranks_every_input(suite, case):
 
 @parametrize
 def test_rollback_serves_the_first_version_again(suite, case):
-    suite.trained(case)
-    first, first_sql = suite.first[case]
+    first = suite.trained(case)
     assert case.train(suite.con, 2)["version"] == 2
-    second = case.served(suite.con)
-    assert not np.array_equal(second.scores, first.scores), "version 2 should differ"
+    second = case.outputs(suite.run(case.queries(False)))
+    assert not np.array_equal(second.scores, case.outputs(first.rows).scores), \
+        "version 2 should answer differently"
     suite.con.execute("SELECT ml_rollback_model(?, 1)", [case.name]).fetchall()
     active = suite.con.execute("SELECT version FROM ml_models() WHERE name = ?",
                                [case.name]).fetchall()
     assert active == [(1,)]
-    case.served(suite.con).assert_matches(first, 0.0, "after rollback vs version 1")
-    case.python_outputs(suite.con).assert_matches(first, 1e-12, "Python after rollback")
-    if first_sql is not None:
-        case.served(suite.con, True).assert_matches(first_sql, 0.0, "compiled after rollback")
-    assert suite.compiles(case) == (first_sql is not None)
+    assert suite.run(case.queries(False)) == first.rows
+    assert suite.compiles(case) == (first.compiled_rows is not None)
+    if first.compiled_rows is not None:
+        assert suite.run(case.queries(True)) == first.compiled_rows
+
+
+# -- a new process on the saved file (last: it closes this process's connection) -----------------
+CHILD = textwrap.dedent("""
+    import json, sys
+    import sqlml
+    spec = json.load(sys.stdin)
+    con = sqlml.connect(spec["path"])
+    out = {key: [con.execute(q).fetchall() for q in qs] for key, qs in spec["queries"].items()}
+    json.dump(out, sys.stdout, default=str)
+""")
+
+
+def run_child(path: Path, queries: dict[str, list[str]]) -> dict[str, list]:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                          input=json.dumps({"path": str(path), "queries": queries}),
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def new_process(suite, request) -> dict[Case, list[list]]:
+    """What a new process that opens the saved file answers, for every selected case at once
+    (one child process: starting Python and sqlml is most of its cost)."""
+    wanted = [item.callspec.params["case"] for item in request.session.items
+              if item.originalname == "test_a_new_process_scores_the_saved_file_alike"]
+    queries = {}
+    for case in wanted:
+        compiled = suite.trained(case).compiled_rows is not None
+        queries[case.id] = case.queries(False) + (case.queries(True) if compiled else [])
+    suite.con.execute("CHECKPOINT")
+    suite.con.close()      # DuckDB lets one process at a time open a file
+    try:
+        there = run_child(suite.path, queries)
+    finally:
+        suite.con = sqlml.connect(suite.path)
+    return {case: there[case.id] for case in wanted}
+
+
+@parametrize
+def test_a_new_process_scores_the_saved_file_alike(suite, new_process, case):
+    model = suite.trained(case)
+    assert new_process[case] == model.rows + (model.compiled_rows or [])
 
 
 def test_every_registered_type_is_covered():
@@ -481,4 +482,3 @@ def test_every_registered_type_is_covered():
     covered = {c.model_type for c in CASES}
     assert covered == set(estimators.MODEL_TYPES) | {RECOMMENDER_MODEL_TYPE}
     assert {c.problem_type for c in CASES} == {*estimators.PROBLEM_TYPES, "recommendation"}
-

@@ -8,13 +8,11 @@ CREATE OR REPLACE MACRO ml_create_model(name, source, target := NULL, "function"
     __sqlml_py_create_model(name, source, target, "function", problem_type, model_type, objective,
                          hyperparameters, settings, preprocessors, fn_cost, fp_cost, min_recall);
 
--- Raises the same message as the Python side when a model name is unknown.
+-- Raises the Python side's message when a model name is unknown: sqlml/sqlfiles.py puts the
+-- catalog's one template (sqlml/catalog/store.py NOT_FOUND) in place of the placeholder.
 CREATE OR REPLACE MACRO ml_require_model(model_name) AS
     CASE WHEN EXISTS (FROM sqlml.models m WHERE m.name = model_name) THEN model_name
-         ELSE error('model ''' || model_name || ''' does not exist (it was never trained, '
-              || 'or it was dropped). Models in this database: '
-              || coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM sqlml.models),
-                          'none yet; train one with ml_create_model') || '.') END;
+         ELSE error({{model_not_found}}) END;
 
 CREATE OR REPLACE MACRO ml_models() AS TABLE
     SELECT m.name, m.active_version AS version, v.state, v.problem_type, v.model_type,

@@ -8,27 +8,62 @@ import os
 # A value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from sqlml.api import create_model, load_model
-from sqlml.connection import connect, install
+from typing import TYPE_CHECKING
+
 from sqlml.errors import (
     ArtifactError,
+    CatalogVersionError,
     InvalidNameError,
     ModelNotFoundError,
     PredictionInputError,
     SqlmlError,
+    SqlSyntaxError,
     TrainingError,
 )
-from sqlml.integrations.sqlalchemy import create_engine, install_on_engine
-from sqlml.redshift.script import Result, SqlmlNotice, execute
+
+# The rest of the public API is imported on first use (PEP 562): ``import sqlml.redshift.parser``
+# (the shell, the Postgres server) must not pay for loading scikit-learn and the training code.
+_LAZY = {
+    "create_model": "sqlml.api", "load_model": "sqlml.api",
+    "connect": "sqlml.connection", "install": "sqlml.connection",
+    "Result": "sqlml.redshift.script", "SqlmlNotice": "sqlml.redshift.script",
+    "execute": "sqlml.redshift.script",
+    "create_engine": "sqlml.integrations.sqlalchemy",
+    "install_on_engine": "sqlml.integrations.sqlalchemy",
+}
+
+if TYPE_CHECKING:
+    from sqlml.api import create_model, load_model
+    from sqlml.connection import connect, install
+    from sqlml.integrations.sqlalchemy import create_engine, install_on_engine
+    from sqlml.redshift.script import Result, SqlmlNotice, execute
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sqlml' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArtifactError",
+    "CatalogVersionError",
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",
     "Result",
+    "SqlSyntaxError",
     "SqlmlError",
     "SqlmlNotice",
     "TrainingError",

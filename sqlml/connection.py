@@ -7,6 +7,7 @@ import os
 import duckdb
 
 from sqlml import context, functions, sqlfiles
+from sqlml.catalog import migrations
 
 # DuckDB 2.x writes files that DuckDB 1.4 and 1.5 clients (the duckdb CLI, BI tools' drivers)
 # cannot open. sqlml models are meant to be read by those clients too, so new files are written
@@ -27,21 +28,31 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     if not read_only:
         cfg.setdefault("storage_compatibility_version", STORAGE_COMPATIBILITY)
     con = duckdb.connect(database, read_only=read_only, config=cfg)
-    install(con)
+    try:
+        install(con)
+    except BaseException:
+        con.close()  # a refused file stays unlocked for the sqlml that can open it
+        raise
     return con
 
 
 def install(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Install sqlml into an existing connection. Safe to call any number of times."""
+    """Install sqlml into an existing connection. Safe to call any number of times.
+
+    A file with an older catalog schema is migrated (read-write); one with a newer schema is
+    refused with CatalogVersionError before anything is registered or written.
+    """
+    read_only = _read_only(con)
+    version = migrations.check(con, read_only)
     inst = context.lookup(con)
     if inst is None:
         inst = context.create()
         functions.register(con, inst)
     inst.add(con)
-    if _read_only(con):
+    if read_only:
         _install_temp_macros(con)
     else:
-        _install_sql(con)
+        _install_sql(con, version)
     return con
 
 
@@ -52,28 +63,36 @@ def _read_only(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(rows and rows[0][0])
 
 
-def _install_sql(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the catalog and the persisted macros, unless this file already has this SQL."""
+def _install_sql(con: duckdb.DuckDBPyConnection, version: int | None) -> None:
+    """Migrate the catalog and (re)create the tables and persisted macros, in one transaction,
+    unless this file already has this SQL at the latest schema version.
+
+    ``version``: the file's catalog schema version, None for a file without a catalog.
+    """
     wanted = sqlfiles.fingerprint()
-    try:
-        rows = con.execute("SELECT value FROM sqlml.meta WHERE key = 'sql_fingerprint'").fetchall()
-    except duckdb.CatalogException:
-        rows = []
-    if rows and rows[0][0] == wanted:
+    if version == migrations.LATEST and _fingerprint(con) == wanted:
         return
     cur = con.cursor()
     cur.execute("BEGIN")
     try:
+        if version is not None:
+            migrations.migrate(cur, version)
         for name in sqlfiles.SQL_FILES:
             for stmt in sqlfiles.statements(name):
                 cur.execute(stmt)
+        migrations.stamp(cur)
         cur.execute(
-            "INSERT OR REPLACE INTO sqlml.meta VALUES ('sql_fingerprint', ?)", [wanted]
-        )
+            "INSERT OR REPLACE INTO sqlml.meta (key, value) VALUES ('sql_fingerprint', ?)",
+            [wanted])
         cur.execute("COMMIT")
     except Exception:
         cur.execute("ROLLBACK")
         raise
+
+
+def _fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    rows = con.execute("SELECT value FROM sqlml.meta WHERE key = 'sql_fingerprint'").fetchall()
+    return rows[0][0] if rows else None
 
 
 def _install_temp_macros(con: duckdb.DuckDBPyConnection) -> None:

@@ -14,7 +14,7 @@ import weakref
 
 import duckdb
 
-from sqlml.progress import Hub
+from sqlml.events import Hub
 
 _INSTANCES: dict[str, Instance] = {}
 _LOCK = threading.Lock()

@@ -1,37 +1,204 @@
-"""Errors sqlml raises.
+"""Errors sqlml raises, and the one translation of any error into what its user is told.
 
 Every message names the object, states the rule, quotes the value it got and gives the remedy,
 because inside DuckDB a UDF error reaches the user as ``ClassName: message`` and nothing more.
+
+Each class carries the outcome it deserves on every surface: ``sqlstate`` (the PostgreSQL
+SQLSTATE code ``sqlml serve`` answers a Postgres client) and ``http_status`` (what the REST
+endpoint answers). ``describe`` turns any exception (a sqlml error raised directly, one that came
+back from DuckDB wrapped in a ``duckdb.Error``, or DuckDB's own) into an ``Outcome``; the CLI, the
+REST endpoint and the Postgres server all use it, so one error reads and maps the same on each.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 
 class SqlmlError(ValueError):
-    """Base class: a ValueError so that existing ``except ValueError`` clauses still catch it."""
+    """Base class: a ValueError so that existing ``except ValueError`` clauses still catch it.
+
+    Raised as itself for a bad argument or setting no subclass names more precisely."""
+
+    sqlstate = "22023"          # invalid_parameter_value
+    http_status = 422
 
 
 class ModelNotFoundError(SqlmlError):
-    pass
+    """A model name, or a version of a model, that the catalog does not hold."""
+
+    sqlstate = "42704"          # undefined_object
+    http_status = 404
 
 
 class InvalidNameError(SqlmlError):
-    pass
+    """A model or function name that is not a plain SQL identifier, or is taken."""
+
+    sqlstate = "42602"          # invalid_name
+    http_status = 422
 
 
 class TrainingError(SqlmlError):
-    pass
+    """Training refused the data or a setting: the target, the rows, a hyperparameter."""
+
+    sqlstate = "22023"          # invalid_parameter_value
+    http_status = 422
 
 
 class PredictionInputError(SqlmlError):
-    pass
+    """Rows passed to a model function that do not fit the features it was trained on."""
+
+    sqlstate = "22023"          # invalid_parameter_value
+    http_status = 422
 
 
 class ArtifactError(SqlmlError):
     """A stored model artifact is not one sqlml wrote, or it was altered."""
+
+    sqlstate = "XX001"          # data_corrupted
+    http_status = 500
+
+
+class CatalogVersionError(SqlmlError):
+    """The file's catalog has a schema version this sqlml cannot serve: newer than it reads, or
+    older with a migration that a read-only connection cannot make."""
+
+    sqlstate = "55000"          # object_not_in_prerequisite_state
+    http_status = 500
+
+
+class SqlSyntaxError(SqlmlError):
+    """A Redshift statement that does not follow the grammar; nothing of the script ran."""
+
+    sqlstate = "42601"          # syntax_error
+    http_status = 400
+
+    def __init__(self, statement: str, line: int, column: int, expected: str, got: str,
+                 hint: str = ""):
+        self.statement, self.line, self.column = statement, line, column
+        self.expected, self.got = expected, got
+        super().__init__(f"{statement}: line {line}, column {column}: expected {expected}, "
+                         f"got {got}.{hint}")
+
+
+class RequestError(SqlmlError):
+    """A request the REST endpoint refuses, with the HTTP status it answers and the error type
+    its JSON body names (e.g. 413 and ``TooManyRows``)."""
+
+    sqlstate = "22023"          # invalid_parameter_value
+    http_status = 400
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.kind = kind
+
+
+class ServeError(SqlmlError):
+    """A ``sqlml serve`` setting that cannot work; the message says which and what to do."""
+
+    sqlstate = "22023"          # invalid_parameter_value
+    http_status = 500
+
+
+class MissingDependencyError(SqlmlError, ImportError):
+    """An optional dependency of the called function is not installed."""
+
+    sqlstate = "0A000"          # feature_not_supported
+    http_status = 500
+
+
+# The classes DuckDB may name before a message: a UDF's exception, or a macro's error() text.
+REGISTRY: dict[str, type[SqlmlError]] = {c.__name__: c for c in (
+    SqlmlError, ModelNotFoundError, InvalidNameError, TrainingError, PredictionInputError,
+    ArtifactError, CatalogVersionError, SqlSyntaxError, RequestError, ServeError,
+    MissingDependencyError)}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a user is told about one error, on every surface."""
+
+    cls_name: str       # a sqlml class, DuckDB's exception class, or a REST error type
+    message: str        # the text meant for the user, DuckDB's wrapping peeled off
+    sqlstate: str       # PostgreSQL SQLSTATE code
+    http_status: int
+    internal: bool = False   # neither sqlml nor DuckDB reported it: a bug, shown as one
+
+
+# DuckDB's wrapping of an error raised inside a function: a UDF's exception, or error('...').
+_INVALID_INPUT = "Invalid Input Error: "
+_UDF = "Python exception occurred while executing the UDF: "
+_CLASS_PREFIX = re.compile(r"(?P<cls>[A-Za-z_][A-Za-z0-9_]*): ")
+
+
+def describe(exc: BaseException) -> Outcome:
+    """The outcome of any exception: sqlml's own, DuckDB's wrapping of sqlml's, or DuckDB's."""
+    if isinstance(exc, SqlmlError):
+        name = exc.kind if isinstance(exc, RequestError) else type(exc).__name__
+        return Outcome(name, str(exc), exc.sqlstate, exc.http_status)
+    import duckdb  # here, not at import time: errors.py is imported by everything
+
+    if not isinstance(exc, duckdb.Error):
+        return Outcome(type(exc).__name__, str(exc), "XX000", 500, internal=True)
+    text = str(exc).strip()
+    if text.startswith(_INVALID_INPUT):
+        text = text.removeprefix(_INVALID_INPUT).removeprefix(_UDF)
+        m = _CLASS_PREFIX.match(text)
+        cls = REGISTRY.get(m["cls"]) if m else None
+        if m and cls is not None:
+            return Outcome(cls.__name__, text[m.end():].strip(), cls.sqlstate, cls.http_status)
+    sqlstate, status = _duckdb_codes(exc, text.lower())
+    return Outcome(type(exc).__name__, text, sqlstate, status)
+
+
+def _catalog_code(low: str) -> str:
+    if "does not exist" in low or "not found" in low:
+        if "table with name" in low or "view with name" in low:
+            return "42P01"
+        if "function with name" in low or "macro" in low:
+            return "42883"
+        if "schema" in low:
+            return "3F000"
+        return "42704"
+    if "already exists" in low:
+        return "42P07"
+    return "42000"
+
+
+def _constraint_code(low: str) -> str:
+    if "not null" in low:
+        return "23502"
+    return "23505" if "duplicate" in low or "unique" in low else "23514"
+
+
+# DuckDB's own errors, by exception class, first match wins: (class name, SQLSTATE of the
+# lowered message, HTTP status). A 400 is a statement or value the client got wrong.
+_DUCKDB_CODES: tuple[tuple[str, Callable[[str], str], int], ...] = (
+    ("ParserException", lambda low: "42601", 400),
+    ("CatalogException", _catalog_code, 500),
+    ("BinderException", lambda low: "42703" if "column" in low else "42804", 400),
+    ("ConversionException", lambda low: "22P02", 400),
+    ("OutOfRangeException", lambda low: "22003", 400),
+    ("ConstraintException", _constraint_code, 400),
+    ("TransactionException", lambda low: "25P02" if "aborted" in low else "25001", 500),
+    ("InterruptException", lambda low: "57014", 500),
+    ("PermissionException", lambda low: "42501", 500),
+    ("InvalidInputException", lambda low: "22023", 400),
+    ("NotImplementedException", lambda low: "0A000", 500),
+)
+
+
+def _duckdb_codes(exc: BaseException, low: str) -> tuple[str, int]:
+    import duckdb
+
+    for name, code, status in _DUCKDB_CODES:
+        if isinstance(exc, getattr(duckdb, name)):
+            return code(low), status
+    return "XX000", 500
 
 
 def closest(word: str, choices: Iterable[str], n: int = 3) -> list[str]:

@@ -20,7 +20,7 @@ from sqlml.catalog import generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.compile import model as compile_sql
 from sqlml.context import Instance
-from sqlml.errors import PredictionInputError, SqlmlError
+from sqlml.errors import PredictionInputError
 from sqlml.recommend import train as recommend_train
 from sqlml.score import explain, refresh_scores
 from sqlml.score.serving import ModelCache, StoredModel, feature_columns
@@ -183,11 +183,8 @@ def _rollback_model(inst: Instance):
                 cur = inst.cursor()
                 try:
                     current = catalog.require_model(cur, name, "ml_rollback_model")
-                    have = catalog.versions(cur, name)
-                    if version not in have:
-                        raise SqlmlError(
-                            f"ml_rollback_model: model {name!r} has no version {version!r}; "
-                            f"stored versions are {', '.join(map(str, have))}. Pass one of them.")
+                    catalog.require_version(cur, name, version, "ml_rollback_model",
+                                            "Pass one of them.")
                     row = catalog.version_row(cur, name, version)
                     features = [f["name"] for f in json.loads(row["features"])]
                     ddl = generated.drop_statements(generated.all_names(

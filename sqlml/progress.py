@@ -1,9 +1,10 @@
 """Training progress: training reports events, listeners display them.
 
 Progress flows one way. ``ml_create_model`` runs inside a DuckDB thread (and tuning trials in a
-thread pool); it reports :class:`Event` objects through a :class:`Reporter` to the :class:`Hub` of
-its database instance, which hands them to whoever listens: the progress bar of
-``sqlml.create_model``, the ``sqlml`` command line, or any callback given to :func:`listen`.
+thread pool); it reports :class:`~sqlml.events.Event` objects through a
+:class:`~sqlml.events.Reporter` to the :class:`~sqlml.events.Hub` of its database instance,
+which hands them to whoever listens: the progress bar of ``sqlml.create_model``, the ``sqlml``
+command line, or any callback given to :func:`listen`.
 A listener cannot reach back into training, and an exception raised by one is swallowed, so a
 broken display never fails a training run.
 """
@@ -14,13 +15,18 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import duckdb
 
-PHASES = ("start", "trial", "epoch", "fit", "store", "done")
+from sqlml import context
+from sqlml.errors import SqlmlError
+from sqlml.events import PHASES, Event, Hub, Listener, Reporter
+
+__all__ = ["PHASES", "Event", "Hub", "Listener", "Reporter", "listen", "shown"]
+
 DELAY = 2.0          # seconds of training before a bar appears: quick fits print nothing
 TICK = 0.5           # how often a shown bar refreshes its clock between events
 # tqdm puts ", " before the postfix; its own {elapsed} counts from when the bar appeared, so the
@@ -29,125 +35,13 @@ COUNTED = "{desc} |{bar:20}| {n_fmt}/{total_fmt} trials{postfix}"
 PLAIN = "{desc}{postfix}"
 
 
-@dataclass(frozen=True)
-class Event:
-    """One step of a training run.
-
-    ``phase``: ``start``; ``trial`` when a trial (a tuning trial, or one candidate compared by
-    ``model_type := 'auto'``) has ended, with ``status`` saying how (completed, stopped_early,
-    timed_out, failed, skipped); ``epoch`` after each epoch of an iterative trial; ``fit`` when
-    the chosen model is fitted for validation and refitted on every row; ``store`` while the
-    version is written; ``done`` at the end. ``remaining`` is what is left of ``max_runtime``.
-    """
-
-    model: str
-    phase: str
-    elapsed: float
-    remaining: float
-    max_runtime: float
-    trial: int | None = None
-    trials_done: int = 0
-    trials_planned: int | None = None
-    model_type: str | None = None
-    status: str | None = None
-    epoch: int | None = None
-    score: float | None = None
-    best_so_far: float | None = None
-
-
-Listener = Callable[[Event], None]
-
-
-class Hub:
-    """The listeners of one database instance, by model name (None: every model)."""
-
-    def __init__(self) -> None:
-        self._listeners: dict[int, tuple[str | None, Listener]] = {}
-        self._lock = threading.Lock()
-        self._next = 0
-
-    def add(self, listener: Listener, model: str | None = None) -> int:
-        with self._lock:
-            self._next += 1
-            self._listeners[self._next] = (model, listener)
-            return self._next
-
-    def remove(self, token: int) -> None:
-        with self._lock:
-            self._listeners.pop(token, None)
-
-    def active(self, model: str) -> bool:
-        with self._lock:
-            return any(m is None or m == model for m, _ in self._listeners.values())
-
-    def emit(self, event: Event) -> None:
-        with self._lock:
-            targets = [f for m, f in self._listeners.values() if m is None or m == event.model]
-        for f in targets:
-            try:
-                f(event)
-            except Exception:  # a display problem must not fail training
-                pass
-
-
-class Reporter:
-    """What training holds: stamps each event with the elapsed time and the budget left."""
-
-    def __init__(self, hub: Hub | None, model: str, started: float, max_runtime: float) -> None:
-        self.hub, self.model = hub, model
-        self.started, self.max_runtime = started, float(max_runtime)
-        self._lock = threading.Lock()
-        self._done = 0
-        self._best: float | None = None
-        self._planned: int | None = None
-
-    def emit(self, phase: str, **fields) -> None:
-        if self.hub is None or not self.hub.active(self.model):
-            return
-        elapsed = time.perf_counter() - self.started
-        with self._lock:
-            event = Event(self.model, phase, elapsed, max(0.0, self.max_runtime - elapsed),
-                          self.max_runtime, trials_done=self._done,
-                          trials_planned=self._planned, best_so_far=self._best)
-        self.hub.emit(replace(event, **fields))
-
-    def trial(self, record: dict, planned: int) -> None:
-        """A finished trial (``record`` as stored in ``sqlml.trials``) of ``planned``.
-
-        The best so far is the highest completed score, as in tuning and ``compare`` (sqlml's
-        scores are all greater-is-better); keeping it here, under one lock, keeps it monotone
-        when parallel trials finish in any order."""
-        with self._lock:
-            self._done += 1
-            self._planned = planned
-            score = record.get("score")
-            if record.get("status") == "completed" and score is not None:
-                self._best = score if self._best is None else max(self._best, score)
-        self.emit("trial", trial=record.get("trial"), model_type=record.get("model_type"),
-                  status=record.get("status"), score=score)
-
-    def epoch(self, row: dict) -> None:
-        """A training-log row (``sqlml.training_log``) of an iterative trial."""
-        if row.get("event") != "epoch":
-            return      # the trial's end arrives through trial(), with its record
-        with self._lock:
-            self._planned = row.get("trials_planned") or self._planned
-        self.emit("epoch", trial=row.get("trial"), model_type=row.get("model_type"),
-                  epoch=row.get("epoch"), score=row.get("score"))
-
-
 def reporter(cur: duckdb.DuckDBPyConnection, model: str, started: float,
              max_runtime: float) -> Reporter:
-    from sqlml import context
-
     inst = context.lookup(cur)
     return Reporter(getattr(inst, "progress", None), model, started, max_runtime)
 
 
 def hub_of(con: duckdb.DuckDBPyConnection) -> Hub:
-    from sqlml import context
-    from sqlml.errors import SqlmlError
-
     inst = context.lookup(con)
     if inst is None:
         raise SqlmlError("progress: sqlml is not installed on this connection. Open it with "

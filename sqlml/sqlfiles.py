@@ -1,14 +1,20 @@
 """The SQL that sqlml installs into a connection, read from the ``sql/`` folder.
 
 In a wheel the folder ships as ``sqlml/sql``; in a source checkout it is the top-level ``sql/``.
+A ``{{name}}`` in a file is replaced by the SQL of ``PLACEHOLDERS[name]`` as the file is read, so a
+message the SQL shares with Python is written once, in Python.
 """
 
 from __future__ import annotations
 
 import hashlib
+import string
 from functools import cache
 from importlib import resources
 from pathlib import Path
+
+from sqlml.catalog import store as catalog
+from sqlml.errors import ModelNotFoundError
 
 # Order matters: tables first, then macros that read them.
 SQL_FILES = ("catalog.sql", "macros.sql", "metrics.sql")
@@ -21,10 +27,41 @@ def _folder() -> Path:
     return Path(__file__).resolve().parent.parent / "sql"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_message(template: str, fields: dict[str, str]) -> str:
+    """A ``str.format`` template as a SQL string expression: its text quoted, each field the SQL
+    expression ``fields`` gives for it (an empty one is left out)."""
+    parts = []
+    for text, field, _, _ in string.Formatter().parse(template):
+        if text:
+            parts.append(_literal(text))
+        if field is not None and fields[field]:
+            parts.append(fields[field])
+    return " || ".join(parts)
+
+
+# The catalog's unknown-model message, raised by the macro ml_require_model (whose argument is
+# model_name). It starts with the class name, as a UDF's error does, for sqlml.errors.describe.
+# The Python side's "Did you mean" has no SQL equal, so the SQL leaves it out.
+PLACEHOLDERS = {
+    "model_not_found": sql_message(f"{ModelNotFoundError.__name__}: {catalog.NOT_FOUND}", {
+        "model": "'''' || model_name || ''''",      # as Python's repr() quotes it
+        "suggestion": "",
+        "listing": f"coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM sqlml.models), "
+                   f"{_literal(catalog.NO_MODELS)})"}),
+}
+
+
 @cache
 def read(name: str) -> str:
     path = _folder() / name
-    return path.read_text(encoding="utf-8") if path.exists() else ""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    for key, sql in PLACEHOLDERS.items():
+        text = text.replace("{{" + key + "}}", sql)
+    return text
 
 
 def fingerprint() -> str:

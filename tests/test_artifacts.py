@@ -653,7 +653,7 @@ def test_register_type_takes_only_plain_sqlml_classes(plain_module):
 def test_sqlml_preprocessing_is_imported_to_register_its_types(monkeypatch):
     from sqlml.train import preprocessing
 
-    monkeypatch.setattr(sqlml, "preprocessing", preprocessing)  # restored after the re-import
+    monkeypatch.setattr(sqlml.train, "preprocessing", preprocessing)  # restored after the re-import
     data = sio.dumps(preprocessing.TextCleaner().fit(["<b>Hi</b>"]))
     # as in a process that only predicts: sqlml.train.preprocessing not imported, nothing registered
     monkeypatch.setattr(artifacts, "_REGISTERED", set())

@@ -12,7 +12,8 @@ from conftest import shared_file
 import sqlml
 from sqlml.cli.commands import main
 from sqlml.datasets import make_customers
-from sqlml.redshift.parser import SCHEMA_NOTICE, SqlSyntaxError, parse
+from sqlml.errors import SqlSyntaxError
+from sqlml.redshift.parser import SCHEMA_NOTICE, parse
 from sqlml.server.pgwire import start_in_thread
 
 psycopg = pytest.importorskip("psycopg")

@@ -11,7 +11,8 @@ import pytest
 
 import sqlml
 from sqlml.datasets import make_customers
-from sqlml.redshift.parser import SqlSyntaxError, is_complete, parse, split
+from sqlml.errors import SqlSyntaxError
+from sqlml.redshift.parser import is_complete, parse, split
 from sqlml.redshift.script import SqlmlNotice
 
 BASE = "CREATE MODEL m FROM customers TARGET churned FUNCTION predict_m"

@@ -12,7 +12,8 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlml.redshift.parser import SqlSyntaxError, parse, split, tokenize
+from sqlml.errors import SqlSyntaxError
+from sqlml.redshift.parser import parse, split, tokenize
 
 KEYWORDS = ["CREATE", "MODEL", "FROM", "TARGET", "FUNCTION", "IAM_ROLE", "DEFAULT", "AUTO", "ON",
             "OFF", "MODEL_TYPE", "PROBLEM_TYPE", "OBJECTIVE", "PREPROCESSORS",

@@ -19,6 +19,42 @@ VERSION_COLUMNS = (
     "artifact_format", "artifact_sha256", "artifact",
 )
 
+# The columns every INSERT names, per table (model_versions: VERSION_COLUMNS), so that a column a
+# migration adds to a table cannot shift the values written by this code.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "models": ("name", "active_version", "function_name", "created_at", "updated_at"),
+    "model_versions": VERSION_COLUMNS,
+    "model_metrics": ("name", "version", "metric", "class_label", "value"),
+    "confusion_matrices": ("name", "version", "actual", "predicted", "n"),
+    "trials": ("name", "version", "trial", "model_type", "parameters", "objective", "score",
+               "fold_scores", "seconds", "status"),
+    "training_runs": ("name", "version", "status", "started_at", "finished_at", "seconds",
+                      "error"),
+    "threshold_metrics": ("name", "version", "threshold", "tp", "fp", "tn", "fn", "precision",
+                          "recall", "f1", "fnr", "fpr", "accuracy", "cost"),
+    "training_log": ("name", "version", "trial", "epoch", "model_type", "resource", "score",
+                     "running_average", "median_of_earlier", "event", "trials_planned",
+                     "best_so_far", "elapsed_seconds", "remaining_seconds", "logged_at"),
+    "diagnosis": ("name", "version", "step", "kind", "train_rows", "training_score",
+                  "validation_score", "training_skill", "validation_skill", "verdict", "remedy"),
+    "calibration": ("name", "version", "bin", "lower_bound", "upper_bound", "mean_predicted",
+                    "observed_rate", "n", "brier_score", "method"),
+    "feature_importance": ("name", "version", "kind", "rank", "feature", "term", "class_label",
+                           "importance", "importance_std", "coefficient"),
+    "explain_baselines": ("name", "version", "feature", "value"),
+}
+
+
+def columns(table: str, skip: int = 0) -> str:
+    """The quoted column list of a catalog table, without its first ``skip`` columns."""
+    return ", ".join(f'"{c}"' for c in TABLE_COLUMNS[table][skip:])
+
+
+def insert(table: str, values: str | None = None) -> str:
+    """``INSERT INTO sqlml.<table> (<every column>) VALUES (?, ...)`` (or the given VALUES)."""
+    marks = ", ".join("?" * len(TABLE_COLUMNS[table]))
+    return f"INSERT INTO sqlml.{table} ({columns(table)}) VALUES ({values or marks})"
+
 
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
@@ -37,14 +73,28 @@ def model_row(cur, name: str) -> dict | None:
     return dict(zip(("name", "active_version", "function_name"), rows[0], strict=True))
 
 
+# The one wording of an unknown model and of an unknown version. The Python checks below fill
+# it in; sqlml/sqlfiles.py writes NOT_FOUND into the SQL macro ml_require_model as an error()
+# expression, prefixed with the class name so that sqlml.errors.describe maps both alike.
+ABSENT = "model {model} does not exist"
+NOT_FOUND = (ABSENT + " (it was never trained, or it was dropped).{suggestion} Models in this "
+             "database: {listing}.")
+NO_MODELS = "none yet; train one with ml_create_model"
+NO_VERSION = "model {model} has no version {version}; stored versions are {stored}."
+
+
+def absent(name: str) -> str:
+    """ABSENT filled in, for a notice that a missing model is fine (IF EXISTS)."""
+    return ABSENT.format(model=repr(name))
+
+
 def require_model(cur, name: str, caller: str) -> dict:
     row = model_row(cur, name)
     if row is None:
         names = model_names(cur)
-        listing = ", ".join(names) if names else "none yet; train one with ml_create_model"
-        raise ModelNotFoundError(
-            f"{caller}: model {name!r} does not exist (it was never trained, or it was dropped)."
-            f"{did_you_mean(name, names)} Models in this database: {listing}.")
+        raise ModelNotFoundError(f"{caller}: " + NOT_FOUND.format(
+            model=repr(name), suggestion=did_you_mean(name, names),
+            listing=", ".join(names) if names else NO_MODELS))
     return row
 
 
@@ -54,17 +104,27 @@ def versions(cur, name: str) -> list[int]:
     ).fetchall()]
 
 
-def resolve_version(cur, name: str, pinned: str, ref: str) -> int:
-    model = require_model(cur, name, f"model reference {ref!r}")
-    if not pinned:
-        return model["active_version"]
+def require_version(cur, name: str, version: int | str | None, caller: str, remedy: str) -> int:
+    """``version`` as a stored version number of model ``name`` (which must exist), or
+    ModelNotFoundError naming the stored ones; ``remedy`` says how the caller picks one."""
+    require_model(cur, name, caller)
     have = versions(cur, name)
-    if not pinned.isdigit() or int(pinned) not in have:
-        raise ModelNotFoundError(
-            f"model reference {ref!r}: model {name!r} has no version {pinned!r}; stored versions "
-            f"are {', '.join(map(str, have))}. Use '{name}@<version>' with one of them, or "
-            f"{name!r} for the active version.")
-    return int(pinned)
+    number = version if isinstance(version, int) else (
+        int(version) if isinstance(version, str) and version.isdigit() else None)
+    if number is None or number not in have:
+        raise ModelNotFoundError(f"{caller}: " + NO_VERSION.format(
+            model=repr(name), version=repr(version), stored=", ".join(map(str, have)))
+            + f" {remedy}")
+    return number
+
+
+def resolve_version(cur, name: str, pinned: str, ref: str) -> int:
+    caller = f"model reference {ref!r}"
+    if not pinned:
+        return require_model(cur, name, caller)["active_version"]
+    return require_version(cur, name, pinned, caller,
+                           f"Use '{name}@<version>' with one of them, or {name!r} for the active "
+                           f"version.")
 
 
 def version_row(cur, name: str, version: int, with_artifact: bool = False) -> dict:
@@ -105,32 +165,29 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         for key in ("features", "excluded", "classes", "metrics", "parameters",
                     "library_versions"):
             row[key] = None if row[key] is None else json.dumps(row[key], default=str)
-        cur.execute(
-            f"INSERT INTO sqlml.model_versions ({', '.join(VERSION_COLUMNS)}) VALUES "
-            f"({', '.join('?' * len(VERSION_COLUMNS))})", [row[c] for c in VERSION_COLUMNS])
+        cur.execute(insert("model_versions"), [row[c] for c in VERSION_COLUMNS])
         if metric_rows:
-            cur.executemany("INSERT INTO sqlml.model_metrics VALUES (?, ?, ?, ?, ?)",
+            cur.executemany(insert("model_metrics"),
                             [(name, version, m, c, v) for m, c, v in metric_rows])
         if confusion_rows:
-            cur.executemany("INSERT INTO sqlml.confusion_matrices VALUES (?, ?, ?, ?, ?)",
+            cur.executemany(insert("confusion_matrices"),
                             [(name, version, a, p, n) for a, p, n in confusion_rows])
         if threshold_rows is not None and len(threshold_rows):
             # A frame of up to thousands of rows: one INSERT ... SELECT, not a row at a time.
             cur.register("__sqlml_thresholds", threshold_rows)
-            cur.execute("INSERT INTO sqlml.threshold_metrics SELECT ?, ?, * "
-                        "FROM __sqlml_thresholds", [name, version])
+            cur.execute(f"INSERT INTO sqlml.threshold_metrics ({columns('threshold_metrics')}) "
+                        f"SELECT ?, ?, {columns('threshold_metrics', 2)} FROM __sqlml_thresholds",
+                        [name, version])
             cur.unregister("__sqlml_thresholds")
         if trial_rows:
             cur.executemany(
-                "INSERT INTO sqlml.trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                insert("trials"),
                 [(name, version, t["trial"], t["model_type"], json.dumps(t["parameters"]),
                   t["objective"], t["score"], json.dumps(t["fold_scores"]), t["seconds"],
                   t["status"]) for t in trial_rows])
         for table, rows in (extra_rows or {}).items():
             if rows:
-                cur.executemany(
-                    f"INSERT INTO sqlml.{table} VALUES ({', '.join('?' * (len(rows[0]) + 2))})",
-                    [(name, version, *r) for r in rows])
+                cur.executemany(insert(table), [(name, version, *r) for r in rows])
         _set_active(cur, name, version, record["function_name"])
         if extra is not None:
             # Per-version tables (recommender factors) need the version number; the callback
@@ -139,7 +196,7 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         for stmt in ddl:
             cur.execute(stmt)
         cur.execute(
-            "INSERT INTO sqlml.training_runs VALUES (?, ?, 'succeeded', ?, ?, ?, NULL)",
+            insert("training_runs", "?, ?, 'succeeded', ?, ?, ?, NULL"),
             [name, version, record["created_at"], now(), record["training_seconds"]])
         cur.execute("COMMIT")
     except BaseException:
@@ -151,13 +208,13 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
 def _set_active(cur, name: str, version: int, function_name: str) -> None:
     t = now()
     cur.execute(
-        "INSERT INTO sqlml.models VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+        insert("models") + " ON CONFLICT (name) DO UPDATE SET "
         "active_version = excluded.active_version, function_name = excluded.function_name, "
         "updated_at = excluded.updated_at", [name, version, function_name, t, t])
 
 
 def record_failure(cur, name: str, started: datetime, seconds: float, error: str) -> None:
-    cur.execute("INSERT INTO sqlml.training_runs VALUES (?, NULL, 'failed', ?, ?, ?, ?)",
+    cur.execute(insert("training_runs", "?, NULL, 'failed', ?, ?, ?, ?"),
                 [name, started, now(), seconds, error])
 
 
@@ -223,6 +280,5 @@ LOG_COLUMNS = ("trial", "epoch", "model_type", "resource", "score", "running_ave
 
 def log_training(cur, name: str, version: int, row: dict) -> None:
     """One progress row, committed at once so other connections see it while training runs."""
-    cur.execute(
-        "INSERT INTO sqlml.training_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [name, version, *(row.get(c) for c in LOG_COLUMNS), now()])
+    cur.execute(insert("training_log"),
+                [name, version, *(row.get(c) for c in LOG_COLUMNS), now()])

@@ -28,7 +28,7 @@ def _open(command: str, database: str, *, read_only: bool = False, must_exist: b
                        f"it with: sqlml shell {database}")
     try:
         return sqlml.connect(database, read_only=read_only)
-    except (duckdb.Error, OSError) as exc:
+    except (duckdb.Error, OSError, sqlml.SqlmlError) as exc:
         _fail(command, f"cannot open {database!r}: {message(exc)}")
 
 
@@ -187,6 +187,7 @@ def show(database: str, model: str) -> None:
     """
     import duckdb
 
+    from sqlml.catalog import store as catalog
     from sqlml.cli import render
     from sqlml.cli.console import message
 
@@ -195,7 +196,7 @@ def show(database: str, model: str) -> None:
         # ml_show_model finds nothing to complain about in an empty catalog, so check first.
         if not _has_catalog(con) or not con.execute("SELECT count(*) FROM ml_models()"
                                                     ).fetchall()[0][0]:
-            _fail("show", f"model {model!r} does not exist: {database} holds no sqlml models. "
+            _fail("show", f"{catalog.absent(model)}: {database} holds no sqlml models. "
                           f"Train one with CREATE MODEL (sqlml shell {database}).")
         rows = con.execute("FROM ml_show_model(?)", [_model_name(con, model)]).fetchall()
     except duckdb.Error as exc:
@@ -209,7 +210,7 @@ def show(database: str, model: str) -> None:
 @click.argument("database")
 @click.argument("model")
 @click.option("--if-exists", is_flag=True,
-              help="Succeed without doing anything when the model does not exist.")
+              help="Succeed without doing anything when there is no such model.")
 def drop(database: str, model: str, if_exists: bool) -> None:
     """Drop a model: every version, its metrics and its SQL functions (DROP MODEL).
 
@@ -220,6 +221,7 @@ def drop(database: str, model: str, if_exists: bool) -> None:
     """
     import duckdb
 
+    from sqlml.catalog import store as catalog
     from sqlml.cli.console import message
 
     con = _open("drop", database, must_exist=True)
@@ -228,7 +230,8 @@ def drop(database: str, model: str, if_exists: bool) -> None:
         exists = con.execute("SELECT count(*) FROM ml_models() WHERE name = ?",
                              [model]).fetchall()[0][0] > 0
         if not exists and if_exists:
-            click.echo(f"Model {model!r} does not exist in {database}; nothing was dropped.")
+            absent = catalog.absent(model)
+            click.echo(f"{absent[:1].upper()}{absent[1:]} in {database}; nothing was dropped.")
             return
         done = con.execute("SELECT ml_drop_model(?)", [model]).fetchall()[0][0]
     except duckdb.Error as exc:
@@ -273,6 +276,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
     import duckdb
 
     from sqlml.cli.console import message
+    from sqlml.errors import SqlmlError
     from sqlml.server import serve as serve_module
 
     try:
@@ -282,7 +286,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
                          echo=lambda text: click.echo(text, err=False))
     except serve_module.ServeError as exc:
         _fail("serve", str(exc))
-    except (duckdb.Error, OSError) as exc:
+    except (duckdb.Error, OSError, SqlmlError) as exc:
         _fail("serve", f"cannot open {database!r}: {message(exc)}")
 
 

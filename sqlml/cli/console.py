@@ -17,8 +17,8 @@ import duckdb
 
 from sqlml import progress
 from sqlml.cli import render
-from sqlml.errors import SqlmlError
-from sqlml.redshift.parser import SqlSyntaxError, parse
+from sqlml.errors import SqlmlError, SqlSyntaxError, describe
+from sqlml.redshift.parser import parse
 from sqlml.redshift.script import Result, execute
 
 MAX_ROWS = 40
@@ -28,17 +28,11 @@ MODEL_COLUMNS = ("name", "version", "versions", "state", "problem_type", "model_
 # Leading words of statements whose result is worth a table even when it is a bare count.
 _QUERIES = {"SELECT", "FROM", "WITH", "VALUES", "TABLE", "SHOW", "DESCRIBE", "DESC", "SUMMARIZE",
             "PRAGMA", "CALL", "PIVOT", "UNPIVOT", "EXPLAIN", "("}
-# sqlml's errors reach DuckDB's caller wrapped in these; the class name after them stays.
-# DuckDB's wrapping, then the class name of a sqlml error raised inside a function: the text
-# after it already names the function and the rule.
-_WRAPPING = re.compile(r"^Invalid Input Error: (Python exception occurred while executing the "
-                       r"UDF: )?((SqlmlError|ModelNotFoundError|InvalidNameError|TrainingError|"
-                       r"PredictionInputError|ArtifactError): )?")
 
 
 def message(exc: BaseException) -> str:
     """An error as the user should read it: DuckDB's wrapping of a sqlml error peeled off."""
-    return _WRAPPING.sub("", str(exc).strip())
+    return describe(exc).message
 
 
 def _leading_word(statement: str) -> str:

@@ -17,13 +17,9 @@ from typing import Any
 import duckdb
 
 from sqlml.connection import STORAGE_COMPATIBILITY, install
-from sqlml.errors import SqlmlError
+from sqlml.errors import MissingDependencyError, SqlmlError
 
 PIP_COMMAND = "pip install 'sqlml[sqlalchemy]'"
-
-
-class MissingDependencyError(SqlmlError, ImportError):
-    """An optional dependency of the called function is not installed."""
 
 
 def create_engine(database: str | os.PathLike | duckdb.DuckDBPyConnection | None = None, *,

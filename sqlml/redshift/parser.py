@@ -19,7 +19,7 @@ from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
-from sqlml.errors import SqlmlError, closest
+from sqlml.errors import SqlSyntaxError, closest
 from sqlml.redshift import mapping as redshift
 
 _STRINGS = {TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.BYTE_STRING,
@@ -37,17 +37,6 @@ _QUALIFIED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*")
 # Clauses of CREATE MODEL after its FROM; Redshift documents this order, sqlml accepts any.
 CLAUSES = ("TARGET", "FUNCTION", "IAM_ROLE", "AUTO", "MODEL_TYPE", "PROBLEM_TYPE", "OBJECTIVE",
            "PREPROCESSORS", "HYPERPARAMETERS", "SETTINGS")
-
-
-class SqlSyntaxError(SqlmlError):
-    """A Redshift statement that does not follow the grammar; nothing of the script ran."""
-
-    def __init__(self, statement: str, line: int, column: int, expected: str, got: str,
-                 hint: str = ""):
-        self.statement, self.line, self.column = statement, line, column
-        self.expected, self.got = expected, got
-        super().__init__(f"{statement}: line {line}, column {column}: expected {expected}, "
-                         f"got {got}.{hint}")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from sqlml.catalog import store as catalog
 from sqlml.redshift.parser import parse
 
 
@@ -35,7 +36,7 @@ def execute(con: duckdb.DuckDBPyConnection, script: str, *,
     """Run every statement of ``script`` in order on ``con``; one Result per statement.
 
     The whole script is parsed first, so a syntax error in a Redshift statement
-    (``sqlml.redshift.parser.SqlSyntaxError``) runs nothing. A statement that fails while running
+    (``sqlml.errors.SqlSyntaxError``) runs nothing. A statement that fails while running
     raises DuckDB's exception with sqlml's message; the statements before it have run and stay
     done, the ones after it do not run (a note on the exception says which).
     ``notice`` receives each notice; by default they are issued as ``SqlmlNotice`` warnings.
@@ -52,8 +53,7 @@ def execute(con: duckdb.DuckDBPyConnection, script: str, *,
             emit(message)
         try:
             if st.kind == "drop_model" and st.if_exists and not _exists(con, st.model):
-                emit(f"DROP MODEL IF EXISTS: model {st.model!r} does not exist; nothing was "
-                     f"dropped.")
+                emit(f"DROP MODEL IF EXISTS: {catalog.absent(st.model)}; nothing was dropped.")
                 results.append(Result(st.text, ["dropped"], [], st.kind, ""))
                 continue
             con.execute(st.sql)

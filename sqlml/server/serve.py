@@ -19,15 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlml.errors import SqlmlError
+from sqlml.errors import ServeError
 from sqlml.server.pgwire.auth import Verifier, make_verifier
 
 STATE_SUFFIX = ".sqlml-serve.json"
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
-
-
-class ServeError(SqlmlError):
-    """A ``sqlml serve`` setting that cannot work; the message says which and what to do."""
 
 
 @dataclass

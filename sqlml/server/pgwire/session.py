@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from sqlml.redshift.parser import SqlSyntaxError, Statement, parse
+from sqlml.errors import SqlSyntaxError
+from sqlml.redshift.parser import Statement, parse
 from sqlml.server.pgwire import codec, compat, types
 from sqlml.server.pgwire import statements as stmt_text
 from sqlml.server.pgwire.auth import AuthFailed, ScramExchange, Verifier

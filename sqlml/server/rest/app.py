@@ -27,9 +27,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sqlml.errors import ModelNotFoundError
+from sqlml import errors
+from sqlml.errors import ModelNotFoundError, RequestError
 from sqlml.server.rest import scoring as rest_scoring
-from sqlml.server.rest.errors import RequestError, describe
 from sqlml.server.rest.schema import (
     ErrorResponse,
     ModelDetail,
@@ -141,6 +141,14 @@ def _error(status: int, kind: str, message: str, headers: dict | None = None) ->
                         headers=headers)
 
 
+def error_of(exc: BaseException) -> tuple[int, str, str]:
+    """(HTTP status, error type, message) of an exception a request handler let through: the
+    body is {"error": {"type", "message"}}, the message the one SQL gives."""
+    out = errors.describe(exc)
+    return (out.http_status, out.cls_name,
+            f"internal error: {out.message}" if out.internal else out.message)
+
+
 def _add_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,7 +168,7 @@ def _add_error_handlers(api: FastAPI) -> None:
 
     @api.exception_handler(Exception)
     async def failed(request: Request, exc: Exception) -> JSONResponse:
-        return _error(*describe(exc))
+        return _error(*error_of(exc))
 
     # Starlette routes Exception subclasses by the nearest registered class: sqlml's errors and
     # DuckDB's must not fall through to the 500 handler's generic wording.

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from sqlml.catalog import generated
 from sqlml.catalog import store as catalog
-from sqlml.server.rest.errors import RequestError
+from sqlml.errors import RequestError
 from sqlml.train.preprocessing import base_type
 
 ROW = "__sqlml_row"   # request order, carried through the query; ignored by the UDFs
@@ -29,13 +29,9 @@ def model_version(cur, name: str, version: int | None, route: str) -> dict:
     if version is None:
         version = model["active_version"]
     else:
-        have = catalog.versions(cur, name)
-        if version not in have:
-            raise RequestError(
-                404, "ModelNotFoundError",
-                f"{route}: model {name!r} has no version {version}; stored versions are "
-                f"{', '.join(map(str, have))}. Send \"version\" with one of them, or leave it "
-                f"out for the active version ({model['active_version']}).")
+        version = catalog.require_version(
+            cur, name, version, route, f"Send \"version\" with one of them, or leave it out for "
+                                       f"the active version ({model['active_version']}).")
     return catalog.version_row(cur, name, version)
 
 

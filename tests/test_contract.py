@@ -64,17 +64,24 @@ SUPERVISED_DATA = {"binary_classification": "two_classes",
 
 
 # -- the registry: the one place this suite reads it ----------------------------------------------
-def registered_cases() -> list[Case]:
-    """Every (model type, problem type) the registry says fits, and the recommender per feedback
-    kind. When sqlml/spec.py lands, read its model types here."""
-    cases: list[Case] = []
+def supervised_pairs() -> list[tuple[str, str]]:
+    """(model type, problem type) for every pair the registry says fits: where
+    ``estimator_class`` names an estimator instead of its "does not do" error. With sqlml/spec.py
+    this is ``[(m.name, p) for m in spec.MODEL_TYPE_SPECS for p in m.problem_types]``."""
+    pairs = []
     for model_type in estimators.MODEL_TYPES.values():
         for problem_type in estimators.PROBLEM_TYPES:
             try:
                 model_type.estimator_class(problem_type)
-            except TrainingError:      # the registry's own "does not do" answer
+            except TrainingError:
                 continue
-            cases.append(SupervisedCase(model_type.name, problem_type))
+            pairs.append((model_type.name, problem_type))
+    return pairs
+
+
+def registered_cases() -> list[Case]:
+    """Every supervised pair, and the recommender once per feedback kind it fits."""
+    cases: list[Case] = [SupervisedCase(m, p) for m, p in supervised_pairs()]
     cases += [RecommenderCase(RECOMMENDER_MODEL_TYPE, "recommendation", feedback)
               for feedback in recommend_fit.DEFAULTS]
     return cases

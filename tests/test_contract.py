@@ -256,7 +256,7 @@ class RecommenderCase(Case):
 # -- the data --------------------------------------------------------------------------------------
 TARGETS = {"two_classes": "y", "three_classes": "species", "amounts": "progression"}
 UNKNOWN = 10**9                      # a user or item no model has seen: cold start
-USERS = (0, 1, 2, UNKNOWN)
+USERS = (1, 2, 3, UNKNOWN)           # three who rated (checked in load_data) and a cold one
 
 
 def _frames() -> dict[str, pd.DataFrame]:
@@ -285,6 +285,9 @@ def load_data(con) -> None:
         con.execute(f"INSERT INTO {table}_x (id) VALUES ({UNKNOWN})")
     ratings = make_ratings(150, 200, density=0.08)  # noqa: F841 (read by DuckDB)
     con.execute("CREATE TABLE ratings AS FROM ratings")
+    known = con.execute("SELECT count(DISTINCT user_id) FROM ratings WHERE user_id IN "
+                        f"{USERS[:3]}").fetchall()[0][0]
+    assert known == 3
     con.execute(f"""CREATE TABLE rating_pairs AS
         SELECT row_number() OVER (ORDER BY user_id, movie_id) AS n, user_id, movie_id FROM (
             (SELECT user_id, movie_id FROM ratings ORDER BY hash(user_id, movie_id) LIMIT 40)
@@ -319,9 +322,10 @@ class Suite:
 
     def compiles(self, case: Case) -> bool:
         """Whether the case's ``_sql`` macros are in the database now."""
+        names = [*compile_model.all_names(case.function), case.function + "_rating_sql"]
         return bool(self.con.execute(
-            "SELECT count(*) FROM duckdb_functions() WHERE function_name LIKE ?",
-            [case.function + "%_sql"]).fetchall()[0][0])
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name IN (SELECT unnest(?))",
+            [names]).fetchall()[0][0])
 
 
 @pytest.fixture(scope="module")

@@ -91,10 +91,11 @@ def estimator_class(case: SupervisedCase) -> type:
     return estimators.MODEL_TYPES[case.model_type].estimator_class(case.problem_type)
 
 
-def fast_path_expected(case: SupervisedCase) -> bool:
-    """What sqlml/score/serving.py covers for the numeric and boolean inputs used here."""
+def fast_path_expected(case: SupervisedCase, kinds: set[str]) -> bool:
+    """What sqlml/score/serving.py covers: numeric and boolean inputs only (``kinds``, the
+    stored features' kinds), and a linear, logistic or histogram-boosting model."""
     covered = (LogisticRegression, *serving._LINEAR, *serving._HGB)
-    return issubclass(estimator_class(case), covered)
+    return kinds <= {"numeric", "boolean"} and issubclass(estimator_class(case), covered)
 
 
 # -- what a model answers -------------------------------------------------------------------------
@@ -268,13 +269,16 @@ def _frames() -> dict[str, pd.DataFrame]:
     multiclass = iris.data.set_axis(["sepal_l", "sepal_w", "petal_l", "petal_w"], axis=1)
     multiclass["species"] = iris.target_names[iris.target]
     regression = load_diabetes(as_frame=True).data
+    # One text column, so one-hot encoding is in the contract (and the fast path declines it).
+    regression["sex"] = np.where(regression["sex"] > 0, "f", "m")
     regression["progression"] = load_diabetes().target
     return {"two_classes": binary, "three_classes": multiclass, "amounts": regression}
 
 
 def load_data(con) -> None:
-    """Each table with an id, NULLs in its first feature; ``<table>_x`` to score: its features
-    and one row of NULLs. Ratings, and (user, item) pairs with cold users and items."""
+    """Each table with an id, NULLs in its first feature; ``<table>_x`` to score: its features,
+    one row of NULLs, and an unseen category. Ratings, and (user, item) pairs with cold users
+    and items."""
     for table, frame in _frames().items():
         con.register("frame", frame)
         con.execute(f"CREATE TABLE {table} AS SELECT row_number() OVER () AS id, * FROM frame")
@@ -283,6 +287,7 @@ def load_data(con) -> None:
         con.execute(f"UPDATE {table} SET {first} = NULL WHERE id % 11 = 0")
         con.execute(f"CREATE TABLE {table}_x AS SELECT * EXCLUDE ({TARGETS[table]}) FROM {table}")
         con.execute(f"INSERT INTO {table}_x (id) VALUES ({UNKNOWN})")
+    con.execute(f"INSERT INTO amounts_x (id, sex) VALUES ({UNKNOWN + 1}, 'x')")
     ratings = make_ratings(150, 200, density=0.08)  # noqa: F841 (read by DuckDB)
     con.execute("CREATE TABLE ratings AS FROM ratings")
     known = con.execute("SELECT count(DISTINCT user_id) FROM ratings WHERE user_id IN "
@@ -362,7 +367,8 @@ def test_fast_path_is_taken_where_serving_covers_it(suite, case):
     if isinstance(case, RecommenderCase):
         assert isinstance(model, StoredRecommender) and not hasattr(model, "_fast")
         return
-    assert (model._fast is not None) == fast_path_expected(case)
+    kinds = {f.kind for f in model.features}
+    assert (model._fast is not None) == fast_path_expected(case, kinds)
     table = suite.con.sql(f"FROM {case.data}_x ORDER BY id").to_arrow_table()
     cols = [table.column(f.name) for f in model.features]
     served = model.scores(cols, case.function)

@@ -470,25 +470,25 @@ def option_tables_markdown() -> str:
     kinds = {"binary": "binary", "classification": "binary, multiclass",
              "regression": "regression"}
     parts = [
-        "#### Parameters of `ml_create_model`", "",
+        "### Parameters of `ml_create_model`", "",
         *_table(("parameter", "type", "default", "accepts", "meaning"),
                 ((f"`{p.name}`", p.sql_type, _default_text(p.default), _rule_text(p.rule), p.doc)
                  for p in PARAMS)), "",
-        "#### Settings (`settings := {...}`)", "",
+        "### Settings (`settings := {...}`)", "",
         *_table(("setting", "models", "default", "accepts", "meaning"),
                 ((f"`{s.name}`", ", ".join(s.scopes), _default_text(s.default),
                   _rule_text(s.rule), s.doc) for s in SETTINGS)), "",
-        "#### Problem types", "",
+        "### Problem types", "",
         *_table(("problem_type", "meaning"), ((f"`{p.name}`", p.doc)
                                                for p in PROBLEM_TYPE_SPECS)), "",
-        "#### Model types", "",
+        "### Model types", "",
         *_table(("model_type", "problem types", "meaning"),
                 ((f"`{m.name}`", ", ".join(m.problem_types), m.doc)
                  for m in MODEL_TYPE_SPECS)), "",
-        "#### Objectives", "",
+        "### Objectives", "",
         *_table(("objective", "problem types", "meaning"),
                 ((f"`{o.name}`", kinds[o.applies], o.doc) for o in OBJECTIVE_SPECS)), "",
-        "#### Preprocessors (`preprocessors := {column: choice}`)", "",
+        "### Preprocessors (`preprocessors := {column: choice}`)", "",
         *_table(("preprocessor", "feature kind", "meaning"),
                 ((f"`{p.name}`", p.kind or "-", p.doc) for p in PREPROCESSOR_SPECS)),
     ]

@@ -171,33 +171,37 @@ _ADJECTIVES = (
     "Dark", "Bright", "Little", "Final", "Lost", "Crooked", "Sudden", "Perfect",
     "Brave", "Dangerous", "Invisible", "Northern", "Eternal", "Reckless", "Silver", "Long",
 )
-# Disjoint across genres so that generated titles never collide between genres.
-_NOUNS = {
-    "Drama": ("Letter", "Inheritance", "Orchard", "Widow", "Harbor", "Winter", "Daughter",
-              "Confession", "Lighthouse", "Verdict", "Homecoming", "Garden"),
-    "Comedy": ("Roommates", "Wedding", "Vacation", "Neighbors", "Road Trip", "Mix-Up",
-               "Reunion", "Intern", "Bachelor", "Detour", "Babysitter", "Sleepover"),
-    "Action": ("Protocol", "Strike", "Convoy", "Vendetta", "Extraction", "Fury", "Payload",
-               "Hunter", "Siege", "Countdown", "Mercenary", "Ambush"),
-    "Thriller": ("Witness", "Stranger", "Alibi", "Cipher", "Trap", "Suspect", "Pursuit",
-                 "Blackout", "Deception", "Hostage", "Motive", "Whistleblower"),
-    "Romance": ("Kiss", "Summer", "Sweetheart", "Serenade", "Rendezvous", "Affair",
-                "Valentine", "Promise", "Honeymoon", "Dance", "Proposal", "Crush"),
-    "Sci-Fi": ("Colony", "Android", "Horizon", "Singularity", "Orbit", "Nebula", "Paradox",
-               "Outpost", "Starship", "Signal", "Clone", "Transmission"),
-    "Horror": ("Cellar", "Haunting", "Curse", "Ritual", "Asylum", "Doll", "Seance", "Cabin",
-               "Offering", "Woods", "Visitor", "Attic"),
-    "Animation": ("Dragon", "Robot", "Penguin", "Balloon", "Wizard", "Moonbeam", "Sparrow",
-                  "Toybox", "Snowman", "Kitten", "Lantern", "Acorn"),
-    "Documentary": ("Climbers", "Farmers", "Ocean", "River", "Machine", "Archive", "Reef",
-                    "Glacier", "Factory", "Orchestra", "Market", "Desert"),
-    "Crime": ("Heist", "Syndicate", "Racket", "Precinct", "Informant", "Job", "Ledger",
-              "Safehouse", "Counterfeit", "Mob", "Getaway", "Hustle"),
-    "Fantasy": ("Sorcerer", "Crown", "Kingdom", "Sword", "Oracle", "Realm", "Enchantress",
-                "Throne", "Relic", "Grimoire", "Prophecy", "Chalice"),
-    "Adventure": ("Expedition", "Voyage", "Jungle", "Treasure", "Map", "Island", "Summit",
-                  "Canyon", "Compass", "Caravan", "Lagoon", "Quest"),
-}
+# Disjoint across genres so that generated titles never collide between genres. Written as text,
+# one genre per entry (an indented line continues the entry above it).
+_NOUN_TABLE = """
+Drama: Letter, Inheritance, Orchard, Widow, Harbor, Winter, Daughter, Confession, Lighthouse,
+    Verdict, Homecoming, Garden
+Comedy: Roommates, Wedding, Vacation, Neighbors, Road Trip, Mix-Up, Reunion, Intern, Bachelor,
+    Detour, Babysitter, Sleepover
+Action: Protocol, Strike, Convoy, Vendetta, Extraction, Fury, Payload, Hunter, Siege, Countdown,
+    Mercenary, Ambush
+Thriller: Witness, Stranger, Alibi, Cipher, Trap, Suspect, Pursuit, Blackout, Deception,
+    Hostage, Motive, Whistleblower
+Romance: Kiss, Summer, Sweetheart, Serenade, Rendezvous, Affair, Valentine, Promise, Honeymoon,
+    Dance, Proposal, Crush
+Sci-Fi: Colony, Android, Horizon, Singularity, Orbit, Nebula, Paradox, Outpost, Starship,
+    Signal, Clone, Transmission
+Horror: Cellar, Haunting, Curse, Ritual, Asylum, Doll, Seance, Cabin, Offering, Woods, Visitor,
+    Attic
+Animation: Dragon, Robot, Penguin, Balloon, Wizard, Moonbeam, Sparrow, Toybox, Snowman, Kitten,
+    Lantern, Acorn
+Documentary: Climbers, Farmers, Ocean, River, Machine, Archive, Reef, Glacier, Factory,
+    Orchestra, Market, Desert
+Crime: Heist, Syndicate, Racket, Precinct, Informant, Job, Ledger, Safehouse, Counterfeit, Mob,
+    Getaway, Hustle
+Fantasy: Sorcerer, Crown, Kingdom, Sword, Oracle, Realm, Enchantress, Throne, Relic, Grimoire,
+    Prophecy, Chalice
+Adventure: Expedition, Voyage, Jungle, Treasure, Map, Island, Summit, Canyon, Compass, Caravan,
+    Lagoon, Quest
+"""
+_NOUNS = {genre: tuple(word.strip() for word in words.split(","))
+          for genre, words in (entry.split(": ", 1) for entry in
+                               _NOUN_TABLE.replace("\n    ", " ").strip().splitlines())}
 _PLACES = ("Tomorrow", "Silence", "Midnight", "Ashes", "the North", "Brooklyn", "Venice",
            "Rain", "Dreams", "Shadows", "the Sea", "Autumn")
 

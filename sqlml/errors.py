@@ -17,64 +17,64 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+# The classes DuckDB may name before a message (a UDF's exception, or a macro's error() text), by
+# name; every subclass of SqlmlError enters itself.
+REGISTRY: dict[str, type[SqlmlError]] = {}
+
 
 class SqlmlError(ValueError):
     """Base class: a ValueError so that existing ``except ValueError`` clauses still catch it.
 
-    Raised as itself for a bad argument or setting no subclass names more precisely."""
+    Raised as itself for a bad argument or setting no subclass names more precisely. A subclass
+    states its outcome in its header, ``class X(SqlmlError, sqlstate=..., http_status=...)``, and
+    is entered in ``REGISTRY`` by that, so no class can be left out of the translation."""
 
     sqlstate = "22023"          # invalid_parameter_value
     http_status = 422
 
+    def __init_subclass__(cls, *, sqlstate: str, http_status: int, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.sqlstate, cls.http_status = sqlstate, http_status
+        REGISTRY[cls.__name__] = cls
 
-class ModelNotFoundError(SqlmlError):
+
+REGISTRY["SqlmlError"] = SqlmlError
+
+
+# SQLSTATE 42704: undefined_object
+class ModelNotFoundError(SqlmlError, sqlstate="42704", http_status=404):
     """A model name, or a version of a model, that the catalog does not hold."""
 
-    sqlstate = "42704"          # undefined_object
-    http_status = 404
 
-
-class InvalidNameError(SqlmlError):
+# SQLSTATE 42602: invalid_name
+class InvalidNameError(SqlmlError, sqlstate="42602", http_status=422):
     """A model or function name that is not a plain SQL identifier, or is taken."""
 
-    sqlstate = "42602"          # invalid_name
-    http_status = 422
 
-
-class TrainingError(SqlmlError):
+# SQLSTATE 22023: invalid_parameter_value
+class TrainingError(SqlmlError, sqlstate="22023", http_status=422):
     """Training refused the data or a setting: the target, the rows, a hyperparameter."""
 
-    sqlstate = "22023"          # invalid_parameter_value
-    http_status = 422
 
-
-class PredictionInputError(SqlmlError):
+# SQLSTATE 22023: invalid_parameter_value
+class PredictionInputError(SqlmlError, sqlstate="22023", http_status=422):
     """Rows passed to a model function that do not fit the features it was trained on."""
 
-    sqlstate = "22023"          # invalid_parameter_value
-    http_status = 422
 
-
-class ArtifactError(SqlmlError):
+# SQLSTATE XX001: data_corrupted
+class ArtifactError(SqlmlError, sqlstate="XX001", http_status=500):
     """A stored model artifact is not one sqlml wrote, or it was altered."""
 
-    sqlstate = "XX001"          # data_corrupted
-    http_status = 500
 
-
-class CatalogVersionError(SqlmlError):
+# SQLSTATE 55000: object_not_in_prerequisite_state
+class CatalogVersionError(SqlmlError, sqlstate="55000", http_status=500):
     """The file's catalog has a schema version this sqlml cannot serve: newer than it reads, or
     older with a migration that a read-only connection cannot make."""
 
-    sqlstate = "55000"          # object_not_in_prerequisite_state
-    http_status = 500
 
-
-class SqlSyntaxError(SqlmlError):
+# SQLSTATE 42601: syntax_error
+class SqlSyntaxError(SqlmlError, sqlstate="42601", http_status=400):
     """A Redshift statement that does not follow the grammar; nothing of the script ran."""
-
-    sqlstate = "42601"          # syntax_error
-    http_status = 400
 
     def __init__(self, statement: str, line: int, column: int, expected: str, got: str,
                  hint: str = ""):
@@ -84,12 +84,10 @@ class SqlSyntaxError(SqlmlError):
                          f"got {got}.{hint}")
 
 
-class RequestError(SqlmlError):
+# SQLSTATE 22023: invalid_parameter_value
+class RequestError(SqlmlError, sqlstate="22023", http_status=400):
     """A request the REST endpoint refuses, with the HTTP status it answers and the error type
     its JSON body names (e.g. 413 and ``TooManyRows``)."""
-
-    sqlstate = "22023"          # invalid_parameter_value
-    http_status = 400
 
     def __init__(self, status: int, kind: str, message: str) -> None:
         super().__init__(message)
@@ -97,25 +95,14 @@ class RequestError(SqlmlError):
         self.kind = kind
 
 
-class ServeError(SqlmlError):
+# SQLSTATE 22023: invalid_parameter_value
+class ServeError(SqlmlError, sqlstate="22023", http_status=500):
     """A ``sqlml serve`` setting that cannot work; the message says which and what to do."""
 
-    sqlstate = "22023"          # invalid_parameter_value
-    http_status = 500
 
-
-class MissingDependencyError(SqlmlError, ImportError):
+# SQLSTATE 0A000: feature_not_supported
+class MissingDependencyError(SqlmlError, ImportError, sqlstate="0A000", http_status=500):
     """An optional dependency of the called function is not installed."""
-
-    sqlstate = "0A000"          # feature_not_supported
-    http_status = 500
-
-
-# The classes DuckDB may name before a message: a UDF's exception, or a macro's error() text.
-REGISTRY: dict[str, type[SqlmlError]] = {c.__name__: c for c in (
-    SqlmlError, ModelNotFoundError, InvalidNameError, TrainingError, PredictionInputError,
-    ArtifactError, CatalogVersionError, SqlSyntaxError, RequestError, ServeError,
-    MissingDependencyError)}
 
 
 @dataclass(frozen=True)

@@ -330,8 +330,7 @@ class Session:
             self._fail(exc, extended=True)
 
     def _describe(self, body: bytes) -> None:
-        r = codec.Reader(body)
-        what, name = r.byte(), r.cstring()
+        what, name = _target(body)
         try:
             if what == "S":
                 prepared = self.statements.get(name)
@@ -404,8 +403,7 @@ class Session:
             self._fail(exc, extended=True)
 
     def _close(self, body: bytes) -> None:
-        r = codec.Reader(body)
-        what, name = r.byte(), r.cstring()
+        what, name = _target(body)
         (self.statements if what == "S" else self.portals).pop(name, None)
         self.send(codec.CLOSE_COMPLETE)
 
@@ -576,3 +574,10 @@ def _field(name: str, duckdb_type) -> tuple[str, int, int]:
 def _split(text: str) -> list[Statement]:
     """The statements of a query string; a string with only comments and ';' has none."""
     return parse(text)
+
+
+def _target(body: bytes) -> tuple[str, str]:
+    """What a Describe or Close message names: ``S`` (a prepared statement) or ``P`` (a portal),
+    and its name."""
+    r = codec.Reader(body)
+    return r.byte(), r.cstring()

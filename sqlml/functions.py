@@ -24,7 +24,7 @@ from sqlml.context import Instance
 from sqlml.errors import PredictionInputError
 from sqlml.recommend import train as recommend_train
 from sqlml.score import explain, refresh_scores
-from sqlml.score.serving import ModelCache, StoredModel, feature_columns
+from sqlml.score.serving import ModelCache, StoredModel, StoredRecommender, feature_columns
 from sqlml.train import supervised as training
 
 SUMMARY_TYPE = ("STRUCT(name VARCHAR, version INTEGER, problem_type VARCHAR, model_type VARCHAR,"
@@ -63,6 +63,11 @@ def _model_for(inst: Instance, args, caller: str | None,
             f"{caller or 'ml_predict'}: the model name must be the same on every row, got "
             f"{ref!r} and others. Score each model in its own call.")
     model = inst.models.get(ref)
+    if isinstance(model, StoredRecommender):
+        raise PredictionInputError(
+            f"{caller or 'ml_predict'}: model {model.name!r} is a recommender, which ranks items "
+            f"for a user rather than scoring rows. Use FROM {model.function_name}(user_id, "
+            f"k := 10).")
     fn = caller or model.function_name + suffix   # the generated function called
     return model, fn, feature_columns(model, list(args[1:]), fn)
 
@@ -316,7 +321,11 @@ UDFS = (
 def register(con: duckdb.DuckDBPyConnection, inst: Instance) -> None:
     inst.models = ModelCache(inst)
     for u in UDFS:
-        con.create_function(u.name, u.make(inst), u.parameters, u.return_type, type="arrow",
-                            null_handling="special", side_effects=u.side_effects)
+        # DuckDB's stubs accept only its enums for type and null_handling; the run time takes
+        # the strings its documentation shows, which are the same in duckdb 1.x and 2.x (the enums
+        # moved from duckdb.functional to duckdb.func).
+        con.create_function(  # type: ignore[call-overload]
+            u.name, u.make(inst), u.parameters, u.return_type, type="arrow",
+            null_handling="special", side_effects=u.side_effects)
     # Registered last: its presence tells install() that this instance is complete.
     con.create_function("__sqlml_instance", lambda: inst.id, [], "VARCHAR")

@@ -238,9 +238,9 @@ _SIMILAR_ARROW = pa.list_(pa.struct([("rank", pa.int32()), ("item", pa.string())
                                      ("similarity", pa.float64())]))
 
 
-def _recommender(inst: Instance, refs, caller: str):
+def _recommender(inst: Instance, refs: pa.Array, caller: str) -> StoredRecommender:
     model = inst.models.get(refs[0].as_py())
-    if model.problem_type != "recommendation":
+    if not isinstance(model, StoredRecommender):   # what serving.load makes of a recommendation
         raise PredictionInputError(
             f"{caller}: model {model.name!r} is {model.problem_type}, not a recommender. Score "
             f"it with {model.function_name}(...), or train one with problem_type := "
@@ -249,13 +249,13 @@ def _recommender(inst: Instance, refs, caller: str):
 
 
 def _recommend(inst: Instance):
-    def udf(refs, users, ks, exclude):
+    def udf(refs: pa.Array, users: pa.Array, ks: pa.Array, exclude: pa.Array) -> pa.Array:
         stored = _recommender(inst, refs, "recommend")
         model = stored.model
         k, excl = ks[0].as_py(), exclude[0].as_py()
         values = users.to_pandas().to_numpy()
         codes = model._codes(values, "user")
-        out = [[] for _ in range(len(values))]
+        out: list[list[dict]] = [[] for _ in range(len(values))]
         known = np.flatnonzero(codes >= 0)
         if len(known):
             rec = model.recommend_all(k, bool(excl), users=np.unique(codes[known]))

@@ -294,70 +294,22 @@ def _customers(n: int, seed: int, id_range: tuple[int, int]) -> pd.DataFrame:
     lo_id, hi_id = id_range
     if not 0 <= n <= hi_id - lo_id:
         raise ValueError(f"n must be between 0 and {hi_id - lo_id}, got {n}")
+    # One generator draws every column in a fixed order, so a seed always gives the same rows.
     rng = np.random.default_rng(seed)
     ids = lo_id + rng.choice(hi_id - lo_id, size=n, replace=False)
-
-    # The base grew over time: half of signups uniform over 4 years, half skewed recent
-    # (1 - sqrt(U) has density 2(1 - x), most of it close to the snapshot).
-    uniform, skewed = rng.random(n), 1.0 - np.sqrt(rng.random(n))
-    frac = np.where(rng.random(n) < 0.5, uniform, skewed)
-    days_ago = np.floor(frac * (4 * 365 + 1)).astype(np.int64)
-    ref_day = REFERENCE_DATE.to_datetime64().astype("datetime64[D]")
-    signup = ref_day - days_ago
-    # REFERENCE_DATE is a month end, so whole calendar months are just the month difference.
-    tenure = (ref_day.astype("datetime64[M]") - signup.astype("datetime64[M]")).astype(np.int64)
-
-    plan = rng.choice(len(PLANS), size=n, p=_PLAN_SHARES)
-    contract = _choose_rows(rng, _CONTRACT_BY_PLAN[plan])
-    region = rng.choice(len(REGIONS), size=n, p=_REGION_SHARES)
-    payment = _choose_rows(rng, _PAYMENT_BY_PLAN[plan])
-    autopay = rng.random(n) < _AUTOPAY_BY_PAYMENT[payment]
-
+    signup, tenure = _signups(rng, n)
+    plan, contract, region, payment, autopay = _accounts(rng, n)
     satisfaction = rng.normal(size=n)
     stress = rng.normal(size=n)
     outage = region == _OUTAGE_REGION
     m2m = contract == 0
-
-    base_price = _PLAN_PRICE[plan]
-    addons = rng.poisson(0.7, n)
-    # Customers older than two years were hit by a price rise that new contracts don't carry.
-    legacy = (tenure > 24) & (rng.random(n) < 0.5)
-    price_ratio = (np.exp(rng.normal(0.0, 0.06, n)) * (1.0 + 0.12 * addons)
-                   * _CONTRACT_DISCOUNT[contract] * np.where(legacy, 1.15, 1.0))
-    monthly = np.round(base_price * price_ratio, 2)
-    total = np.round(tenure * monthly * np.exp(rng.normal(0.0, 0.05, n)), 2)
-
-    calls_rate = np.exp(-0.3 - 0.55 * satisfaction + 0.7 * outage + 0.35 * (plan == 3)
-                        + 0.5 * (tenure < 3))
-    calls = rng.poisson(calls_rate)
-    plan_usage = np.array([-0.15, 0.0, 0.15, 0.3])[plan]
-    minutes = np.round(np.exp(rng.normal(2.9 + 0.3 * satisfaction + plan_usage, 0.55)), 1)
-    # Nobody can be late more often than they were billed.
-    late_rate = (np.exp(-1.4 + 0.6 * stress + 1.1 * ~autopay + 0.4 * (payment == 3))
-                 * np.minimum(tenure, 12) / 12)
-    late = rng.poisson(late_rate * rng.gamma(2.0, 0.5, n))
-    nps = np.clip(np.round(7.0 + 1.7 * satisfaction + rng.normal(0.0, 1.3, n)), 0, 10)
-
-    # Fixed-term customers can leave penalty-free only when their term ends inside the window.
-    term = np.array([1, 12, 24])[contract]
-    renewal_due = ~m2m & (term - tenure % term <= 3)
-    observed = (
-        _CHURN_INTERCEPT
-        + _CHURN_CONTRACT[contract]
-        + 1.3 * np.exp(-tenure / 4.0) * np.where(m2m, 1.0, 0.5)
-        + 2.6 * (m2m & (tenure <= 3))
-        - 0.5 * (tenure >= 36)
-        + 2.6 * renewal_due
-        + np.where(m2m, 0.7 * np.minimum(calls, 6) + 1.95 * (calls >= 3),
-                   0.2 * np.minimum(calls, 6))
-        + 0.75 * (late >= 2) + 0.55 * (late >= 4)
-        + 15.6 * np.maximum(price_ratio - 1.15, 0.0)
-        + np.where(nps <= 6, 0.6, np.where(nps >= 9, -0.45, 0.0)) + 0.35 * (nps <= 3)
-        + 0.4 * ~autopay
-        + 0.4 * (payment == 2)
-        + 2.6 * (minutes < 6)
-        + 0.4 * outage
-    )
+    price_ratio, monthly, total = _charges(rng, plan, contract, tenure)
+    calls, minutes, late, nps = _usage(rng, satisfaction=satisfaction, stress=stress,
+                                       outage=outage, plan=plan, tenure=tenure,
+                                       autopay=autopay, payment=payment)
+    observed = _churn_score(contract=contract, m2m=m2m, tenure=tenure, calls=calls, late=late,
+                            price_ratio=price_ratio, nps=nps, autopay=autopay, payment=payment,
+                            minutes=minutes, outage=outage)
     # What the columns can't see: the ticket text is the only trace of it.
     hidden = 0.9 * rng.normal(size=n) - 0.25 * satisfaction
     churned = rng.random(n) < 1.0 / (1.0 + np.exp(-(observed + hidden)))
@@ -391,6 +343,90 @@ def _customers(n: int, seed: int, id_range: tuple[int, int]) -> pd.DataFrame:
     })
 
 
+def _signups(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Signup dates and whole months of tenure at REFERENCE_DATE."""
+    # The base grew over time: half of signups uniform over 4 years, half skewed recent
+    # (1 - sqrt(U) has density 2(1 - x), most of it close to the snapshot).
+    uniform, skewed = rng.random(n), 1.0 - np.sqrt(rng.random(n))
+    frac = np.where(rng.random(n) < 0.5, uniform, skewed)
+    days_ago = np.floor(frac * (4 * 365 + 1)).astype(np.int64)
+    ref_day = REFERENCE_DATE.to_datetime64().astype("datetime64[D]")
+    signup = ref_day - days_ago
+    # REFERENCE_DATE is a month end, so whole calendar months are just the month difference.
+    tenure = (ref_day.astype("datetime64[M]") - signup.astype("datetime64[M]")).astype(np.int64)
+    return signup, tenure
+
+
+def _accounts(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """Codes of plan, contract, region and payment method, and autopay."""
+    plan = rng.choice(len(PLANS), size=n, p=_PLAN_SHARES)
+    contract = _choose_rows(rng, _CONTRACT_BY_PLAN[plan])
+    region = rng.choice(len(REGIONS), size=n, p=_REGION_SHARES)
+    payment = _choose_rows(rng, _PAYMENT_BY_PLAN[plan])
+    autopay = rng.random(n) < _AUTOPAY_BY_PAYMENT[payment]
+    return plan, contract, region, payment, autopay
+
+
+def _charges(rng: np.random.Generator, plan: np.ndarray, contract: np.ndarray,
+             tenure: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Price against the plan's list price, monthly and total charges."""
+    n = len(plan)
+    base_price = _PLAN_PRICE[plan]
+    addons = rng.poisson(0.7, n)
+    # Customers older than two years were hit by a price rise that new contracts don't carry.
+    legacy = (tenure > 24) & (rng.random(n) < 0.5)
+    price_ratio = (np.exp(rng.normal(0.0, 0.06, n)) * (1.0 + 0.12 * addons)
+                   * _CONTRACT_DISCOUNT[contract] * np.where(legacy, 1.15, 1.0))
+    monthly = np.round(base_price * price_ratio, 2)
+    total = np.round(tenure * monthly * np.exp(rng.normal(0.0, 0.05, n)), 2)
+    return price_ratio, monthly, total
+
+
+def _usage(rng: np.random.Generator, *, satisfaction: np.ndarray, stress: np.ndarray,
+           outage: np.ndarray, plan: np.ndarray, tenure: np.ndarray, autopay: np.ndarray,
+           payment: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Support calls, session minutes, late payments and last NPS score."""
+    n = len(plan)
+    calls_rate = np.exp(-0.3 - 0.55 * satisfaction + 0.7 * outage + 0.35 * (plan == 3)
+                        + 0.5 * (tenure < 3))
+    calls = rng.poisson(calls_rate)
+    plan_usage = np.array([-0.15, 0.0, 0.15, 0.3])[plan]
+    minutes = np.round(np.exp(rng.normal(2.9 + 0.3 * satisfaction + plan_usage, 0.55)), 1)
+    # Nobody can be late more often than they were billed.
+    late_rate = (np.exp(-1.4 + 0.6 * stress + 1.1 * ~autopay + 0.4 * (payment == 3))
+                 * np.minimum(tenure, 12) / 12)
+    late = rng.poisson(late_rate * rng.gamma(2.0, 0.5, n))
+    nps = np.clip(np.round(7.0 + 1.7 * satisfaction + rng.normal(0.0, 1.3, n)), 0, 10)
+    return calls, minutes, late, nps
+
+
+def _churn_score(*, contract: np.ndarray, m2m: np.ndarray, tenure: np.ndarray,
+                 calls: np.ndarray, late: np.ndarray, price_ratio: np.ndarray, nps: np.ndarray,
+                 autopay: np.ndarray, payment: np.ndarray, minutes: np.ndarray,
+                 outage: np.ndarray) -> np.ndarray:
+    """The log-odds of churning that the columns explain."""
+    # Fixed-term customers can leave penalty-free only when their term ends inside the window.
+    term = np.array([1, 12, 24])[contract]
+    renewal_due = ~m2m & (term - tenure % term <= 3)
+    return (
+        _CHURN_INTERCEPT
+        + _CHURN_CONTRACT[contract]
+        + 1.3 * np.exp(-tenure / 4.0) * np.where(m2m, 1.0, 0.5)
+        + 2.6 * (m2m & (tenure <= 3))
+        - 0.5 * (tenure >= 36)
+        + 2.6 * renewal_due
+        + np.where(m2m, 0.7 * np.minimum(calls, 6) + 1.95 * (calls >= 3),
+                   0.2 * np.minimum(calls, 6))
+        + 0.75 * (late >= 2) + 0.55 * (late >= 4)
+        + 15.6 * np.maximum(price_ratio - 1.15, 0.0)
+        + np.where(nps <= 6, 0.6, np.where(nps >= 9, -0.45, 0.0)) + 0.35 * (nps <= 3)
+        + 0.4 * ~autopay
+        + 0.4 * (payment == 2)
+        + 2.6 * (minutes < 6)
+        + 0.4 * outage
+    )
+
+
 def _choose_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One category per row, each row with its own probabilities."""
     cum = np.cumsum(probs, axis=1)
@@ -414,7 +450,6 @@ def _support_notes(
 ) -> np.ndarray:
     """The latest ticket per customer: None (no ticket), "" (blank) or templated text."""
     n = len(plan)
-    kinds = list(_TICKETS)
     # Columns follow the order of _TICKETS. The hidden risk leaks in here and nowhere else.
     scores = np.column_stack([
         -2.6 + 2.0 * hidden_risk + 0.5 * m2m,                                # cancel
@@ -426,7 +461,21 @@ def _support_notes(
         np.zeros(n),                                                         # account
     ])
     kind = np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
+    text = _decorated(rng, kind, _ticket_text(rng, kind, plan, monthly))
 
+    # No ticket at all is likelier for customers who never call.
+    u = rng.random(n)
+    no_ticket = u < np.where(calls == 0, 0.22, 0.10)
+    text = text.astype(object)
+    text[(u >= 0.96) & ~no_ticket] = ""
+    text[no_ticket] = None
+    return text
+
+
+def _ticket_text(rng: np.random.Generator, kind: np.ndarray, plan: np.ndarray,
+                 monthly: np.ndarray) -> np.ndarray:
+    """A template of each row's ticket kind, its slot filled with the plan, amount or days."""
+    n, kinds = len(kind), list(_TICKETS)
     templates = [t for k in kinds for t in _TICKETS[k]]
     chosen = _pick_within(rng, kind, [len(_TICKETS[k]) for k in kinds])
     # Split each template around its one slot so rows can be filled with array concatenation.
@@ -443,8 +492,12 @@ def _support_notes(
     fill[slot == 0] = np.asarray(PLANS, dtype=object)[plan[slot == 0]]
     fill[slot == 1] = np.char.mod("%.2f", monthly[slot == 1]).astype(object)
     fill[slot == 2] = (2 + rng.poisson(2.0, (slot == 2).sum())).astype(str).astype(object)
-    text = before + fill + after
+    return before + fill + after
 
+
+def _decorated(rng: np.random.Generator, kind: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """The ticket as the ticketing system exports it: a follow-up, a channel, some markup."""
+    n, kinds = len(kind), list(_TICKETS)
     follow_ups = np.asarray([t for k in kinds for t in _FOLLOW_UPS[k]], dtype=object)
     follow = follow_ups[_pick_within(rng, kind, [len(_FOLLOW_UPS[k]) for k in kinds])]
     has_follow = rng.random(n) < 0.7
@@ -457,15 +510,7 @@ def _support_notes(
     text = channel + text
     angry = np.isin(kind, [kinds.index("cancel"), kinds.index("price"), kinds.index("outage")])
     text = np.where(rng.random(n) < np.where(angry, 0.12, 0.01), "<b>URGENT:</b> " + text, text)
-    text = np.where(rng.random(n) < 0.06, "<p>" + text + "</p>", text)
-
-    # No ticket at all is likelier for customers who never call.
-    u = rng.random(n)
-    no_ticket = u < np.where(calls == 0, 0.22, 0.10)
-    text = text.astype(object)
-    text[(u >= 0.96) & ~no_ticket] = ""
-    text[no_ticket] = None
-    return text
+    return np.where(rng.random(n) < 0.06, "<p>" + text + "</p>", text)
 
 
 def _pick_within(rng: np.random.Generator, group: np.ndarray, sizes: list[int]) -> np.ndarray:

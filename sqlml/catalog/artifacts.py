@@ -210,6 +210,31 @@ def _newest_protocol() -> int:
 
 def _audit(data: bytes, name: str) -> set[str]:
     """The types the artifact names, once all are allowed. Builds no object from the file."""
+    members, schema, inner = _archive(data, name)
+    types, kinds, unpacked = _schema_types(schema, members, inner)
+    # so one array named by many nodes is loaded many times: a memory bomb
+    if unpacked > 4 * len(data) + 2**20:
+        raise ArtifactError(f"{name} unpacks to {unpacked} bytes from {len(data)}; sqlml "
+                            f"artifacts never repeat arrays like that. {REMEDY}")
+    refused = _refused(types)
+    refused_kinds = sorted(kinds - set(ALLOWED_NODE_KINDS))
+    if not refused and not refused_kinds:
+        try:  # adds the names skops reads from strings (bit generators, bound methods)
+            types |= set(sio.get_untrusted_types(data=data))
+        except Exception as exc:
+            raise _unreadable(name, exc, data) from None
+        refused = _refused(types)
+    if refused or refused_kinds:
+        listed = [f"{label}: {', '.join(items)}" for label, items in (
+            ("types sqlml does not write", refused),
+            ("skops node kinds sqlml never writes", refused_kinds)) if items]
+        raise ArtifactError(f"{name} contains {'; and '.join(listed)}. {REFUSAL} {REMEDY}")
+    return types
+
+
+def _archive(data: bytes, name: str) -> tuple[dict[str, zipfile.ZipInfo], Any, dict[str, int]]:
+    """The zip's members, its schema.json and the inflated size of each .npz inside, once the
+    archive is uncompressed and of a skops protocol this installation reads."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = {i.filename: i for i in zf.infolist()}
@@ -232,6 +257,12 @@ def _audit(data: bytes, name: str) -> set[str]:
             f"{name} was written with skops protocol {protocol}, newer than protocol "
             f"{_newest_protocol()}, the newest this installation (skops {skops.__version__}) "
             "reads. Upgrade sqlml and skops (pip install -U sqlml skops) to load it.")
+    return members, schema, inner
+
+
+def _schema_types(schema: Any, members: dict[str, zipfile.ZipInfo],
+                  inner: dict[str, int]) -> tuple[set[str], set[str], int]:
+    """The types and node kinds the schema names, and the bytes its arrays unpack to."""
     types, kinds, unpacked, loaded = set(), set(), 0, set()
     stack: list[Any] = [schema]
     while stack:  # iterative: the nesting depth is the file's choice
@@ -252,24 +283,7 @@ def _audit(data: bytes, name: str) -> set[str]:
                 if isinstance(file, str) and file in members and key not in loaded:
                     loaded.add(key)
                     unpacked += members[file].file_size + inner.get(file, 0)
-    # so one array named by many nodes is loaded many times: a memory bomb
-    if unpacked > 4 * len(data) + 2**20:
-        raise ArtifactError(f"{name} unpacks to {unpacked} bytes from {len(data)}; sqlml "
-                            f"artifacts never repeat arrays like that. {REMEDY}")
-    refused = _refused(types)
-    refused_kinds = sorted(kinds - set(ALLOWED_NODE_KINDS))
-    if not refused and not refused_kinds:
-        try:  # adds the names skops reads from strings (bit generators, bound methods)
-            types |= set(sio.get_untrusted_types(data=data))
-        except Exception as exc:
-            raise _unreadable(name, exc, data) from None
-        refused = _refused(types)
-    if refused or refused_kinds:
-        listed = [f"{label}: {', '.join(items)}" for label, items in (
-            ("types sqlml does not write", refused),
-            ("skops node kinds sqlml never writes", refused_kinds)) if items]
-        raise ArtifactError(f"{name} contains {'; and '.join(listed)}. {REFUSAL} {REMEDY}")
-    return types
+    return types, kinds, unpacked
 
 
 class _Bad(Exception):

@@ -155,62 +155,80 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
     (the whole-row one calls the positional one by name)."""
     params = [generated.quote(f.name) for f in features]
     args = ", ".join(params)
-    ltype = generated.label_type(problem_type, target_type)
-    bodies: list[tuple[str, str]] = []
     if problem_type == "regression":
-        bodies.append((fn + "_sql", compiled.prediction))
+        bodies = [(fn + "_sql", compiled.prediction)]
     else:
-        binary = problem_type == "binary_classification"
-        pos = classes.index(positive) if binary else None
-        if binary:
-            p = (f"({compiled.vector})[{pos + 1}]" if compiled.vector is not None
-                 else compiled.probabilities[pos])
-            bodies.append((fn + "_probability_sql", p))
-        labels = ", ".join(text(str(c)) for c in classes)
-        plist = _probability_list(fn, args, compiled, pos)
-        bodies.append((fn + "_probabilities_sql", (
-            f"{{'labels': [{labels}]::VARCHAR[], 'probabilities': ({plist})::DOUBLE[]}}::"
-            f"{generated.PROBABILITIES_TYPE}")))
-        if binary:
-            call = f"{generated.quote(fn + '_probability_sql')}({args})"
-            neg = classes[1 - pos]
-            # -p <= -t is p >= t, except that NaN is not positive (numpy's rule), where
-            # DuckDB orders NaN above every number.
-            bodies.append((fn + "_sql", (
-                f"CASE WHEN -({call}) <= {num(-float(threshold))} THEN "
-                f"{label_literal(positive, ltype)} ELSE {label_literal(neg, ltype)} END")))
-        else:
-            # np.argmax: the first class with the largest probability.
-            typed = f"[{', '.join(label_literal(c, ltype) for c in classes)}]"
-            P = f"({generated.quote(fn + '_probabilities_sql')}({args})).probabilities"
-            pick = "{t}[list_position({p}, list_max({p}))]"
-            if len(plist) > BIND_ONCE_CHARS:
-                body = (f"list_transform([{P}], lambda __sqlml_p: "
-                        f"{pick.format(t=typed, p='__sqlml_p')})[1]")
-            else:
-                body = pick.format(t=typed, p=P)
-            bodies.append((fn + "_sql", body))
+        assert classes is not None
+        bodies = _classifier_bodies(fn, args, problem_type,
+                                    generated.label_type(problem_type, target_type), classes,
+                                    positive, threshold, compiled)
     # Stand-ins first: the whole-row form names its own macro, and creating a macro binds its
     # body, calls included. Bound against stand-ins, the macros that call the big one cost
     # nothing to create; the big body itself is parsed and bound once, last.
     out = [f"CREATE OR REPLACE MACRO {generated.quote(name)}({args}) AS NULL"
            for name, _ in bodies]
     for name, body in reversed(bodies):
-        q = generated.quote(name)
-        row = ", ".join(f"{ROW}.{p}" for p in params)
-        if len(params) == 1:
-            # One parameter cannot tell a whole row from the feature (macros overload on arity
-            # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
-            # typeof() is folded when the query is planned, so a column pays nothing for this.
-            refusal = (f"{name}: model function of one feature ({features[0].name} "
-                       f"{features[0].type}) takes that column, not a whole row. Call "
-                       f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
-            body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
-                    f"ELSE {body} END")
-        out.append(f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
-                   f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
-                   f"({ROW}) AS {q}({row})")
+        out.append(_create(name, body, features, params))
     return out
+
+
+def _classifier_bodies(fn: str, args: str, problem_type: str, ltype: str, classes: list,
+                       positive, threshold: float | None,
+                       compiled: Compiled) -> list[tuple[str, str]]:
+    """(name, body) of a classifier's macros: the probability of the positive class (binary),
+    the probabilities of every class, and the label."""
+    bodies: list[tuple[str, str]] = []
+    binary = problem_type == "binary_classification"
+    pos = classes.index(positive) if binary else None
+    if pos is not None:
+        p = (f"({compiled.vector})[{pos + 1}]" if compiled.vector is not None
+             else compiled.probabilities[pos])
+        bodies.append((fn + "_probability_sql", p))
+    labels = ", ".join(text(str(c)) for c in classes)
+    plist = _probability_list(fn, args, compiled, pos)
+    bodies.append((fn + "_probabilities_sql", (
+        f"{{'labels': [{labels}]::VARCHAR[], 'probabilities': ({plist})::DOUBLE[]}}::"
+        f"{generated.PROBABILITIES_TYPE}")))
+    if pos is not None:
+        call = f"{generated.quote(fn + '_probability_sql')}({args})"
+        neg = classes[1 - pos]
+        # -p <= -t is p >= t, except that NaN is not positive (numpy's rule), where
+        # DuckDB orders NaN above every number.
+        bodies.append((fn + "_sql", (
+            f"CASE WHEN -({call}) <= {num(-float(threshold))} THEN "
+            f"{label_literal(positive, ltype)} ELSE {label_literal(neg, ltype)} END")))
+    else:
+        # np.argmax: the first class with the largest probability.
+        typed = f"[{', '.join(label_literal(c, ltype) for c in classes)}]"
+        P = f"({generated.quote(fn + '_probabilities_sql')}({args})).probabilities"
+        pick = "{t}[list_position({p}, list_max({p}))]"
+        if len(plist) > BIND_ONCE_CHARS:
+            body = (f"list_transform([{P}], lambda __sqlml_p: "
+                    f"{pick.format(t=typed, p='__sqlml_p')})[1]")
+        else:
+            body = pick.format(t=typed, p=P)
+        bodies.append((fn + "_sql", body))
+    return bodies
+
+
+def _create(name: str, body: str, features: list[Feature], params: list[str]) -> str:
+    """The CREATE MACRO of one ``_sql`` function: positional, and whole-row unless it has a
+    single feature."""
+    q = generated.quote(name)
+    args = ", ".join(params)
+    row = ", ".join(f"{ROW}.{p}" for p in params)
+    if len(params) == 1:
+        # One parameter cannot tell a whole row from the feature (macros overload on arity
+        # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
+        # typeof() is folded when the query is planned, so a column pays nothing for this.
+        refusal = (f"{name}: model function of one feature ({features[0].name} "
+                   f"{features[0].type}) takes that column, not a whole row. Call "
+                   f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
+        body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
+                f"ELSE {body} END")
+    return (f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
+            f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
+            f"({ROW}) AS {q}({row})")
 
 
 # -- training, rollback, verification -------------------------------------------------------------

@@ -12,6 +12,7 @@ core does not need them, and this module imports them only when called.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -37,6 +38,17 @@ def create_engine(database: str | os.PathLike | duckdb.DuckDBPyConnection | None
     engine_kwargs = dict(engine_kwargs)
     cfg = dict(config or {})
     read_only = _merge_connect_args(engine_kwargs.pop("connect_args", None), cfg, read_only)
+    url, creator = _connections(database, cfg, read_only, sa, wrapper)
+    # duckdb-engine picks a single-connection-per-thread pool for in-memory URLs; cursors of one
+    # database can be pooled like file connections.
+    engine_kwargs.setdefault("poolclass", sa.pool.QueuePool)
+    engine = sa.create_engine(url, creator=creator, **engine_kwargs)
+    return install_on_engine(engine)
+
+
+def _connections(database, cfg: dict, read_only: bool, sa, wrapper
+                 ) -> tuple[str, Callable[[], Any]]:
+    """The engine's URL, and what its pool calls for each new DBAPI connection."""
     if isinstance(database, duckdb.DuckDBPyConnection):
         if cfg or read_only:
             raise SqlmlError(
@@ -44,48 +56,43 @@ def create_engine(database: str | os.PathLike | duckdb.DuckDBPyConnection | None
                 f"database, but it was given an open connection (config={cfg!r}, "
                 f"read_only={read_only}). Open the connection with those settings instead: "
                 "sqlml.connect(path, read_only=..., config=...).")
-        con = database
+        install(database)
+        return "duckdb:///:memory:", _cursors_of(database, wrapper)
+    path, url_settings = _database_path(database, sa)
+    for key, value in url_settings.items():
+        cfg.setdefault(key, value)
+    if path == ":memory:":
+        # Every duckdb.connect(":memory:") is a new, empty database: the pool hands out
+        # cursors of one in-memory database instead, so all of them see the same models.
+        con = duckdb.connect(":memory:", config=cfg)
         install(con)
-        url = "duckdb:///:memory:"
-    else:
-        path, url_settings = _database_path(database, sa)
-        for key, value in url_settings.items():
-            cfg.setdefault(key, value)
-        if path == ":memory:":
-            # Every duckdb.connect(":memory:") is a new, empty database: the pool hands out
-            # cursors of one in-memory database instead, so all of them see the same models.
-            con = duckdb.connect(":memory:", config=cfg)
-            install(con)
-            url = "duckdb:///:memory:"
-        else:
-            con = None
-            url = "duckdb:///" + path
-            if not read_only:
-                # The same settings sqlml.connect uses, so both can be open on one file in one
-                # process (DuckDB refuses a second open of a file with different settings).
-                cfg.setdefault("storage_compatibility_version", STORAGE_COMPATIBILITY)
+        return "duckdb:///:memory:", _cursors_of(con, wrapper)
+    if not read_only:
+        # The same settings sqlml.connect uses, so both can be open on one file in one
+        # process (DuckDB refuses a second open of a file with different settings).
+        cfg.setdefault("storage_compatibility_version", STORAGE_COMPATIBILITY)
+    return "duckdb:///" + path, _file_connections(path, read_only, cfg, wrapper)
 
-    if con is not None:
-        def creator():
-            return wrapper(con.cursor())
-    else:
-        def creator():
-            try:
-                return wrapper(duckdb.connect(path, read_only=read_only, config=cfg))
-            except duckdb.ConnectionException as exc:
-                if "different configuration" not in str(exc):
-                    raise
-                raise SqlmlError(
-                    f"sqlml.create_engine: {path!r} is already open in this process with other "
-                    f"settings, and DuckDB opens one file with one set of settings only (this "
-                    f"engine asked for {cfg!r}, read_only={read_only}). Pass the open connection "
-                    f"instead: sqlml.create_engine(con).") from exc
 
-    # duckdb-engine picks a single-connection-per-thread pool for in-memory URLs; cursors of one
-    # database can be pooled like file connections.
-    engine_kwargs.setdefault("poolclass", sa.pool.QueuePool)
-    engine = sa.create_engine(url, creator=creator, **engine_kwargs)
-    return install_on_engine(engine)
+def _cursors_of(con: duckdb.DuckDBPyConnection, wrapper) -> Callable[[], Any]:
+    def creator():
+        return wrapper(con.cursor())
+    return creator
+
+
+def _file_connections(path: str, read_only: bool, cfg: dict, wrapper) -> Callable[[], Any]:
+    def creator():
+        try:
+            return wrapper(duckdb.connect(path, read_only=read_only, config=cfg))
+        except duckdb.ConnectionException as exc:
+            if "different configuration" not in str(exc):
+                raise
+            raise SqlmlError(
+                f"sqlml.create_engine: {path!r} is already open in this process with other "
+                f"settings, and DuckDB opens one file with one set of settings only (this "
+                f"engine asked for {cfg!r}, read_only={read_only}). Pass the open connection "
+                f"instead: sqlml.create_engine(con).") from exc
+    return creator
 
 
 def install_on_engine(engine):

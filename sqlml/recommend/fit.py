@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import numbers
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -328,21 +329,50 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
     :param random_state: seed; the same inputs and seed give the same model.
     :returns: :class:`RecommenderModel`.
     """
+    implicit = _check_feedback(feedback, alpha=alpha, implicit_threshold=implicit_threshold,
+                               recency_half_life=recency_half_life)
+    k = _setting("factors", factors, feedback, integer=True)
+    sweeps = _setting("iterations", iterations, feedback, integer=True)
+    reg = None if regularization is None and not implicit else _setting(
+        "regularization", regularization, feedback)
+    u_arr, i_arr, r, ts = _rows(users, items, ratings, timestamps, feedback, implicit_threshold)
+    p = _pairs(u_arr, i_arr, r, ts, implicit)
+    rng = np.random.default_rng(random_state)
+    with single_blas():
+        uf, vf, mu, ub, ib, params = _train(p.pu, p.pi, p.value, p.pts, p.positive, p.nu, p.ni,
+                                            implicit, k, sweeps, reg, alpha, recency_half_life,
+                                            rng)
+    params |= {"feedback": feedback, "random_state": random_state,
+               "implicit_threshold": implicit_threshold}
+    seen_indptr = np.concatenate([[0], np.cumsum(np.bincount(p.pu, minlength=p.nu))])
+    info = {"rows": len(u_arr), "pairs": len(p.pu), "duplicates": int(len(u_arr) - len(p.pu)),
+            "rating_min": float(p.value.min()), "rating_max": float(p.value.max())}
+    return RecommenderModel(
+        feedback=feedback, user_kind=p.user_kind, item_kind=p.item_kind, user_ids=p.user_ids,
+        item_ids=p.item_ids, global_mean=mu, user_bias=ub, item_bias=ib, user_factors=uf,
+        item_factors=vf, popularity=np.bincount(p.pi[p.positive], minlength=p.ni).astype(float),
+        seen_indptr=seen_indptr, seen_items=p.pi, seen_values=p.value, params=params, info=info)
+
+
+def _check_feedback(feedback, **implicit_only) -> bool:
+    """Whether feedback is implicit; explicit feedback refuses the implicit-only settings."""
     if feedback not in DEFAULTS:
         raise TrainingError(f"feedback must be 'explicit' or 'implicit'; got {feedback!r}.")
     implicit = feedback == "implicit"
     if not implicit:
-        for name, value in (("alpha", alpha), ("implicit_threshold", implicit_threshold),
-                            ("recency_half_life", recency_half_life)):
+        for name, value in implicit_only.items():
             if value is not None:
                 hint = (" To treat ratings as implicit positives, set feedback='implicit' and"
                         " implicit_threshold." if name == "implicit_threshold" else "")
                 raise TrainingError(f"The {name!r} setting only applies to feedback='implicit'; "
                                     f"got {name}={value!r} with feedback='explicit'.{hint}")
-    k = _setting("factors", factors, feedback, integer=True)
-    sweeps = _setting("iterations", iterations, feedback, integer=True)
-    reg = None if regularization is None and not implicit else _setting(
-        "regularization", regularization, feedback)
+    return implicit
+
+
+def _rows(users, items, ratings, timestamps, feedback, implicit_threshold):
+    """The input columns checked as arrays of one length: user and item ids, ratings (implicit
+    positives when a threshold is given) and timestamps (or None)."""
+    implicit = feedback == "implicit"
     u_arr, i_arr = _column(users, "users"), _column(items, "items")
     if len(u_arr) != len(i_arr):
         raise TrainingError(f"users and items must have the same length; got {len(u_arr)} and "
@@ -368,10 +398,37 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
                 f"An implicit recommender reads ratings as interaction counts or weights (>= 0); "
                 f"got {float(r[r < 0][0])!r}. To treat explicit ratings as implicit feedback, pass "
                 "implicit_threshold (e.g. 4: ratings >= 4 are positives).")
+    return u_arr, i_arr, r, ts
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The distinct (user, item) pairs, as positions into the sorted user and item ids."""
+    user_kind: str
+    item_kind: str
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    pu: np.ndarray
+    pi: np.ndarray
+    value: np.ndarray               # mean rating (explicit) or summed weight (implicit)
+    pts: np.ndarray | None          # the pair's latest timestamp
+    positive: np.ndarray
+
+    @property
+    def nu(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def ni(self) -> int:
+        return len(self.item_ids)
+
+
+def _pairs(u_arr, i_arr, r, ts, implicit: bool) -> _Pairs:
+    """Duplicate rows aggregated into pairs; at least 2 users and 2 items must remain."""
     (uk, u_ids), (ik, i_ids) = _id_kind(u_arr, "user"), _id_kind(i_arr, "item")
     user_ids, u = np.unique(u_ids, return_inverse=True)
     item_ids, i = np.unique(i_ids, return_inverse=True)
-    nu, ni = len(user_ids), len(item_ids)
+    ni = len(item_ids)
     pair, inv = np.unique(u * ni + i, return_inverse=True)
     count = np.bincount(inv)
     value = np.bincount(inv, r) / (1 if implicit else count)
@@ -388,17 +445,4 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
             raise TrainingError(
                 f"A recommender needs at least 2 distinct {what} {detail}to learn from; got {n} "
                 f"(first: {ids[0].item()!r}). Train on more data, or check implicit_threshold.")
-    rng = np.random.default_rng(random_state)
-    with single_blas():
-        uf, vf, mu, ub, ib, params = _train(pu, pi, value, pts, positive, nu, ni, implicit, k,
-                                            sweeps, reg, alpha, recency_half_life, rng)
-    params |= {"feedback": feedback, "random_state": random_state,
-               "implicit_threshold": implicit_threshold}
-    seen_indptr = np.concatenate([[0], np.cumsum(np.bincount(pu, minlength=nu))])
-    info = {"rows": len(u_arr), "pairs": len(pair), "duplicates": int(len(u_arr) - len(pair)),
-            "rating_min": float(value.min()), "rating_max": float(value.max())}
-    return RecommenderModel(
-        feedback=feedback, user_kind=uk, item_kind=ik, user_ids=user_ids, item_ids=item_ids,
-        global_mean=mu, user_bias=ub, item_bias=ib, user_factors=uf, item_factors=vf,
-        popularity=np.bincount(pi[positive], minlength=ni).astype(float),
-        seen_indptr=seen_indptr, seen_items=pi, seen_values=value, params=params, info=info)
+    return _Pairs(uk, ik, user_ids, item_ids, pu, pi, value, pts, positive)

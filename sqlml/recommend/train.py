@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -94,58 +95,33 @@ def _column(table: pa.Table, col):
     return arr.to_pandas().to_numpy()
 
 
+@dataclass(frozen=True)
+class Interactions:
+    """The training rows as arrays: user and item ids, ratings and timestamps (or None)."""
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray | None
+    ts: np.ndarray | None
+
+    def where(self, rows: np.ndarray) -> Interactions:
+        return Interactions(self.users[rows], self.items[rows],
+                            None if self.ratings is None else self.ratings[rows],
+                            None if self.ts is None else self.ts[rows])
+
+
 def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict:
     started = time.perf_counter()
     s = settings_of(raw_settings)
     table, types = load(cur, query, s, name)
-    users, items = _column(table, s["user_col"]), _column(table, s["item_col"])
-    ratings, ts = _column(table, s["rating_col"]), _column(table, s["timestamp_col"])
-    if s["feedback"] == "explicit" and ratings is None:
+    data = Interactions(_column(table, s["user_col"]), _column(table, s["item_col"]),
+                        _column(table, s["rating_col"]), _column(table, s["timestamp_col"]))
+    if s["feedback"] == "explicit" and data.ratings is None:
         raise TrainingError(
             f"{FN}: an explicit recommender predicts ratings and needs settings rating_col, got "
             f"none. Name the rating column, or use feedback: 'implicit' for interactions.")
-
-    # Ranking quality on each user's latest interaction (by timestamp where there is one).
-    held = leave_last_out(users, items, ts, random_state=s["random_state"])
-    keep = ~held
-    part = _fit(s, users[keep], items[keep], None if ratings is None else ratings[keep],
-                None if ts is None else ts[keep])
-    metrics = {k.replace(f"@{s['k']}", "_at_k"): v for k, v in evaluate_ranking(
-        part, users[held], items[held], s["k"]).items() if k != "n"}
-    metrics["k"] = s["k"]
-    if s["feedback"] == "explicit":
-        rng = np.random.default_rng(s["random_state"])
-        test = rng.random(len(users)) < s["test_size"]
-        rated = _fit(s, users[~test], items[~test], ratings[~test],
-                     None if ts is None else ts[~test])
-        err = evaluate_explicit(rated, users[test], items[test], ratings[test])
-        metrics.update(rmse=err["rmse"], mae=err["mae"])
-
-    model = _fit(s, users, items, ratings, ts)
-    blob = dumps(model)
-    target = s["rating_col"] or "(interactions)"
-    features = [{"name": s["user_col"], "type": types[s["user_col"]], "kind": "user",
-                 "preprocessor": "id"},
-                {"name": s["item_col"], "type": types[s["item_col"]], "kind": "item",
-                 "preprocessor": "id"}]
-    record = {
-        "name": name, "problem_type": "recommendation", "model_type": "matrix_factorization",
-        "target": target, "target_type": types.get(s["rating_col"], "NULL"),
-        "features": features, "excluded": [], "classes": None, "positive_class": None,
-        "function_name": function, "threshold": None, "threshold_reason": None,
-        "objective": "rmse" if s["feedback"] == "explicit" else "ndcg_at_k",
-        "metrics": metrics, "parameters": {"settings": s, "model": model.params,
-                                           "data": model.info,
-                                           "global_mean": model.global_mean},
-        "training_rows": len(users), "validation_rows": int(held.sum()),
-        "training_query": query, "data_fingerprint": training.fingerprint(
-            pd.DataFrame({"user": users, "item": items}).astype(str),
-            np.zeros(len(users)) if ratings is None else ratings),
-        "library_versions": training.library_versions(),
-        "created_at": catalog.now(), "training_seconds": time.perf_counter() - started,
-        "artifact_format": FORMAT, "artifact_sha256": "", "artifact": blob,
-    }
-    record["artifact_sha256"] = artifacts.sha256(blob)
+    metrics, held = _validation_metrics(s, data)
+    model = _fit(s, data.users, data.items, data.ratings, data.ts)
+    record = _record(name, function, query, s, types, model, metrics, data, held, started)
     metric_rows = [(k, None, float(v)) for k, v in metrics.items()]
     user_type, item_type = types[s["user_col"]], types[s["item_col"]]
 
@@ -165,11 +141,60 @@ def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict
             "model_type": "matrix_factorization", "function": function,
             "objective": record["objective"],
             "validation_score": metrics["rmse"] if s["feedback"] == "explicit"
-            else metrics["ndcg_at_k"], "threshold": None, "training_rows": len(users),
+            else metrics["ndcg_at_k"], "threshold": None, "training_rows": len(data.users),
             "seconds": round(time.perf_counter() - started, 3),
             "notes": (f"{model.info['duplicates']} duplicate (user, item) rows aggregated "
                       f"({'mean rating' if model.feedback == 'explicit' else 'summed'})"
                       if model.info["duplicates"] else None)}
+
+
+def _validation_metrics(s: dict, data: Interactions) -> tuple[dict, np.ndarray]:
+    """Ranking metrics on each user's held-out latest interaction and, for explicit feedback,
+    rating errors on a random test split; and which rows were held out."""
+    # Ranking quality on each user's latest interaction (by timestamp where there is one).
+    held = leave_last_out(data.users, data.items, data.ts, random_state=s["random_state"])
+    part_data = data.where(~held)
+    part = _fit(s, part_data.users, part_data.items, part_data.ratings, part_data.ts)
+    metrics = {k.replace(f"@{s['k']}", "_at_k"): v for k, v in evaluate_ranking(
+        part, data.users[held], data.items[held], s["k"]).items() if k != "n"}
+    metrics["k"] = s["k"]
+    if s["feedback"] == "explicit":
+        assert data.ratings is not None     # train() refuses explicit feedback without ratings
+        rng = np.random.default_rng(s["random_state"])
+        test = rng.random(len(data.users)) < s["test_size"]
+        fit_data = data.where(~test)
+        rated = _fit(s, fit_data.users, fit_data.items, fit_data.ratings, fit_data.ts)
+        err = evaluate_explicit(rated, data.users[test], data.items[test], data.ratings[test])
+        metrics.update(rmse=err["rmse"], mae=err["mae"])
+    return metrics, held
+
+
+def _record(name: str, function: str, query: str, s: dict, types: dict, model: RecommenderModel,
+            metrics: dict, data: Interactions, held: np.ndarray, started: float) -> dict:
+    """The model's catalog row, its artifact included."""
+    blob = dumps(model)
+    target = s["rating_col"] or "(interactions)"
+    features = [{"name": s["user_col"], "type": types[s["user_col"]], "kind": "user",
+                 "preprocessor": "id"},
+                {"name": s["item_col"], "type": types[s["item_col"]], "kind": "item",
+                 "preprocessor": "id"}]
+    return {
+        "name": name, "problem_type": "recommendation", "model_type": "matrix_factorization",
+        "target": target, "target_type": types.get(s["rating_col"], "NULL"),
+        "features": features, "excluded": [], "classes": None, "positive_class": None,
+        "function_name": function, "threshold": None, "threshold_reason": None,
+        "objective": "rmse" if s["feedback"] == "explicit" else "ndcg_at_k",
+        "metrics": metrics, "parameters": {"settings": s, "model": model.params,
+                                           "data": model.info,
+                                           "global_mean": model.global_mean},
+        "training_rows": len(data.users), "validation_rows": int(held.sum()),
+        "training_query": query, "data_fingerprint": training.fingerprint(
+            pd.DataFrame({"user": data.users, "item": data.items}).astype(str),
+            np.zeros(len(data.users)) if data.ratings is None else data.ratings),
+        "library_versions": training.library_versions(),
+        "created_at": catalog.now(), "training_seconds": time.perf_counter() - started,
+        "artifact_format": FORMAT, "artifact_sha256": artifacts.sha256(blob), "artifact": blob,
+    }
 
 
 def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type):

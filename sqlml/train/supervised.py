@@ -11,8 +11,9 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -262,14 +263,128 @@ def _fits(kind: str, problem_type: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# train() runs the stages below in order, each handing the next a small record.
+
+@dataclass
+class _Run:
+    """One ml_create_model call: its request, its clock and progress reporter, and the notes
+    every stage adds to the summary (in the order they arise)."""
+    cur: duckdb.DuckDBPyConnection
+    req: Request
+    started: float
+    report: progress.Reporter
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def settings(self) -> dict:
+        return self.req.settings
+
+    def seconds_left(self) -> float:
+        return self.started + self.req.settings["max_runtime"] - time.perf_counter()
+
+
+@dataclass
+class TrainingData:
+    """load: the rows with a known target, the feature columns' types and the target (which
+    infer turns to float for a regression)."""
+    table: pa.Table
+    types: dict[str, str]          # feature columns only
+    target_type: str
+    query: str
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class Problem:
+    """infer: the kind of prediction, its classes and the objective that ranks candidates."""
+    problem_type: str
+    classes: list | None
+    positive: Any
+    objective: str
+    score_with: Any                # a scikit-learn scoring name or scorer
+
+
+@dataclass(frozen=True)
+class Split:
+    """split: row positions to fit on and to measure on."""
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+@dataclass(frozen=True)
+class Built:
+    """One candidate model type: its unfitted pipeline and the features it reads."""
+    pipeline: Pipeline
+    features: list[preprocessing.Feature]
+    excluded: list[dict]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The model types select chooses among, over one feature frame."""
+    names: list[str]
+    built: dict[str, Built]
+    X: pd.DataFrame
+    tune: bool
+
+
+@dataclass(frozen=True)
+class Selection:
+    """select: the chosen model type, its pipeline (calibrated when asked) and the trials."""
+    model_type: str
+    pipeline: Pipeline
+    features: list[preprocessing.Feature]
+    excluded: list[dict]
+    trials: list[dict]
+    tuned: bool
+    X: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Validation:
+    """validate: the training split's fit, measured on the validation rows."""
+    fitted: Pipeline
+    headline: dict
+    metric_rows: list[tuple]
+    confusion_rows: list = field(default_factory=list)
+    threshold: float | None = None
+    threshold_reason: str | None = None
+    threshold_rows: list | None = None
+    calibration_rows: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """validate and refit: the measurements, and the pipeline to serve."""
+    validation: Validation
+    served: Pipeline
+
+
 def train(cur, args: list) -> dict:
+    """ml_create_model, from the UDF's arguments to its summary row, in stages that each hand
+    the next a record: load (TrainingData), infer (Problem), split (Split), select (Selection),
+    validate and refit side by side (Fitted), publish (the summary)."""
     started = time.perf_counter()
     req = parse_request(args)
     report = progress.reporter(cur, req.name, started, req.settings["max_runtime"])
     report.emit("start")
     clash_check(cur, req)
-    table, types, query = load_data(cur, req)
+    run = _Run(cur, req, started, report)
+    data = _load(run)
+    problem = _infer(run, data)
+    split = _split(run, data, problem)
+    chosen = _select(run, data, problem, split)
+    fitted = _validate_and_refit(run, data.y, split, problem, chosen)
+    return _publish(run, data, problem, split, chosen, fitted)
+
+
+# load ---------------------------------------------------------------------------------------
+def _load(run: _Run) -> TrainingData:
+    """The training rows (sampled to max_cells), less those whose target is NULL."""
+    req = run.req
+    table, types, query = load_data(run.cur, req)
     table, notes = sample_cells(table, req.settings["max_cells"], req.settings["random_state"])
+    run.notes += notes
     target_type = types.pop(req.target)
     y_all = table.column(req.target).to_pandas()
     keep = y_all.notna().to_numpy()
@@ -278,35 +393,27 @@ def train(cur, args: list) -> dict:
             f"{FN}: target column {req.target!r} is NULL in all {len(keep)} rows, so there is "
             f"nothing to learn. Fill the target, or choose another column.")
     if not keep.all():
-        notes.append(f"{int((~keep).sum())} rows with a NULL target were left out")
+        run.notes.append(f"{int((~keep).sum())} rows with a NULL target were left out")
         table = table.filter(pa.array(keep))
     y = y_all[keep].to_numpy()
     if y.dtype == object and len(y) and isinstance(y[0], (bool, np.bool_)):
         y = y.astype(bool)
-    y = _decimal_labels(y)
-    problem_type = infer_problem_type(pd.Series(y), target_type, req.problem_type, req.target)
+    return TrainingData(table, types, target_type, query, _decimal_labels(y))
+
+
+# infer --------------------------------------------------------------------------------------
+def _infer(run: _Run, data: TrainingData) -> Problem:
+    """Problem type, classes and objective, each checked against the request."""
+    req = run.req
+    problem_type = infer_problem_type(pd.Series(data.y), data.target_type, req.problem_type,
+                                      req.target)
     classes, positive = None, None
     if problem_type in CLASSIFICATION:
-        classes = sorted(pd.unique(y).tolist())
-        if len(classes) < 2:
-            raise TrainingError(
-                f"{FN}: target {req.target!r} has a single class ({classes[0]!r}) in all "
-                f"{len(y)} rows; a classifier needs at least two. Add rows of another class, or "
-                f"check the query's WHERE clause.")
-        if problem_type == "binary_classification" and len(classes) != 2:
-            raise TrainingError(
-                f"{FN}: problem_type 'binary_classification' needs exactly 2 classes, target "
-                f"{req.target!r} has {len(classes)}. Use 'multiclass_classification' or 'auto'.")
+        classes = _classes(req, data.y, problem_type)
         if problem_type == "binary_classification":
-            positive = positive_class(classes, y, req.settings["positive_class"])
+            positive = positive_class(classes, data.y, req.settings["positive_class"])
     else:
-        y = y.astype(np.float64)
-        if np.isinf(y).any():
-            raise TrainingError(
-                f"{FN}: target {req.target!r} holds {int(np.isinf(y).sum())} infinite value(s), "
-                f"which a regression cannot fit. Leave those rows out, e.g. WHERE NOT "
-                f"isinf({req.target}), or replace them with NULL (rows with a NULL target are "
-                f"left out).")
+        data.y = _regression_target(req, data.y)
     calibration.check_problem(req.settings["calibrate"], problem_type, req.target)
     objective = (evaluation.DEFAULT_OBJECTIVE[problem_type] if req.objective == "auto"
                  else req.objective)
@@ -321,157 +428,118 @@ def train(cur, args: list) -> dict:
         raise TrainingError(
             f"{FN}: fn_cost, fp_cost and min_recall choose the decision threshold of a binary "
             f"model, but target {req.target!r} is {problem_type}. Leave them out.")
+    return Problem(problem_type, classes, positive, objective, score_with)
 
-    # Columns of unsupported types are left out unread: pandas has no form for some (UNION).
-    feature_frame = pd.DataFrame({c: table.column(c).to_pandas() for c in types
-                                  if c in req.preprocessors or preprocessing.supported(types[c])})
-    s = req.settings
-    train_idx, val_idx = evaluation.split(len(y), y, problem_type, s["test_size"],
-                                          s["random_state"], FN)
-    candidates = ([req.model_type] if req.model_type != "auto" else list(
+
+def _classes(req: Request, y: np.ndarray, problem_type: str) -> list:
+    classes = sorted(pd.unique(y).tolist())
+    if len(classes) < 2:
+        raise TrainingError(
+            f"{FN}: target {req.target!r} has a single class ({classes[0]!r}) in all "
+            f"{len(y)} rows; a classifier needs at least two. Add rows of another class, or "
+            f"check the query's WHERE clause.")
+    if problem_type == "binary_classification" and len(classes) != 2:
+        raise TrainingError(
+            f"{FN}: problem_type 'binary_classification' needs exactly 2 classes, target "
+            f"{req.target!r} has {len(classes)}. Use 'multiclass_classification' or 'auto'.")
+    return classes
+
+
+def _regression_target(req: Request, y: np.ndarray) -> np.ndarray:
+    y = y.astype(np.float64)
+    if np.isinf(y).any():
+        raise TrainingError(
+            f"{FN}: target {req.target!r} holds {int(np.isinf(y).sum())} infinite value(s), "
+            f"which a regression cannot fit. Leave those rows out, e.g. WHERE NOT "
+            f"isinf({req.target}), or replace them with NULL (rows with a NULL target are "
+            f"left out).")
+    return y
+
+
+# split --------------------------------------------------------------------------------------
+def _split(run: _Run, data: TrainingData, problem: Problem) -> Split:
+    s = run.settings
+    train_idx, val_idx = evaluation.split(len(data.y), data.y, problem.problem_type,
+                                          s["test_size"], s["random_state"], FN)
+    return Split(train_idx, val_idx)
+
+
+# select -------------------------------------------------------------------------------------
+def _select(run: _Run, data: TrainingData, problem: Problem, split: Split) -> Selection:
+    """Tune, compare or take the one candidate; calibrate the chosen pipeline when asked."""
+    cands = _candidates(run, data, problem, split)
+    if cands.tune:
+        trials, best, chosen = _tune(run, problem, split, data.y, cands)
+    else:
+        trials, best = [], cands.names[0]
+        if len(cands.names) > 1:
+            trials = compare(cands.names, {c: b.pipeline for c, b in cands.built.items()},
+                             cands.X, data.y, split.train_idx, problem.problem_type,
+                             problem.score_with, problem.objective, run.settings, run.started,
+                             on_trial=run.report.trial)
+            done = [t for t in trials if t["status"] == "completed"]
+            best = max(done, key=lambda t: t["score"])["model_type"]
+        chosen = cands.built[best]
+    run.report.emit("fit", model_type=best)
+    pipeline, s = chosen.pipeline, run.settings
+    if s["calibrate"]:
+        pipeline = calibration.wrap(pipeline, s["calibrate"],
+                                    cv_for(problem.problem_type, data.y[split.train_idx], s))
+    return Selection(best, pipeline, chosen.features, chosen.excluded, trials, cands.tune,
+                     cands.X)
+
+
+def _candidate_names(req: Request, problem_type: str) -> list[str]:
+    names = ([req.model_type] if req.model_type != "auto" else list(
         estimators.AUTO_CANDIDATES["regression" if problem_type == "regression"
                                    else "classification"]))
-    for c in candidates:
+    for c in names:
         estimators.lookup(c).estimator_class(problem_type)
+    return names
 
+
+def _candidates(run: _Run, data: TrainingData, problem: Problem, split: Split) -> Candidates:
+    """Each candidate's pipeline, and the feature frame they all read."""
+    req, s, problem_type = run.req, run.settings, problem.problem_type
+    # Columns of unsupported types are left out unread: pandas has no form for some (UNION).
+    feature_frame = pd.DataFrame({c: data.table.column(c).to_pandas() for c in data.types
+                                  if c in req.preprocessors
+                                  or preprocessing.supported(data.types[c])})
+    names = _candidate_names(req, problem_type)
     tune = tuning.wanted(req.hyperparameters, s)
     fixed_hyper = tuning.split_space(req.hyperparameters)[0] if tune else req.hyperparameters
     if req.model_type == "auto" and req.hyperparameters:
-        candidates = tuning.accepting(candidates, req.hyperparameters, problem_type)
-    pipelines, X = {}, None
-    for c in candidates:
+        names = tuning.accepting(names, req.hyperparameters, problem_type)
+    built: dict[str, Built] = {}
+    X: pd.DataFrame | None = None
+    for c in names:
         mt = estimators.lookup(c)
         features, excluded = preprocessing.infer_features(
-            feature_frame, types, req.preprocessors, mt.needs_scaling)
+            feature_frame, data.types, req.preprocessors, mt.needs_scaling)
         if X is None:
-            X = preprocessing.to_frame([table.column(f.name) for f in features], features, FN)
+            X = preprocessing.to_frame([data.table.column(f.name) for f in features], features,
+                                       FN)
             preprocessing.refuse_infinite(X, features, FN)
-        est = mt.make(problem_type, fixed_hyper, s["random_state"], rows=len(train_idx))
+        est = mt.make(problem_type, fixed_hyper, s["random_state"], rows=len(split.train_idx))
         prep = preprocessing.build_transformer(features, dense=not mt.sparse_ok)
-        pipelines[c] = (Pipeline([("prep", prep), ("model", est)]), features, excluded)
-    notes += [f"column {e['name']} left out: {e['reason']}" for e in excluded]
-
-    trials = []
-    if tune:
-        trials, best, more = _tune(cur, req, candidates, pipelines, X, y, train_idx,
-                                   problem_type, score_with, objective, started, report)
-        notes += more
-    elif len(candidates) > 1:
-        trials = compare(candidates, pipelines, X, y, train_idx, problem_type, score_with,
-                         objective, s, started, on_trial=report.trial)
-        done = [t for t in trials if t["status"] == "completed"]
-        best = max(done, key=lambda t: t["score"])["model_type"]
-    else:
-        best = candidates[0]
-    pipeline, features, excluded = pipelines[best]
-    report.emit("fit", model_type=best)
-    if s["calibrate"]:
-        pipeline = calibration.wrap(pipeline, s["calibrate"], cv_for(problem_type, y[train_idx], s))
-
-    # The served model is refit on every row while the validation fit measures it: the two fits
-    # are independent, and on 2 cores running them side by side hides most of the second one.
-    # When tuning has left less of max_runtime than a fit takes, the validation fit is served
-    # (as BigQuery ML serves its training-split model) so training ends near the budget.
-    refit = not tune or started + s["max_runtime"] - time.perf_counter() >= _fit_seconds(
-        trials, best)
-    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=1) as pool:
-        # An MLP that uses up max_iter says so in the summary's notes (below), not on stderr.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        full_fit = pool.submit(clone(pipeline).fit, X, y) if refit else None
-        result = _validate(cur, req, pipeline, X, y, train_idx, val_idx, problem_type,
-                           positive, objective)
-        served = full_fit.result() if refit else result[-1]
-    solver = served.named_steps["model"]
-    if isinstance(solver, _ITERATIVE) and np.max(solver.n_iter_) >= solver.max_iter:
-        notes.append(f"{best} ran all max_iter {solver.max_iter} "
-                     f"{'epochs' if best == 'mlp' else 'iterations'} without converging; "
-                     f"raise it, e.g. hyperparameters := {{max_iter: {2 * solver.max_iter}}}, "
-                     f"for a closer fit")
-    (headline, metric_rows, confusion_rows, threshold, threshold_reason,
-     threshold_rows, calibration_rows, validation_fit) = result
-    if not refit:
-        notes.append(f"max_runtime {s['max_runtime']:g} s left no time to refit on every row: "
-                     f"the served model is the one fitted on the training split "
-                     f"({len(train_idx)} of {len(y)} rows); raise max_runtime to refit")
-    depth_rows = {"calibration": calibration_rows}
-    importance, note = explain.permutation_rows(
-        validation_fit, X.iloc[val_idx], y[val_idx], score_with, s["random_state"],
-        seconds=started + s["max_runtime"] - time.perf_counter())
-    notes += [note] if note else []
-    depth_rows.update(explain.catalog_rows(served, features, X, importance, positive))
-    if s["diagnose"]:
-        depth_rows["diagnosis"] = diagnose.diagnose(
-            pipeline, X, y, train_idx, val_idx, problem_type, score_with,
-            cv_for(problem_type, y[train_idx], {**s, "cv_folds": diagnose.CV_FOLDS}),
-            s["random_state"])
-    if not trials:
-        trials = [{"trial": 1, "model_type": best, "parameters": _params(pipeline),
-                   "objective": objective, "score": _headline_score(headline, objective),
-                   "fold_scores": None, "seconds": time.perf_counter() - started,
-                   "status": "completed"}]
-
-    est = served.named_steps["model"]
-    if "n_jobs" in est.get_params():
-        # Fit in parallel, predict in one thread: parallel forests sum tree outputs in whatever
-        # order threads finish, which changes the last bits of a probability between calls.
-        est.set_params(n_jobs=None)
-    calibration.prepare_for_storage(est)
-    preprocessing.prepare_for_storage(served)
-    blob = artifacts.dumps(served)
-    seconds = time.perf_counter() - started
-    record = {
-        "name": req.name, "problem_type": problem_type, "model_type": best,
-        "target": req.target, "target_type": target_type,
-        "features": [f.to_dict() for f in features], "excluded": excluded,
-        "classes": [tuning.jsonable(c) for c in classes] if classes else None,
-        "positive_class": None if positive is None else str(positive),
-        "function_name": req.function, "threshold": threshold,
-        "threshold_reason": threshold_reason, "objective": objective,
-        "metrics": headline, "parameters": {"estimator": _params(pipeline),
-                                            "settings": req.settings,
-                                            "hyperparameters": req.hyperparameters,
-                                            "preprocessors": req.preprocessors},
-        "training_rows": len(y), "validation_rows": len(val_idx), "training_query": query,
-        "data_fingerprint": fingerprint(X, y), "library_versions": library_versions(),
-        "created_at": catalog.now(), "training_seconds": seconds,
-        "artifact_format": artifacts.FORMAT, "artifact_sha256": artifacts.sha256(blob),
-        "artifact": blob,
-    }
-    ddl = generated.create_statements(req.name, req.function, [f.name for f in features],
-                                      problem_type, target_type)
-    sql_ddl, record["parameters"]["compiled_sql"] = compile_sql.for_training(
-        cur, req.function, served, features, problem_type, target_type, record["classes"],
-        positive, threshold, table)
-    ddl += sql_ddl
-    if not record["parameters"]["compiled_sql"]["compiled"]:
-        notes.append(record["parameters"]["compiled_sql"]["summary"])
-    report.emit("store", model_type=best)
-    previous = catalog.model_row(cur, req.name)
-    if previous and previous["function_name"] != req.function:
-        ddl = generated.drop_statements(generated.all_names(previous["function_name"])) + ddl
-    version = catalog.publish(cur, record, metric_rows, confusion_rows, trials, ddl,
-                              threshold_rows, extra_rows=depth_rows)
-    report.emit("done", model_type=best, score=_headline_score(headline, objective))
-    return {
-        "name": req.name, "version": version, "problem_type": problem_type,
-        "model_type": best, "function": req.function, "objective": objective,
-        "validation_score": _headline_score(headline, objective), "threshold": threshold,
-        "training_rows": len(y), "seconds": round(time.perf_counter() - started, 3),
-        "notes": "; ".join(notes) if notes else None,
-    }
+        built[c] = Built(Pipeline([("prep", prep), ("model", est)]), features, excluded)
+    run.notes += [f"column {e['name']} left out: {e['reason']}" for e in excluded]
+    assert X is not None    # tuning.accepting leaves at least one candidate
+    return Candidates(names, built, X, tune)
 
 
-def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_with, objective,
-          started, report) -> tuple[list[dict], str, list[str]]:
-    """Tune (sqlml.train.tuning), then put the best trial's pipeline in ``pipelines``."""
-    s = req.settings
+def _tune(run: _Run, problem: Problem, split: Split, y: np.ndarray,
+          cands: Candidates) -> tuple[list[dict], str, Built]:
+    """Tune (sqlml.train.tuning): the trials, and the best trial's model type and pipeline."""
+    cur, req, s = run.cur, run.req, run.settings
     rs = s["random_state"]
 
     def maker(c):
-        return lambda hp: estimators.lookup(c).make(problem_type, hp, rs, rows=len(train_idx))
+        return lambda hp: estimators.lookup(c).make(problem.problem_type, hp, rs,
+                                                    rows=len(split.train_idx))
 
-    cands = [tuning.Candidate(c, pipelines[c][0].named_steps["prep"], maker(c))
-             for c in candidates]
+    candidates = [tuning.Candidate(c, cands.built[c].pipeline.named_steps["prep"], maker(c))
+                  for c in cands.names]
     version = catalog.next_version(cur, req.name)
     catalog.clear_training_log(cur, req.name, version)
     lock = threading.Lock()
@@ -479,17 +547,20 @@ def _tune(cur, req, candidates, pipelines, X, y, train_idx, problem_type, score_
     def log(row: dict) -> None:
         with lock:
             catalog.log_training(cur, req.name, version, row)
-        report.epoch(row)
+        run.report.epoch(row)
 
-    yt = y[train_idx]
-    trials, best, notes = tuning.tune(cands, req.hyperparameters, X.iloc[train_idx], yt,
-                                      cv_for(problem_type, yt, s), score_with, objective, s,
-                                      started, log, on_trial=report.trial)
+    yt = y[split.train_idx]
+    trials, best, notes = tuning.tune(candidates, req.hyperparameters,
+                                      cands.X.iloc[split.train_idx], yt,
+                                      cv_for(problem.problem_type, yt, s), problem.score_with,
+                                      problem.objective, s, run.started, log,
+                                      on_trial=run.report.trial)
+    run.notes += notes
     c = best["model_type"]
-    pipeline, features, excluded = pipelines[c]
-    pipelines[c] = (Pipeline([("prep", pipeline.named_steps["prep"]),
-                              ("model", maker(c)(best["hyperparameters"]))]), features, excluded)
-    return trials, c, notes
+    chosen = cands.built[c]
+    pipeline = Pipeline([("prep", chosen.pipeline.named_steps["prep"]),
+                         ("model", maker(c)(best["hyperparameters"]))])
+    return trials, c, replace(chosen, pipeline=pipeline)
 
 
 # The solvers whose ConvergenceWarning the final fit silences: a note says it instead.
@@ -512,47 +583,194 @@ def cv_for(problem_type: str, yt, s: dict):
     return KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
 
 
-def _validate(cur, req: Request, pipeline, X, y, train_idx, val_idx, problem_type, positive,
-              objective):
+# validate and refit -------------------------------------------------------------------------
+def _validate_and_refit(run: _Run, y: np.ndarray, split: Split, problem: Problem,
+                        chosen: Selection) -> Fitted:
+    """The validation fit, and the served model's refit on every row beside it."""
+    s = run.settings
+    # The served model is refit on every row while the validation fit measures it: the two fits
+    # are independent, and on 2 cores running them side by side hides most of the second one.
+    # When tuning has left less of max_runtime than a fit takes, the validation fit is served
+    # (as BigQuery ML serves its training-split model) so training ends near the budget.
+    refit = not chosen.tuned or run.seconds_left() >= _fit_seconds(chosen.trials,
+                                                                   chosen.model_type)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=1) as pool:
+        # An MLP that uses up max_iter says so in the summary's notes (below), not on stderr.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full_fit = pool.submit(clone(chosen.pipeline).fit, chosen.X, y) if refit else None
+        validation = _validate(run, chosen.pipeline, chosen.X, y, split, problem)
+        served = full_fit.result() if full_fit is not None else validation.fitted
+    _note_convergence(run, chosen.model_type, served)
+    if not refit:
+        run.notes.append(f"max_runtime {s['max_runtime']:g} s left no time to refit on every "
+                         f"row: the served model is the one fitted on the training split "
+                         f"({len(split.train_idx)} of {len(y)} rows); raise max_runtime to "
+                         f"refit")
+    return Fitted(validation, served)
+
+
+def _note_convergence(run: _Run, model_type: str, served: Pipeline) -> None:
+    solver = served.named_steps["model"]
+    if isinstance(solver, _ITERATIVE) and np.max(solver.n_iter_) >= solver.max_iter:
+        run.notes.append(f"{model_type} ran all max_iter {solver.max_iter} "
+                         f"{'epochs' if model_type == 'mlp' else 'iterations'} without "
+                         f"converging; raise it, e.g. hyperparameters := {{max_iter: "
+                         f"{2 * solver.max_iter}}}, for a closer fit")
+
+
+def _validate(run: _Run, pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, split: Split,
+              problem: Problem) -> Validation:
     """Fit on the training split; metrics, confusion and threshold on the validation rows."""
-    fitted = clone(pipeline).fit(X.iloc[train_idx], y[train_idx])
-    Xv, yv = X.iloc[val_idx], y[val_idx]
-    metric_rows, confusion_rows, headline, threshold, threshold_rows = [], [], {}, None, None
-    threshold_reason, calibration_rows = None, []
-    if problem_type in CLASSIFICATION:
-        proba = fitted.predict_proba(Xv)
-        cls = list(fitted.classes_)
-        if problem_type == "binary_classification":
-            p_pos = proba[:, cls.index(positive)]
-            threshold, threshold_reason = 0.5, "default: P(positive) >= 0.5"
-            # Chosen (and its threshold table stored) only when asked: on 200,000 validation
-            # rows it costs a third of a second, 10% of fitting a logistic model on 1M rows.
-            if thresholds.wanted(objective, req.fn_cost, req.fp_cost, req.min_recall):
-                threshold, threshold_reason, threshold_rows = thresholds.choose(
-                    cur, yv == positive, p_pos, objective, req.fn_cost, req.fp_cost,
-                    req.min_recall)
-            negative = cls[1 - cls.index(positive)]
-            pred = np.where(p_pos >= threshold, positive, negative)
-            headline = evaluation.binary_metrics(yv, p_pos, pred, positive)
-            calibration_rows = calibration.reliability(yv == positive, p_pos,
-                                                       req.settings["calibrate"])
-            headline["cost"] = float(
-                (1.0 if req.fn_cost is None else req.fn_cost) * headline["fn"]
-                + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
-            metric_rows = [(k, None, float(v)) for k, v in headline.items()]
-        else:
-            # The estimator's own classes_ keep the target's dtype: as an object array, integer
-            # labels read to scikit-learn's metrics as an "unknown" target type.
-            pred = fitted.classes_[np.argmax(proba, axis=1)]
-            headline, per_class = evaluation.multiclass_metrics(yv, proba, pred, cls)
-            metric_rows = [(k, None, v) for k, v in headline.items()]
-            metric_rows += [(m, str(c), float(v)) for m, c, v in per_class]
-        confusion_rows = evaluation.confusion(yv, pred, cls)
-    else:
-        headline = evaluation.regression_metrics(yv, fitted.predict(Xv))
-        metric_rows = [(k, None, v) for k, v in headline.items()]
-    return (headline, metric_rows, confusion_rows, threshold, threshold_reason,
-            threshold_rows, calibration_rows, fitted)
+    fitted = clone(pipeline).fit(X.iloc[split.train_idx], y[split.train_idx])
+    Xv, yv = X.iloc[split.val_idx], y[split.val_idx]
+    if problem.problem_type == "binary_classification":
+        return _validate_binary(run, fitted, Xv, yv, problem)
+    if problem.problem_type in CLASSIFICATION:
+        return _validate_multiclass(fitted, Xv, yv)
+    headline = evaluation.regression_metrics(yv, fitted.predict(Xv))
+    return Validation(fitted, headline, [(k, None, v) for k, v in headline.items()])
+
+
+def _validate_binary(run: _Run, fitted: Pipeline, Xv: pd.DataFrame, yv: np.ndarray,
+                     problem: Problem) -> Validation:
+    req, positive = run.req, problem.positive
+    proba = fitted.predict_proba(Xv)
+    cls = list(fitted.classes_)
+    p_pos = proba[:, cls.index(positive)]
+    threshold, threshold_reason, threshold_rows = 0.5, "default: P(positive) >= 0.5", None
+    # Chosen (and its threshold table stored) only when asked: on 200,000 validation
+    # rows it costs a third of a second, 10% of fitting a logistic model on 1M rows.
+    if thresholds.wanted(problem.objective, req.fn_cost, req.fp_cost, req.min_recall):
+        threshold, threshold_reason, threshold_rows = thresholds.choose(
+            run.cur, yv == positive, p_pos, problem.objective, req.fn_cost, req.fp_cost,
+            req.min_recall)
+    negative = cls[1 - cls.index(positive)]
+    pred = np.where(p_pos >= threshold, positive, negative)
+    headline = evaluation.binary_metrics(yv, p_pos, pred, positive)
+    calibration_rows = calibration.reliability(yv == positive, p_pos, req.settings["calibrate"])
+    headline["cost"] = float(
+        (1.0 if req.fn_cost is None else req.fn_cost) * headline["fn"]
+        + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
+    return Validation(fitted, headline, [(k, None, float(v)) for k, v in headline.items()],
+                      evaluation.confusion(yv, pred, cls), threshold, threshold_reason,
+                      threshold_rows, calibration_rows)
+
+
+def _validate_multiclass(fitted: Pipeline, Xv: pd.DataFrame, yv: np.ndarray) -> Validation:
+    proba = fitted.predict_proba(Xv)
+    cls = list(fitted.classes_)
+    # The estimator's own classes_ keep the target's dtype: as an object array, integer
+    # labels read to scikit-learn's metrics as an "unknown" target type.
+    pred = fitted.classes_[np.argmax(proba, axis=1)]
+    headline, per_class = evaluation.multiclass_metrics(yv, proba, pred, cls)
+    metric_rows: list[tuple] = [(k, None, v) for k, v in headline.items()]
+    metric_rows += [(m, str(c), float(v)) for m, c, v in per_class]
+    return Validation(fitted, headline, metric_rows, evaluation.confusion(yv, pred, cls))
+
+
+# publish ------------------------------------------------------------------------------------
+def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chosen: Selection,
+             fitted: Fitted) -> dict:
+    """Explain, store the artifact and its generated functions in one transaction, summarise."""
+    cur, req, v = run.cur, run.req, fitted.validation
+    depth_rows = _depth_rows(run, data.y, split, problem, chosen, fitted)
+    score = _headline_score(v.headline, problem.objective)
+    trials = chosen.trials or [{
+        "trial": 1, "model_type": chosen.model_type, "parameters": _params(chosen.pipeline),
+        "objective": problem.objective, "score": score, "fold_scores": None,
+        "seconds": time.perf_counter() - run.started, "status": "completed"}]
+    blob = _stored(fitted.served)
+    record = _record(run, data, problem, split, chosen, v, blob)
+    ddl = _ddl(run, data, problem, chosen, fitted, record)
+    run.report.emit("store", model_type=chosen.model_type)
+    previous = catalog.model_row(cur, req.name)
+    if previous and previous["function_name"] != req.function:
+        ddl = generated.drop_statements(generated.all_names(previous["function_name"])) + ddl
+    version = catalog.publish(cur, record, v.metric_rows, v.confusion_rows, trials, ddl,
+                              v.threshold_rows, extra_rows=depth_rows)
+    run.report.emit("done", model_type=chosen.model_type, score=score)
+    return {
+        "name": req.name, "version": version, "problem_type": problem.problem_type,
+        "model_type": chosen.model_type, "function": req.function,
+        "objective": problem.objective, "validation_score": score,
+        "threshold": v.threshold, "training_rows": len(data.y),
+        "seconds": round(time.perf_counter() - run.started, 3),
+        "notes": "; ".join(run.notes) if run.notes else None,
+    }
+
+
+def _depth_rows(run: _Run, y: np.ndarray, split: Split, problem: Problem, chosen: Selection,
+                fitted: Fitted) -> dict:
+    """Calibration, feature importance and (when asked) diagnosis rows for the catalog."""
+    s, X = run.settings, chosen.X
+    depth_rows = {"calibration": fitted.validation.calibration_rows}
+    importance, note = explain.permutation_rows(
+        fitted.validation.fitted, X.iloc[split.val_idx], y[split.val_idx], problem.score_with,
+        s["random_state"], seconds=run.seconds_left())
+    run.notes += [note] if note else []
+    depth_rows.update(explain.catalog_rows(fitted.served, chosen.features, X, importance,
+                                           problem.positive))
+    if s["diagnose"]:
+        depth_rows["diagnosis"] = diagnose.diagnose(
+            chosen.pipeline, X, y, split.train_idx, split.val_idx, problem.problem_type,
+            problem.score_with,
+            cv_for(problem.problem_type, y[split.train_idx], {**s, "cv_folds": diagnose.CV_FOLDS}),
+            s["random_state"])
+    return depth_rows
+
+
+def _stored(served: Pipeline) -> bytes:
+    """The served pipeline made ready to store, as artifact bytes."""
+    est = served.named_steps["model"]
+    if "n_jobs" in est.get_params():
+        # Fit in parallel, predict in one thread: parallel forests sum tree outputs in whatever
+        # order threads finish, which changes the last bits of a probability between calls.
+        est.set_params(n_jobs=None)
+    calibration.prepare_for_storage(est)
+    preprocessing.prepare_for_storage(served)
+    return artifacts.dumps(served)
+
+
+def _record(run: _Run, data: TrainingData, problem: Problem, split: Split, chosen: Selection,
+            v: Validation, blob: bytes) -> dict:
+    """The model's catalog row."""
+    req, classes, positive = run.req, problem.classes, problem.positive
+    seconds = time.perf_counter() - run.started
+    return {
+        "name": req.name, "problem_type": problem.problem_type, "model_type": chosen.model_type,
+        "target": req.target, "target_type": data.target_type,
+        "features": [f.to_dict() for f in chosen.features], "excluded": chosen.excluded,
+        "classes": [tuning.jsonable(c) for c in classes] if classes else None,
+        "positive_class": None if positive is None else str(positive),
+        "function_name": req.function, "threshold": v.threshold,
+        "threshold_reason": v.threshold_reason, "objective": problem.objective,
+        "metrics": v.headline, "parameters": {"estimator": _params(chosen.pipeline),
+                                              "settings": req.settings,
+                                              "hyperparameters": req.hyperparameters,
+                                              "preprocessors": req.preprocessors},
+        "training_rows": len(data.y), "validation_rows": len(split.val_idx),
+        "training_query": data.query,
+        "data_fingerprint": fingerprint(chosen.X, data.y), "library_versions": library_versions(),
+        "created_at": catalog.now(), "training_seconds": seconds,
+        "artifact_format": artifacts.FORMAT, "artifact_sha256": artifacts.sha256(blob),
+        "artifact": blob,
+    }
+
+
+def _ddl(run: _Run, data: TrainingData, problem: Problem, chosen: Selection, fitted: Fitted,
+         record: dict) -> list[str]:
+    """The generated functions' statements; the compiled SQL's summary goes into ``record``."""
+    req, names = run.req, [f.name for f in chosen.features]
+    ddl = generated.create_statements(req.name, req.function, names, problem.problem_type,
+                                      data.target_type)
+    sql_ddl, record["parameters"]["compiled_sql"] = compile_sql.for_training(
+        run.cur, req.function, fitted.served, chosen.features, problem.problem_type,
+        data.target_type, record["classes"], problem.positive, fitted.validation.threshold,
+        data.table)
+    ddl += sql_ddl
+    if not record["parameters"]["compiled_sql"]["compiled"]:
+        run.notes.append(record["parameters"]["compiled_sql"]["summary"])
+    return ddl
 
 
 def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,
@@ -570,14 +788,14 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
     trials = []
     for i, c in enumerate(candidates, start=1):
         t0 = time.perf_counter()
-        trial = {"trial": i, "model_type": c, "parameters": _params(pipelines[c][0]),
+        trial = {"trial": i, "model_type": c, "parameters": _params(pipelines[c]),
                  "objective": objective, "score": None, "fold_scores": None, "seconds": 0.0}
         if t0 - started > s["max_runtime"] and any(t["status"] == "completed" for t in trials):
             trials.append({**trial, "status": "skipped"})
             _told(on_trial, trials, candidates)
             continue
         try:
-            scores = cross_val_score(pipelines[c][0], Xt, yt, cv=cv, scoring=score_with,
+            scores = cross_val_score(pipelines[c], Xt, yt, cv=cv, scoring=score_with,
                                      error_score="raise")
         except ValueError as exc:
             trials.append({**trial, "status": "failed", "fold_scores": [str(exc)[:200]],

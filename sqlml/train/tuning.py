@@ -17,7 +17,7 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -439,46 +439,7 @@ class Search:
         try:
             est = cand.make(hyper)
             record["parameters"] = params_of(est)
-            data = self.folds.get(cand)
-            models = [clone(est) for _ in data]
-            param, steps = resource_steps(est)
-            values, fold_scores, live = [], [0.0] * len(data), [True] * len(data)
-            status = "completed"
-            previous = 0
-            for epoch, target in enumerate(steps, start=1):
-                for i, (Xtr, ytr, Xva, yva) in enumerate(data):
-                    if live[i]:
-                        live[i] = _advance(models[i], param, target, previous, Xtr, ytr)
-                        fold_scores[i] = float(self.scorer(models[i], Xva, yva))
-                previous = target
-                value = float(np.mean(fold_scores))
-                values.append(value)
-                last = epoch == len(steps) or not any(live)
-                stop, median = (False, None)
-                if self.rule is not None and not last:
-                    stop, median = self.rule.should_stop(epoch, value)
-                timed_out = not last and not stop and (
-                    self.budget.over() or (self.budget.spent() and self.any_completed()))
-                event = ("stopped_early" if stop else "timed_out" if timed_out
-                         else "completed" if last else "epoch")
-                best = self.best
-                self.log({"trial": number, "epoch": epoch, "model_type": cand.model_type,
-                          "resource": None if param is None else f"{param}={target}",
-                          "score": value, "running_average": float(np.mean(values)),
-                          "median_of_earlier": median, "event": event,
-                          "trials_planned": self.planned,
-                          "best_so_far": None if best is None else best["score"],
-                          "elapsed": self.budget.elapsed(),
-                          "remaining": self.budget.remaining()})
-                record["epochs"] = epoch
-                if stop or timed_out:
-                    status = event
-                    break
-                if last:
-                    break
-            record.update(score=values[-1], fold_scores=list(fold_scores), status=status)
-            if self.rule is not None and status in ("completed", "stopped_early"):
-                self.rule.finish(values)
+            self._epochs(cand, est, record)
         except (ValueError, TypeError, TrainingError) as exc:
             record["fold_scores"] = [f"{type(exc).__name__}: {str(exc)[:300]}"]
             record["parameters"] = record["parameters"] or {
@@ -493,6 +454,56 @@ class Search:
         if self.on_trial is not None:
             self.on_trial(record, self.planned)
         return record
+
+    def _epochs(self, cand: Candidate, est, record: dict) -> None:
+        """Train the trial's fold models epoch by epoch until done, stopped or out of time;
+        its score, fold scores, epochs and status go into ``record``."""
+        data = self.folds.get(cand)
+        models = [clone(est) for _ in data]
+        param, steps = resource_steps(est)
+        values: list[float] = []
+        fold_scores, live = [0.0] * len(data), [True] * len(data)
+        status = "completed"
+        previous = 0
+        for epoch, target in enumerate(steps, start=1):
+            for i, (Xtr, ytr, Xva, yva) in enumerate(data):
+                if live[i]:
+                    live[i] = _advance(models[i], param, target, previous, Xtr, ytr)
+                    fold_scores[i] = float(self.scorer(models[i], Xva, yva))
+            previous = target
+            value = float(np.mean(fold_scores))
+            values.append(value)
+            last = epoch == len(steps) or not any(live)
+            event, median = self._event(epoch, value, last)
+            best = self.best
+            self.log({"trial": record["trial"], "epoch": epoch, "model_type": cand.model_type,
+                      "resource": None if param is None else f"{param}={target}",
+                      "score": value, "running_average": float(np.mean(values)),
+                      "median_of_earlier": median, "event": event,
+                      "trials_planned": self.planned,
+                      "best_so_far": None if best is None else best["score"],
+                      "elapsed": self.budget.elapsed(), "remaining": self.budget.remaining()})
+            record["epochs"] = epoch
+            if event in ("stopped_early", "timed_out"):
+                status = event
+                break
+            if last:
+                break
+        record.update(score=values[-1], fold_scores=list(fold_scores), status=status)
+        if self.rule is not None and status in ("completed", "stopped_early"):
+            self.rule.finish(values)
+
+    def _event(self, epoch: int, value: float, last: bool) -> tuple[str, float | None]:
+        """How an epoch ends the trial, or not: stopped_early by the median rule, timed_out by
+        the budget, completed at its last epoch, else epoch; and the rule's median."""
+        stop, median = (False, None)
+        if self.rule is not None and not last:
+            stop, median = self.rule.should_stop(epoch, value)
+        timed_out = not last and not stop and (
+            self.budget.over() or (self.budget.spent() and self.any_completed()))
+        event = ("stopped_early" if stop else "timed_out" if timed_out
+                 else "completed" if last else "epoch")
+        return event, median
 
 
 def jsonable(v):
@@ -520,49 +531,88 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
          ) -> tuple[list[dict], dict, list[str]]:
     """Run the search; returns (trials, best trial, notes). The best trial has completed, or
     was cut short by max_runtime when none completed."""
-    p = plan(settings)
-    notes = list(p.notes)
-    fixed, user_space = split_space(hyper)
-    budget = Budget(started, float(settings["max_runtime"]))
-    rule = MedianStoppingRule() if p.use_median_rule else None
-    folds = Folds(X, y, cv)
+    return Tuner(candidates, hyper, X, y, cv, score_with, objective, settings, started, log,
+                 on_trial).run()
 
-    def make_for(cand: Candidate) -> Callable[[dict], dict]:
-        base = {**TUNING_FIXED.get(cand.model_type, {}), **fixed}
+
+class Tuner:
+    """One search over the candidates' hyperparameters, round by round.
+
+    Several model types (auto) go through successive halving: a round of each with its
+    defaults (and fixed values), then a round of a few sampled trials for the better half, so a
+    model type that tunes well is not judged on its defaults alone. The remaining trials go to
+    the best model type, in a final round of the chosen strategy (grid, random or bayesian).
+    """
+
+    def __init__(self, candidates: list[Candidate], hyper: dict, X, y, cv, score_with,
+                 objective: str, settings: dict, started: float, log: Callable[[dict], None],
+                 on_trial: Callable[[dict, int], None] | None = None) -> None:
+        self.plan = plan(settings)
+        self.notes = list(self.plan.notes)
+        self.fixed, user_space = split_space(hyper)
+        self.settings = settings
+        self.candidates = candidates
+        self.budget = Budget(started, float(settings["max_runtime"]))
+        rule = MedianStoppingRule() if self.plan.use_median_rule else None
+        folds = Folds(X, y, cv)
+        self.spaces = {c.model_type: self._space(c, user_space) for c in candidates}
+        self.grids: dict[str, list[dict]] = {}
+        self.search = Search(folds, score_with, objective, self.budget, rule, log,
+                             self._planned(), on_trial)
+        self.rng = np.random.default_rng(settings["random_state"])
+
+    def make_for(self, cand: Candidate) -> Callable[[dict], dict]:
+        """Sampled values -> the candidate's full hyperparameters (with the fixed ones)."""
+        base = {**TUNING_FIXED.get(cand.model_type, {}), **self.fixed}
         return lambda sampled: {**base, **sampled}
 
-    spaces = {}
-    for cand in candidates:
+    def _space(self, cand: Candidate, user_space: dict) -> dict:
         if user_space:
-            spaces[cand.model_type] = user_space
+            space = user_space
         else:
             # A value the user fixed is not searched, nor what a fixed l1 / l2 sets.
-            taken = set(fixed)
-            if any(k in fixed for k in penalties.NAMES):
+            taken = set(self.fixed)
+            if any(k in self.fixed for k in penalties.NAMES):
                 taken |= set(penalties.sets(type(cand.make({}))))
-            spaces[cand.model_type] = {k: parse_range(k, v) for k, v in
-                                       DEFAULT_SPACES.get(cand.model_type, {}).items()
-                                       if _accepts(cand, k) and k not in taken}
+            space = {k: parse_range(k, v) for k, v in
+                     DEFAULT_SPACES.get(cand.model_type, {}).items()
+                     if _accepts(cand, k) and k not in taken}
         # Names are checked now, with a value from each range, so a typo fails before training.
-        cand.make(make_for(cand)(
-            {k: _middle(r) for k, r in spaces[cand.model_type].items()}))
+        cand.make(self.make_for(cand)({k: _middle(r) for k, r in space.items()}))
+        return space
 
-    if p.strategy == "grid":
-        grids = {c.model_type: grid_points(spaces[c.model_type]) for c in candidates}
-        total = sum(len(g) for g in grids.values())
-        planned = min(total, p.max_trials)
-        if total > p.max_trials:
-            notes.append(f"grid search ran {p.max_trials} of its {total} points "
-                         f"(max_trials); raise max_trials to run them all")
-    else:
-        planned = p.max_trials
-    search = Search(folds, score_with, objective, budget, rule, log, planned, on_trial)
+    def _planned(self) -> int:
+        """The trials planned: max_trials, or fewer when a grid has fewer points."""
+        if self.plan.strategy != "grid":
+            return self.plan.max_trials
+        self.grids = {c.model_type: grid_points(self.spaces[c.model_type])
+                      for c in self.candidates}
+        total = sum(len(g) for g in self.grids.values())
+        if total > self.plan.max_trials:
+            self.notes.append(f"grid search ran {self.plan.max_trials} of its {total} points "
+                              f"(max_trials); raise max_trials to run them all")
+        return min(total, self.plan.max_trials)
 
-    def run_all(jobs, parallel):
-        """jobs: iterator of (candidate, hyperparameters); stops when the budget is spent."""
-        jobs = iter(jobs)
+    def run(self) -> tuple[list[dict], dict, list[str]]:
+        if len(self.candidates) > 1:
+            self._defaults_round()
+            self._sampled_round()
+            best = self.search.best
+            assert best is not None     # the defaults round raises when no trial completed
+            chosen = {c.model_type: c for c in self.candidates}[best["model_type"]]
+        else:
+            chosen = self.candidates[0]
+        self._final_round(chosen)
+        if not self.spaces[chosen.model_type] and len(self.candidates) == 1:
+            self.notes.append(f"model_type {chosen.model_type!r} has no hyperparameters to "
+                              f"tune; trained it once")
+        return self._result()
+
+    def _run_all(self, jobs: Iterable[tuple[Candidate, dict]], parallel: int) -> None:
+        """jobs: (candidate, sampled hyperparameters); stops when the budget is spent."""
+        search, jobs = self.search, iter(jobs)
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            running = set()
+            running: set = set()
             while True:
                 while len(running) < parallel:
                     job = next(jobs, None)
@@ -570,77 +620,89 @@ def tune(candidates: list[Candidate], hyper: dict, X, y, cv, score_with, objecti
                         jobs = iter(())
                         break
                     c, hp = job
-                    running.add(pool.submit(search.run, c, make_for(c)(hp)))
+                    running.add(pool.submit(search.run, c, self.make_for(c)(hp)))
                 if not running:
                     return
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for f in finished:
                     f.result()
 
-    rng = np.random.default_rng(settings["random_state"])
+    def _sample(self, c: Candidate) -> dict:
+        return {k: r.sample(self.rng) for k, r in self.spaces[c.model_type].items()}
 
-    def sample(c: Candidate) -> dict:
-        return {k: r.sample(rng) for k, r in spaces[c.model_type].items()}
-
-    by_name = {c.model_type: c for c in candidates}
-    # Several model types (auto): successive halving. Rung 0: each with its defaults (and fixed
-    # values). Rung 1: the better half each get a few sampled trials, so a model type that tunes
-    # well is not judged on its defaults alone. The remaining trials go to the best model type.
-    if len(candidates) > 1:
-        run_all(((c, {}) for c in candidates), 1)
-        if search.best is None:
+    def _defaults_round(self) -> None:
+        """Successive halving, rung 0: each model type with its defaults, one at a time."""
+        self._run_all(((c, {}) for c in self.candidates), 1)
+        if self.search.best is None:
             raise TrainingError(
                 f"{FN}: every candidate model failed: "
-                + "; ".join(f"{t['model_type']}: {t['fold_scores']}" for t in search.trials)
+                + "; ".join(f"{t['model_type']}: {t['fold_scores']}"
+                            for t in self.search.trials)
                 + ". Check the training data, or name a model_type.")
+
+    def _sampled_round(self) -> None:
+        """Rung 1: the better half of the model types (those with a space) get a few sampled
+        trials each."""
+        search, candidates = self.search, self.candidates
         alive = [c for c in _ranked(search, candidates)[:math.ceil(len(candidates) / 2)]
-                 if spaces[c.model_type]]
-        per = min(RUNG_TRIALS, (planned - len(search.trials)) // (2 * max(1, len(alive))))
-        if p.strategy != "grid" and per > 0:
-            run_all([(c, sample(c)) for _ in range(per) for c in alive], p.parallel)
-        chosen = by_name[search.best["model_type"]]
-    else:
-        chosen = candidates[0]
-    space = spaces[chosen.model_type]
-    left = planned - len(search.trials)
-    if left > 0 and space and not search.budget.refused:
-        if p.strategy == "grid":
-            points = grids[chosen.model_type]
-            run_all(((chosen, pt) for pt in points[:left]), p.parallel)
-        elif p.strategy == "random":
-            run_all(((chosen, sample(chosen)) for _ in range(left)), p.parallel)
-        else:
-            _bayesian(search, chosen, space, left, settings["random_state"], make_for)
-    elif left > 0 and not search.trials:
-        run_all([(chosen, {})], 1)
-    if not space and len(candidates) == 1:
-        notes.append(f"model_type {chosen.model_type!r} has no hyperparameters to tune; "
-                     f"trained it once")
-    best = search.best
-    if best is None:
-        failures = "; ".join(f"trial {t['trial']}: {t['fold_scores']}" for t in search.trials)
-        raise TrainingError(
-            f"{FN}: no tuning trial completed ({failures}). Check the hyperparameter ranges, "
-            f"or raise settings max_runtime.")
-    trials = sorted(search.trials, key=lambda t: t["trial"])
-    counts = {s: sum(t["status"] == s for t in trials)
-              for s in ("stopped_early", "timed_out", "failed")}
-    ran = len(trials)
-    if best["status"] == "timed_out":
-        notes.append(f"no trial completed within max_runtime {settings['max_runtime']:g} s; "
-                     f"kept the best one cut short (trial {best['trial']}, after "
-                     f"{best['epochs']} epoch(s)); raise max_runtime to tune")
-    elif budget.refused and ran < planned:
-        notes.append(f"max_runtime {settings['max_runtime']:g} s ended tuning after {ran} of "
-                     f"{planned} trials; kept the best so far (trial {best['trial']})")
-    elif counts["timed_out"]:
-        notes.append(f"max_runtime {settings['max_runtime']:g} s cut {counts['timed_out']} "
-                     f"trial(s) short; kept the best so far (trial {best['trial']})")
-    if counts["stopped_early"]:
-        notes.append(f"median stopping rule stopped {counts['stopped_early']} trial(s) early")
-    notes.append(f"{p.strategy} search: best of {ran} trial(s) is trial {best['trial']} "
-                 f"({best['model_type']}, score {best['score']:.4g})")
-    return trials, best, notes
+                 if self.spaces[c.model_type]]
+        per = min(RUNG_TRIALS, (search.planned - len(search.trials)) // (2 * max(1, len(alive))))
+        if self.plan.strategy != "grid" and per > 0:
+            self._run_all([(c, self._sample(c)) for _ in range(per) for c in alive],
+                          self.plan.parallel)
+
+    def _final_round(self, chosen: Candidate) -> None:
+        """The trials left go to the chosen model type, by the plan's strategy."""
+        space = self.spaces[chosen.model_type]
+        left = self.search.planned - len(self.search.trials)
+        if left > 0 and space and not self.budget.refused:
+            if self.plan.strategy == "grid":
+                self._grid_round(chosen, left)
+            elif self.plan.strategy == "random":
+                self._random_round(chosen, left)
+            else:
+                _bayesian(self.search, chosen, space, left, self.settings["random_state"],
+                          self.make_for)
+        elif left > 0 and not self.search.trials:
+            self._run_all([(chosen, {})], 1)
+
+    def _grid_round(self, chosen: Candidate, left: int) -> None:
+        points = self.grids[chosen.model_type]
+        self._run_all(((chosen, pt) for pt in points[:left]), self.plan.parallel)
+
+    def _random_round(self, chosen: Candidate, left: int) -> None:
+        # Sampled as each trial starts, so a budget that ends the round leaves the rest unsampled.
+        self._run_all(((chosen, self._sample(chosen)) for _ in range(left)), self.plan.parallel)
+
+    def _result(self) -> tuple[list[dict], dict, list[str]]:
+        """The trials in order, the best one, and notes on how the budget and rule ended it."""
+        search, notes, max_runtime = self.search, self.notes, self.settings["max_runtime"]
+        best = search.best
+        if best is None:
+            failures = "; ".join(f"trial {t['trial']}: {t['fold_scores']}"
+                                 for t in search.trials)
+            raise TrainingError(
+                f"{FN}: no tuning trial completed ({failures}). Check the hyperparameter ranges, "
+                f"or raise settings max_runtime.")
+        trials = sorted(search.trials, key=lambda t: t["trial"])
+        counts = {s: sum(t["status"] == s for t in trials)
+                  for s in ("stopped_early", "timed_out", "failed")}
+        ran, planned = len(trials), search.planned
+        if best["status"] == "timed_out":
+            notes.append(f"no trial completed within max_runtime {max_runtime:g} s; "
+                         f"kept the best one cut short (trial {best['trial']}, after "
+                         f"{best['epochs']} epoch(s)); raise max_runtime to tune")
+        elif self.budget.refused and ran < planned:
+            notes.append(f"max_runtime {max_runtime:g} s ended tuning after {ran} of "
+                         f"{planned} trials; kept the best so far (trial {best['trial']})")
+        elif counts["timed_out"]:
+            notes.append(f"max_runtime {max_runtime:g} s cut {counts['timed_out']} "
+                         f"trial(s) short; kept the best so far (trial {best['trial']})")
+        if counts["stopped_early"]:
+            notes.append(f"median stopping rule stopped {counts['stopped_early']} trial(s) early")
+        notes.append(f"{self.plan.strategy} search: best of {ran} trial(s) is trial "
+                     f"{best['trial']} ({best['model_type']}, score {best['score']:.4g})")
+        return trials, best, notes
 
 
 def _ranked(search: Search, candidates: list[Candidate]) -> list[Candidate]:

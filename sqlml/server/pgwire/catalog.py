@@ -125,63 +125,70 @@ def _roles(user: str) -> str:
             f"NULL::VARCHAR[] AS rolconfig")
 
 
+_NULL = "NULL::VARCHAR"
+# name: [(parameters, body), ...] of the macros every session gets alike; several entries are
+# overloads (DuckDB macros take no optional positional arguments, and psql passes Postgres'
+# optional ones positionally).
+_MACROS = {
+    "pg_encoding_to_char": [("encoding", "'UTF8'")],
+    "pg_char_to_encoding": [("encoding", "6")],
+    "txid_current": [("", "1")],
+    "pg_is_in_recovery": [("", "false")],
+    # Postgres shows only the relations on the search path; DuckDB says true for all.
+    # (Aliases unlikely to clash: a macro's body is expanded into the calling query.)
+    "pg_table_is_visible": [("rel", "(SELECT coalesce(bool_or(sqlml_n.nspname = "
+                                    "current_schema()), false) FROM pg_catalog.pg_class "
+                                    "sqlml_c JOIN pg_catalog.pg_namespace sqlml_n ON "
+                                    "sqlml_n.oid = sqlml_c.relnamespace "
+                                    "WHERE sqlml_c.oid = rel)")],
+    "format_type": [("type_oid, typmod", _FORMAT_TYPE)],
+    "pg_get_expr": [("node, rel", "node"), ("node, rel, pretty", "node")],
+    "pg_get_indexdef": [("index_oid", _NULL), ("index_oid, col, pretty", _NULL)],
+    "pg_get_constraintdef": [("con_oid", _NULL), ("con_oid, pretty", _NULL)],
+    "pg_get_triggerdef": [("trigger_oid", _NULL), ("trigger_oid, pretty", _NULL)],
+    "pg_get_ruledef": [("rule_oid", _NULL), ("rule_oid, pretty", _NULL)],
+    "pg_get_viewdef": [("oid_", "(SELECT sql FROM duckdb_views() WHERE view_oid = "
+                                    "oid_)"),
+                       ("oid_, pretty", "(SELECT sql FROM duckdb_views() WHERE "
+                                            "view_oid = oid_)")],
+    "pg_get_partkeydef": [("table_oid", _NULL)],
+    "pg_get_partition_constraintdef": [("table_oid", _NULL)],
+    "pg_get_statisticsobjdef_columns": [("stat_oid", _NULL)],
+    "pg_get_function_identity_arguments": [("function_oid", "''")],
+    "pg_get_function_arguments": [("function_oid", "''")],
+    "pg_get_function_result": [("function_oid", _NULL)],
+    # Sizes are unknown here (DuckDB stores columns compressed in row groups): NULL, not 0.
+    "pg_relation_size": [("rel", "NULL::BIGINT"), ("rel, fork", "NULL::BIGINT")],
+    "pg_total_relation_size": [("rel", "NULL::BIGINT")],
+    "pg_table_size": [("rel", "NULL::BIGINT")],
+    "pg_indexes_size": [("rel", "NULL::BIGINT")],
+    "pg_database_size": [("db", "NULL::BIGINT")],
+    "pg_tablespace_location": [("ts", "''")],
+    "pg_relation_is_publishable": [("rel", "false")],
+    "pg_get_serial_sequence": [("rel, col", _NULL)],
+    "to_regtype": [("sqlml_name", "(SELECT any_value(sqlml_t.oid) FROM pg_catalog.pg_type "
+                                 "sqlml_t WHERE sqlml_t.typname = sqlml_name)")],
+    "to_regclass": [("sqlml_name", "(SELECT any_value(sqlml_c.oid) FROM pg_catalog.pg_class "
+                                 "sqlml_c WHERE sqlml_c.relname = sqlml_name)")],
+    "array_upper": [("arr, dim", "len(arr)")],
+    "array_lower": [("arr, dim", "CASE WHEN len(arr) > 0 THEN 1 END")],
+    "quote_ident": [("ident", "'\"' || replace(ident, '\"', '\"\"') || '\"'")],
+}
+
+
 def temp_objects(user: str, pid: int) -> list[str]:
     import sqlml
 
     name = user.replace("'", "''")
     version = (f"PostgreSQL {SERVER_VERSION} (sqlml {sqlml.__version__} on DuckDB "
                f"{duckdb.__version__}), compiled by sqlml serve, 64-bit")
-    null = "NULL::VARCHAR"
-    # name: [(parameters, body), ...]; several entries are overloads (DuckDB macros take no
-    # optional positional arguments, and psql passes Postgres' optional ones positionally).
+    # The macros that answer for this session: its user, its process id.
     macros = {
         "version": [("", f"'{version}'")],
         "pg_get_userbyid": [("role_oid", f"'{name}'")],
-        "pg_encoding_to_char": [("encoding", "'UTF8'")],
-        "pg_char_to_encoding": [("encoding", "6")],
         "pg_backend_pid": [("", str(pid))],
-        "txid_current": [("", "1")],
-        "pg_is_in_recovery": [("", "false")],
         "session_user": [("", f"'{name}'")],
-        # Postgres shows only the relations on the search path; DuckDB says true for all.
-        # (Aliases unlikely to clash: a macro's body is expanded into the calling query.)
-        "pg_table_is_visible": [("rel", "(SELECT coalesce(bool_or(sqlml_n.nspname = "
-                                        "current_schema()), false) FROM pg_catalog.pg_class "
-                                        "sqlml_c JOIN pg_catalog.pg_namespace sqlml_n ON "
-                                        "sqlml_n.oid = sqlml_c.relnamespace "
-                                        "WHERE sqlml_c.oid = rel)")],
-        "format_type": [("type_oid, typmod", _FORMAT_TYPE)],
-        "pg_get_expr": [("node, rel", "node"), ("node, rel, pretty", "node")],
-        "pg_get_indexdef": [("index_oid", null), ("index_oid, col, pretty", null)],
-        "pg_get_constraintdef": [("con_oid", null), ("con_oid, pretty", null)],
-        "pg_get_triggerdef": [("trigger_oid", null), ("trigger_oid, pretty", null)],
-        "pg_get_ruledef": [("rule_oid", null), ("rule_oid, pretty", null)],
-        "pg_get_viewdef": [("oid_", "(SELECT sql FROM duckdb_views() WHERE view_oid = "
-                                        "oid_)"),
-                           ("oid_, pretty", "(SELECT sql FROM duckdb_views() WHERE "
-                                                "view_oid = oid_)")],
-        "pg_get_partkeydef": [("table_oid", null)],
-        "pg_get_partition_constraintdef": [("table_oid", null)],
-        "pg_get_statisticsobjdef_columns": [("stat_oid", null)],
-        "pg_get_function_identity_arguments": [("function_oid", "''")],
-        "pg_get_function_arguments": [("function_oid", "''")],
-        "pg_get_function_result": [("function_oid", null)],
-        # Sizes are unknown here (DuckDB stores columns compressed in row groups): NULL, not 0.
-        "pg_relation_size": [("rel", "NULL::BIGINT"), ("rel, fork", "NULL::BIGINT")],
-        "pg_total_relation_size": [("rel", "NULL::BIGINT")],
-        "pg_table_size": [("rel", "NULL::BIGINT")],
-        "pg_indexes_size": [("rel", "NULL::BIGINT")],
-        "pg_database_size": [("db", "NULL::BIGINT")],
-        "pg_tablespace_location": [("ts", "''")],
-        "pg_relation_is_publishable": [("rel", "false")],
-        "pg_get_serial_sequence": [("rel, col", null)],
-        "to_regtype": [("sqlml_name", "(SELECT any_value(sqlml_t.oid) FROM pg_catalog.pg_type "
-                                     "sqlml_t WHERE sqlml_t.typname = sqlml_name)")],
-        "to_regclass": [("sqlml_name", "(SELECT any_value(sqlml_c.oid) FROM pg_catalog.pg_class "
-                                     "sqlml_c WHERE sqlml_c.relname = sqlml_name)")],
-        "array_upper": [("arr, dim", "len(arr)")],
-        "array_lower": [("arr, dim", "CASE WHEN len(arr) > 0 THEN 1 END")],
-        "quote_ident": [("ident", "'\"' || replace(ident, '\"', '\"\"') || '\"'")],
+        **_MACROS,
     }
     out = [f"CREATE OR REPLACE TEMP MACRO {fn}" + ", ".join(f"({params}) AS {body}"
                                                            for params, body in overloads)

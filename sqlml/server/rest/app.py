@@ -58,9 +58,7 @@ def build_app(con: duckdb.DuckDBPyConnection, *, token: str | None, max_rows: in
     if max_rows < 1 or max_body_bytes < 1:
         raise ValueError(f"build_app: max_rows and max_body_bytes must be positive, got "
                          f"max_rows={max_rows}, max_body_bytes={max_body_bytes}.")
-    cursors = _Cursors(con)
-    # Documents the scheme in /openapi.json; the check itself is the ASGI guard below.
-    auth = [Security(HTTPBearer(auto_error=False))] if token or token_sha256 else []
+    authenticated = bool(token or token_sha256)
     api = FastAPI(
         title="sqlml REST endpoint",
         version="1",
@@ -68,11 +66,20 @@ def build_app(con: duckdb.DuckDBPyConnection, *, token: str | None, max_rows: in
                     "database, equal to the generated SQL functions' answers. Errors are "
                     "{\"error\": {\"type\", \"message\"}} with sqlml's message."
                     + (" Every /v1 route needs `Authorization: Bearer <token>`."
-                       if token or token_sha256 else "")
+                       if authenticated else "")
                     + f" Limits: {max_rows} rows and {max_body_bytes} bytes per request."
                     + (" The database is open read-only." if read_only else ""),
     )
     api.state.read_only = read_only
+    # Documents the scheme in /openapi.json; the check itself is the ASGI guard below.
+    auth = [Security(HTTPBearer(auto_error=False))] if authenticated else []
+    _add_routes(api, _Cursors(con), auth, max_rows)
+    _add_error_handlers(api)
+    return _Guard(api, token=token, max_body_bytes=max_body_bytes, token_sha256=token_sha256)
+
+
+def _add_routes(api: FastAPI, cursors: _Cursors, auth: list, max_rows: int) -> None:
+    """The /v1 routes: list and show models, predict, recommend."""
 
     @api.get(f"{PREFIX}/models", response_model=ModelList, dependencies=auth, responses=ERRORS,
              summary="Every model and its active version (FROM ml_models())")
@@ -114,9 +121,6 @@ def build_app(con: duckdb.DuckDBPyConnection, *, token: str | None, max_rows: in
         with cursors.get() as cur:
             return rest_scoring.recommend(cur, name, body.version, body.user, body.users,
                                           body.k, body.exclude_seen, max_rows, route)
-
-    _add_error_handlers(api)
-    return _Guard(api, token=token, max_body_bytes=max_body_bytes, token_sha256=token_sha256)
 
 
 class _Cursors:

@@ -8,7 +8,7 @@ import duckdb
 
 from sqlml import context, spec
 from sqlml import progress as progress_bar
-from sqlml.score.serving import StoredModel
+from sqlml.score.serving import StoredModel, StoredRecommender
 
 # The keyword options: every parameter of ml_create_model after name and source.
 _OPTIONS = tuple(p.name for p in spec.PARAMS if not p.required)
@@ -41,11 +41,13 @@ def create_model(con: duckdb.DuckDBPyConnection, name: str, source: str, *, prog
         return con.execute(sql, params).fetchall()[0][0]
 
 
-def load_model(con: duckdb.DuckDBPyConnection, ref: str) -> StoredModel:
+def load_model(con: duckdb.DuckDBPyConnection,
+               ref: str) -> StoredModel | StoredRecommender:
     """The stored model behind ``ref`` ('name' or 'name@version'), loaded safely.
 
     ``.pipeline`` is the scikit-learn pipeline; ``.predict(df)`` and ``.predict_proba(df)`` give
-    what the generated SQL functions give.
+    what the generated SQL functions give. A recommender comes back as a StoredRecommender,
+    whose ``.model`` ranks items for users.
     """
     inst = context.lookup(con)
     if inst is None:

@@ -11,23 +11,32 @@ from __future__ import annotations
 import threading
 import uuid
 import weakref
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from sqlml.events import Hub
+
+if TYPE_CHECKING:
+    # Only for the annotation: importing sqlml.score at run time would load scikit-learn with
+    # this module and close an import cycle (serving -> catalog -> context).
+    from sqlml.score.serving import ModelCache
 
 _INSTANCES: dict[str, Instance] = {}
 _LOCK = threading.Lock()
 
 
 class Instance:
+    # Set by sqlml.functions.register, which runs before the instance can be looked up (its
+    # __sqlml_instance function is registered last).
+    models: ModelCache
+
     def __init__(self) -> None:
         self.id = uuid.uuid4().hex
         self._connections: list[weakref.ref] = []
         # Serialises catalog writes (training, drop, rollback): DuckDB calls UDFs from several
         # threads, and two versions of one model must not be numbered concurrently.
         self.write_lock = threading.RLock()
-        self.models = None  # set by sqlml.score.serving when the instance is created
         # Training reports progress here; the API and the command line listen (sqlml.progress).
         self.progress = Hub()
 

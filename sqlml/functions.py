@@ -24,7 +24,7 @@ from sqlml.context import Instance
 from sqlml.errors import PredictionInputError
 from sqlml.recommend import train as recommend_train
 from sqlml.score import explain, refresh_scores
-from sqlml.score.serving import ModelCache, StoredModel, feature_columns
+from sqlml.score.serving import ModelCache, StoredModel, StoredRecommender, feature_columns
 from sqlml.train import supervised as training
 
 SUMMARY_TYPE = ("STRUCT(name VARCHAR, version INTEGER, problem_type VARCHAR, model_type VARCHAR,"
@@ -63,6 +63,11 @@ def _model_for(inst: Instance, args, caller: str | None,
             f"{caller or 'ml_predict'}: the model name must be the same on every row, got "
             f"{ref!r} and others. Score each model in its own call.")
     model = inst.models.get(ref)
+    if isinstance(model, StoredRecommender):
+        raise PredictionInputError(
+            f"{caller or 'ml_predict'}: model {model.name!r} is a recommender, which ranks items "
+            f"for a user rather than scoring rows. Use FROM {model.function_name}(user_id, "
+            f"k := 10).")
     fn = caller or model.function_name + suffix   # the generated function called
     return model, fn, feature_columns(model, list(args[1:]), fn)
 
@@ -233,9 +238,9 @@ _SIMILAR_ARROW = pa.list_(pa.struct([("rank", pa.int32()), ("item", pa.string())
                                      ("similarity", pa.float64())]))
 
 
-def _recommender(inst: Instance, refs, caller: str):
+def _recommender(inst: Instance, refs: pa.Array, caller: str) -> StoredRecommender:
     model = inst.models.get(refs[0].as_py())
-    if model.problem_type != "recommendation":
+    if not isinstance(model, StoredRecommender):   # what serving.load makes of a recommendation
         raise PredictionInputError(
             f"{caller}: model {model.name!r} is {model.problem_type}, not a recommender. Score "
             f"it with {model.function_name}(...), or train one with problem_type := "
@@ -244,13 +249,13 @@ def _recommender(inst: Instance, refs, caller: str):
 
 
 def _recommend(inst: Instance):
-    def udf(refs, users, ks, exclude):
+    def udf(refs: pa.Array, users: pa.Array, ks: pa.Array, exclude: pa.Array) -> pa.Array:
         stored = _recommender(inst, refs, "recommend")
         model = stored.model
         k, excl = ks[0].as_py(), exclude[0].as_py()
         values = users.to_pandas().to_numpy()
         codes = model._codes(values, "user")
-        out = [[] for _ in range(len(values))]
+        out: list[list[dict]] = [[] for _ in range(len(values))]
         known = np.flatnonzero(codes >= 0)
         if len(known):
             rec = model.recommend_all(k, bool(excl), users=np.unique(codes[known]))
@@ -316,7 +321,11 @@ UDFS = (
 def register(con: duckdb.DuckDBPyConnection, inst: Instance) -> None:
     inst.models = ModelCache(inst)
     for u in UDFS:
-        con.create_function(u.name, u.make(inst), u.parameters, u.return_type, type="arrow",
-                            null_handling="special", side_effects=u.side_effects)
+        # DuckDB's stubs accept only its enums for type and null_handling; the run time takes
+        # the strings its documentation shows, which are the same in duckdb 1.x and 2.x (the enums
+        # moved from duckdb.functional to duckdb.func).
+        con.create_function(  # type: ignore[call-overload]
+            u.name, u.make(inst), u.parameters, u.return_type, type="arrow",
+            null_handling="special", side_effects=u.side_effects)
     # Registered last: its presence tells install() that this instance is complete.
     con.create_function("__sqlml_instance", lambda: inst.id, [], "VARCHAR")

@@ -178,3 +178,10 @@ def test_explain_model_of_a_recommender_says_what_explains_it(recs):
     with pytest.raises(duckdb.Error, match=r"ml_explain_model: model 'movie_recs' is a "
                                            r"recommender, which has no feature importance"):
         recs.execute("FROM ml_explain_model('movie_recs')").fetchall()
+
+
+@pytest.mark.parametrize("fn", ["ml_predict", "ml_predict_probability"])
+def test_predicting_with_a_recommender_points_to_its_function(recs, fn):
+    with pytest.raises(duckdb.Error, match=fr"{fn}: model 'movie_recs' is a recommender, which "
+                                           r"ranks items .* FROM recommend_movies\(user_id, "):
+        recs.execute(f"SELECT {fn}('movie_recs', user_id) FROM ratings").fetchall()

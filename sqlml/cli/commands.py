@@ -153,7 +153,8 @@ def models(database: str) -> None:
     from sqlml.cli.console import model_listing
 
     con = _open("models", database, read_only=True, must_exist=True)
-    columns, rows = [], []
+    columns: list[str] = []
+    rows: list[tuple] = []
     if _has_catalog(con):
         rel = con.sql("FROM ml_models() ORDER BY name")
         columns, rows = model_listing(rel.columns, rel.fetchall())

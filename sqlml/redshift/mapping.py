@@ -121,11 +121,11 @@ def setting(key: str, value) -> tuple[object, str | None]:
                 "max_runtime", "max_cells", *CLOUD_SETTINGS)) + " or sqlml's "
             + ", ".join(s for s in SETTINGS if s not in ("max_runtime", "max_cells")),
             _hint(key, (*SETTINGS, *CLOUD_SETTINGS)), at_value=False)
-    kind = SETTING_TYPES.get(key)
-    if kind is not None and not _is(kind, value):
+    wanted = SETTING_TYPES.get(key)
+    if wanted is not None and not _is(wanted, value):
         unit = " of seconds" if key == "max_runtime" else ""
-        raise MappingError(f"{kind}{unit} for {key.upper()}",
-                           f" Write e.g. {key.upper()} {_example(kind, key)}.")
+        raise MappingError(f"{wanted}{unit} for {key.upper()}",
+                           f" Write e.g. {key.upper()} {_example(wanted, key)}.")
     return value, None
 
 
@@ -297,6 +297,7 @@ def preprocessors(text: str) -> tuple[dict, list[str]]:
                     got=f"{best[2]} and {canon}")
             if best is None or rank > best[1]:
                 best = (choice, rank, canon)
+        assert best is not None  # chain is a non-empty list of known transformers
         for col in cols:
             if col in out and out[col] != best[0]:
                 raise MappingError("each column in one ColumnSet",

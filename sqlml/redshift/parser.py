@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import TokenError
@@ -125,7 +126,9 @@ def tokenize(script: str) -> list[Tok]:
 
 def _spans(tokens: list[Tok]) -> list[list[Tok]]:
     """Token lists of the statements: cut at ';' outside parentheses."""
-    out, cur, depth = [], [], 0
+    out: list[list[Tok]] = []
+    cur: list[Tok] = []
+    depth = 0
     for t in tokens:
         if t.kind == "punct" and t.text == ";" and depth == 0:
             if cur:
@@ -217,7 +220,8 @@ class _Parser:
         t = self.peek(k)
         return t is not None and t.kind == "punct" and t.text == text
 
-    def fail(self, tok: Tok | None, expected: str, hint: str = "", got: str | None = None):
+    def fail(self, tok: Tok | None, expected: str, hint: str = "",
+             got: str | None = None) -> NoReturn:
         if tok is None:
             offset = self.toks[-1].end if self.toks else 0
             got = got or "the end of the statement"
@@ -325,7 +329,7 @@ class _Parser:
                          model=name, notices=self.notices)
 
     # literals -------------------------------------------------------------------------------
-    def literal(self, expected: str):
+    def literal(self, expected: str) -> tuple[object, Tok]:
         """A number, string, TRUE/FALSE, ON/OFF, NULL or a bare word (taken as text)."""
         t = self.take()
         if t is None:
@@ -351,10 +355,9 @@ class _Parser:
                 return None, t
             return t.text, t
         self.fail(t, expected)
-        return None  # unreachable
 
 
-def _number(text: str):
+def _number(text: str) -> int | float | str:
     try:
         return int(text)
     except ValueError:
@@ -391,8 +394,7 @@ class _CreateModel:
         name = p.model_name("a model name after CREATE MODEL")
         p.word("FROM <table> or FROM (<query>)", "FROM")
         source = self._source()
-        while p.peek() is not None:
-            t = p.peek()
+        while (t := p.peek()) is not None:
             if t.kind != "word" or t.upper not in CLAUSES:
                 if "TARGET" not in self.seen:
                     expected = "TARGET <column>"
@@ -432,7 +434,9 @@ class _CreateModel:
                     if depth == 0:
                         break
                 last = n
-            if first is n:
+            # first is never None here (the loop fails at the end of the tokens); testing it
+            # narrows its type.
+            if first is None or first is n:
                 p.fail(n, "a query inside FROM ( ... )")
             return p.script[first.start:last.end]
         if t is not None and t.kind == "string":

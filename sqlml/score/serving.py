@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,10 @@ from sqlml.catalog import artifacts
 from sqlml.catalog import store as catalog
 from sqlml.errors import ArtifactError, PredictionInputError
 from sqlml.train.preprocessing import Feature, to_frame
+
+if TYPE_CHECKING:
+    # Loaded only with a recommender (see load): most scoring never needs sqlml.recommend.
+    from sqlml.recommend.model import RecommenderModel
 
 # Scores for a batch of arrow feature columns, as StoredModel.scores gives them: (columns, fn).
 FastPath = Callable[[list, str], np.ndarray]
@@ -109,7 +114,7 @@ class StoredRecommender:
     name: str
     version: int
     function_name: str
-    model: object  # sqlml.recommend.model.RecommenderModel
+    model: RecommenderModel
     problem_type: str = "recommendation"
 
 

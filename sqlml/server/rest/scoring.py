@@ -59,17 +59,21 @@ def request_columns(rows: list[dict] | None, columns: dict[str, list] | None,
             f"\"columns\" (an object of equal-length arrays); got "
             f"{'both' if rows is not None else 'neither'}.")
     if rows is not None:
-        keys = set().union(*rows) if rows else set()
-        n = len(rows)
-    else:
-        lengths = {k: len(v) for k, v in columns.items()}
-        if len(set(lengths.values())) > 1:
-            raise RequestError(
-                422, "InvalidRequest",
-                f"{route}: every array in \"columns\" must have the same length, got "
-                f"{json.dumps(lengths)}. Send one value per row in each column (null for none).")
-        keys = set(columns)
-        n = next(iter(lengths.values()), 0)
+        chosen = _chosen_keys(set().union(*rows) if rows else set(), features, route)
+        return len(rows), {f: [r.get(k) for r in rows] for f, k in chosen.items()}
+    assert columns is not None  # exactly one of the two is sent (checked above)
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise RequestError(
+            422, "InvalidRequest",
+            f"{route}: every array in \"columns\" must have the same length, got "
+            f"{json.dumps(lengths)}. Send one value per row in each column (null for none).")
+    chosen = _chosen_keys(set(columns), features, route)
+    return next(iter(lengths.values()), 0), {f: columns[k] for f, k in chosen.items()}
+
+
+def _chosen_keys(keys: set[str], features: list[dict], route: str) -> dict[str, str]:
+    """{feature name: the request's key for it}, keys matched case-insensitively."""
     wanted = {f["name"].lower(): f["name"] for f in features}
     chosen: dict[str, str] = {}
     for key in sorted(keys):
@@ -82,11 +86,7 @@ def request_columns(rows: list[dict] | None, columns: dict[str, list] | None,
                 f"{route}: keys {chosen[feature]!r} and {key!r} both name feature {feature!r} "
                 f"(names match case-insensitively). Send it once.")
         chosen[feature] = key
-    if rows is not None:
-        data = {f: [r.get(k) for r in rows] for f, k in chosen.items()}
-    else:
-        data = {f: columns[k] for f, k in chosen.items()}
-    return n, data
+    return chosen
 
 
 def arrow_column(values: list) -> pa.Array:

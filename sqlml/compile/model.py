@@ -68,7 +68,10 @@ class Compiled:
     def select_list(self) -> list[str]:
         if self.prediction is not None:
             return [self.prediction]
-        return [self.vector] if self.vector is not None else list(self.probabilities)
+        if self.vector is not None:
+            return [self.vector]
+        assert self.probabilities is not None   # compile_pipeline sets one of the three
+        return list(self.probabilities)
 
 
 def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str) -> Compiled:
@@ -135,6 +138,7 @@ def _probability_list(fn: str, args: str, compiled: Compiled, pos: int | None) -
     large one is bound once (every call of a macro is parsed and bound again)."""
     if compiled.vector is not None:
         return compiled.vector
+    assert compiled.probabilities is not None   # a classifier without a vector has the list
     probs = list(compiled.probabilities)
     if pos is None:
         return f"[{', '.join(probs)}]"
@@ -155,7 +159,9 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
     (the whole-row one calls the positional one by name)."""
     params = [generated.quote(f.name) for f in features]
     args = ", ".join(params)
+    bodies: list[tuple[str, str]]
     if problem_type == "regression":
+        assert compiled.prediction is not None   # compile_pipeline sets it for a regression
         bodies = [(fn + "_sql", compiled.prediction)]
     else:
         assert classes is not None
@@ -181,8 +187,11 @@ def _classifier_bodies(fn: str, args: str, problem_type: str, ltype: str, classe
     binary = problem_type == "binary_classification"
     pos = classes.index(positive) if binary else None
     if pos is not None:
-        p = (f"({compiled.vector})[{pos + 1}]" if compiled.vector is not None
-             else compiled.probabilities[pos])
+        if compiled.vector is not None:
+            p = f"({compiled.vector})[{pos + 1}]"
+        else:
+            assert compiled.probabilities is not None   # no vector: the per-class list
+            p = compiled.probabilities[pos]
         bodies.append((fn + "_probability_sql", p))
     labels = ", ".join(text(str(c)) for c in classes)
     plist = _probability_list(fn, args, compiled, pos)
@@ -192,6 +201,7 @@ def _classifier_bodies(fn: str, args: str, problem_type: str, ltype: str, classe
     if pos is not None:
         call = f"{generated.quote(fn + '_probability_sql')}({args})"
         neg = classes[1 - pos]
+        assert threshold is not None   # a binary model stores its decision threshold
         # -p <= -t is p >= t, except that NaN is not positive (numpy's rule), where
         # DuckDB orders NaN above every number.
         bodies.append((fn + "_sql", (
@@ -269,7 +279,8 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
     seconds to every training.
     """
     n = sample.num_rows
-    idx = np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else []
+    idx: np.ndarray | list[int] = (
+        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
     cols = []
     for f in features:
         c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
@@ -280,6 +291,7 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
     frame = preprocessing.to_frame(list(table.columns), features, "compile")
     prepared = pipeline.named_steps["prep"].transform(frame)
     prepared = prepared.toarray() if hasattr(prepared, "toarray") else np.asarray(prepared)
+    assert compiled.inputs is not None   # compile_pipeline records the transformed columns
     got = _run(cur, table, compiled.inputs)
     same = (got == prepared) | (np.isnan(got) & np.isnan(prepared))
     if not same.all():

@@ -12,6 +12,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -226,8 +227,9 @@ def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_t
 
 def dumps(model: RecommenderModel) -> bytes:
     buf = io.BytesIO()
-    arrays = {k: (v.astype(str) if v.dtype == object else v)
-              for k, v in model.to_arrays().items()}
+    # Any, not ndarray: mypy matches a **dict of arrays against savez's allow_pickle: bool.
+    arrays: dict[str, Any] = {k: (v.astype(str) if v.dtype == object else v)
+                              for k, v in model.to_arrays().items()}
     np.savez(buf, __metadata__=np.array(json.dumps(model.to_metadata())), **arrays)
     return buf.getvalue()
 

@@ -785,7 +785,7 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
                              random_state=s["random_state"])
     else:
         cv = KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
-    trials = []
+    trials: list[dict[str, Any]] = []
     for i, c in enumerate(candidates, start=1):
         t0 = time.perf_counter()
         trial = {"trial": i, "model_type": c, "parameters": _params(pipelines[c]),

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 from sklearn.base import clone
@@ -37,6 +38,9 @@ from sqlml import spec
 from sqlml.errors import TrainingError, did_you_mean
 from sqlml.train import penalties
 
+if TYPE_CHECKING:   # optuna is imported only when a Bayesian search runs
+    from optuna.distributions import BaseDistribution
+
 FN = "ml_create_model"
 SCALES = ("auto", "linear", "log")
 RANGE_KEYS = ("min", "max", "scale")
@@ -51,7 +55,7 @@ POST_FOLDS = 4.5      # the work after tuning, in fold fits (see Budget)
 RUNG_TRIALS = 3       # at most this many tuned trials per surviving candidate before the final
 
 # Spaces searched when model_type := 'auto' (or a model type) is tuned without ranges given.
-DEFAULT_SPACES = {
+DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     # C up to 1000: sparse text wants little regularisation; class weights matter for f1.
     "logistic": {"C": {"min": 1e-2, "max": 1e3}, "class_weight": {"values": [None, "balanced"]}},
     "linear": {"C": {"min": 1e-2, "max": 1e3}, "class_weight": {"values": [None, "balanced"]},
@@ -76,7 +80,7 @@ DEFAULT_SPACES = {
             "hidden_layer_sizes": {"values": [[32], [64], [128], [64, 32]]}},
 }
 # Fixed values used while tuning: iterative models stop on their own validation loss.
-TUNING_FIXED = {
+TUNING_FIXED: dict[str, dict[str, Any]] = {
     "gradient_boosting": {"early_stopping": True, "n_iter_no_change": 10, "max_iter": 400},
     "mlp": {"n_iter_no_change": 10},   # early stopping as its defaults say (sqlml.train.estimators)
 }
@@ -128,7 +132,7 @@ def is_spec(value) -> bool:
     return isinstance(value, dict) and any(k in value for k in (*RANGE_KEYS, "values"))
 
 
-def _number(v) -> bool:
+def _number(v: object) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
@@ -312,7 +316,8 @@ def _advance(est, param, target, previous, X, y) -> bool:
 class Candidate:
     model_type: str
     prep: object                          # unfitted ColumnTransformer
-    make: Callable[[dict], object]        # hyperparameters -> unfitted estimator (validated)
+    # hyperparameters -> unfitted estimator (validated); Any: sklearn ships no types.
+    make: Callable[[dict], Any]
 
 
 class Folds:
@@ -433,9 +438,10 @@ class Search:
     def run(self, cand: Candidate, hyper: dict, number: int | None = None) -> dict:
         number = number or self.next_number()
         t0 = time.perf_counter()
-        record = {"trial": number, "model_type": cand.model_type, "parameters": None,
-                  "objective": self.objective, "score": None, "fold_scores": None,
-                  "seconds": 0.0, "status": "failed", "epochs": 0, "hyperparameters": hyper}
+        record: dict[str, Any] = {
+            "trial": number, "model_type": cand.model_type, "parameters": None,
+            "objective": self.objective, "score": None, "fold_scores": None,
+            "seconds": 0.0, "status": "failed", "epochs": 0, "hyperparameters": hyper}
         try:
             est = cand.make(hyper)
             record["parameters"] = params_of(est)
@@ -708,8 +714,9 @@ class Tuner:
 def _ranked(search: Search, candidates: list[Candidate]) -> list[Candidate]:
     """Candidates with a completed trial, best first."""
     best = {c.model_type: search.best_of(c.model_type) for c in candidates}
-    done = [c for c in candidates if best[c.model_type] is not None]
-    return sorted(done, key=lambda c: -best[c.model_type]["score"])
+    scores = {m: b["score"] for m, b in best.items() if b is not None}
+    done = [c for c in candidates if c.model_type in scores]
+    return sorted(done, key=lambda c: -scores[c.model_type])
 
 
 def _accepts(cand: Candidate, name: str) -> bool:
@@ -728,7 +735,7 @@ def _bayesian(search: Search, cand: Candidate, space: dict, n: int, seed: int, m
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists = {}
+    dists: dict[str, BaseDistribution] = {}
     for k, r in space.items():
         if isinstance(r, Choice):
             dists[k] = optuna.distributions.CategoricalDistribution(list(range(len(r.values))))

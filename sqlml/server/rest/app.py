@@ -18,6 +18,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 import uvicorn
@@ -42,7 +43,8 @@ from sqlml.server.rest.schema import (
 
 PREFIX = "/v1"
 _DRAIN_LIMIT = 64 * 1024 * 1024
-ERRORS = {s: {"model": ErrorResponse} for s in (400, 401, 404, 413, 422, 500)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (400, 401, 404, 413, 422, 500)}
 
 
 def build_app(con: duckdb.DuckDBPyConnection, *, token: str | None, max_rows: int = 10_000,

@@ -173,7 +173,7 @@ def test_label_encoder_round_trips():
 def test_allow_list_is_exactly_what_the_models_use(blobs):
     used = set().union(*(artifacts._audit(b, "test") for b in blobs.values()))
     used |= artifacts._audit(artifacts.dumps(LabelEncoder().fit(Y_MULTI)), "test")
-    assert used == set(artifacts.ALLOWED_TYPES)  # no type missing, no entry unused
+    assert used == artifacts.installed_types()  # no type missing, no entry unused
 
 
 def test_allow_list_is_a_sorted_literal_of_real_types():
@@ -183,6 +183,9 @@ def test_allow_list_is_a_sorted_literal_of_real_types():
     for name in names:
         module, _, attr = name.rpartition(".")
         assert isinstance(getattr(importlib.import_module(module), attr), type), name
+    older = artifacts.OLDER_SKLEARN_TYPES
+    assert isinstance(older, tuple) and not set(older) & set(names)
+    assert list(older) == sorted(older, key=str.lower)
 
 
 def test_sqlml_pipelines_round_trip():

@@ -95,6 +95,9 @@ ALLOWED_TYPES = (
     "sklearn.tree._tree.Tree",
     "sqlml.train.scaled_mlp.ScaledTargetMLPRegressor",
 )
+# Types that only the older scikit-learn releases sqlml supports write (1.6: the list of a
+# ColumnTransformer's remainder columns). Allowed only where the installed release has them.
+OLDER_SKLEARN_TYPES = ("sklearn.compose._column_transformer._RemainderColsList",)
 # The skops node kinds those types are written with. The kinds that call a function or
 # constructor named in the file (FunctionNode, MethodNode, ConstructorFromReduceNode, ...) are out.
 ALLOWED_NODE_KINDS = (
@@ -192,8 +195,27 @@ def _unreadable(name: str, exc: BaseException, data: bytes) -> ArtifactError:
                          f"({_brief(exc)}).{hint} {REMEDY}")
 
 
+@functools.cache
+def installed_types() -> frozenset[str]:
+    """The allowed types under the names skops writes them with in this installation.
+
+    scikit-learn 1.6 reports its Cython losses under module "_loss", not "sklearn._loss._loss":
+    the listed classes, named as they name themselves, so no type is added.
+    """
+    names = set()
+    for name in ALLOWED_TYPES + OLDER_SKLEARN_TYPES:
+        module, _, attr = name.rpartition(".")
+        if module == "sklearn._loss._loss" or name in OLDER_SKLEARN_TYPES:
+            cls = getattr(importlib.import_module(module), attr, None)
+            if isinstance(cls, type):
+                names.add(f"{cls.__module__}.{cls.__qualname__}")
+        else:
+            names.add(name)
+    return frozenset(names)
+
+
 def _refused(types: set[str]) -> list[str]:
-    refused = types - set(ALLOWED_TYPES) - _REGISTERED
+    refused = types - installed_types() - _REGISTERED
     if any(t.startswith(_OWN_MODULE + ".") for t in refused):
         try:  # a process that only predicts may not have imported (so registered) them yet
             importlib.import_module(_OWN_MODULE)

@@ -19,7 +19,10 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from sqlml import spec
 from sqlml.errors import TrainingError, did_you_mean
-from sqlml.train import penalties
+from sqlml.train import (
+    penalties,
+    sklearn_compat,  # noqa: F401  (its import fixes older scikit-learn)
+)
 from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
 CLASSIFICATION = spec.CLASSIFICATION

@@ -29,10 +29,15 @@ class ScaledTargetMLPRegressor(MLPRegressor):
     def fit(self, X, y, sample_weight=None):
         # A warm start continues the same network, so it keeps the scale it was trained on.
         refit = not (self.warm_start and hasattr(self, "coefs_"))
-        return super().fit(X, self._standardise(y, refit), sample_weight=sample_weight)
+        return super().fit(X, self._standardise(y, refit), **_weights(sample_weight))
 
     def partial_fit(self, X, y, sample_weight=None):
-        return super().partial_fit(X, self._standardise(y, False), sample_weight=sample_weight)
+        return super().partial_fit(X, self._standardise(y, False), **_weights(sample_weight))
 
     def predict(self, X):
         return super().predict(X) * self.target_scale_ + self.target_mean_
+
+
+def _weights(sample_weight) -> dict:
+    """The sample_weight keyword, passed only when given: scikit-learn's MLPs take it from 1.7."""
+    return {} if sample_weight is None else {"sample_weight": sample_weight}

@@ -320,12 +320,17 @@ def test_code_named_in_the_schema_never_runs(target, blobs, tmp_path):
         schema["content"]["content"]["memory"] = PAYLOADS[target](marker, files)
 
     data = tamper(blobs["logistic_binary"], plant)
-    # the payload is live: plain skops, told to trust what the file names, runs it
-    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
-    if target == "subprocess.Popen":
-        loaded.memory.wait()
-    assert marker.exists()
-    marker.unlink()
+    # the payload is live: plain skops, told to trust what the file names, runs it (skops 0.11,
+    # the oldest supported, has no loader for that node kind, so there it cannot run at all)
+    try:
+        loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    except TypeError as exc:
+        assert "Can't find loader ConstructorFromReduceNode" in str(exc)
+    else:
+        if target == "subprocess.Popen":
+            loaded.memory.wait()
+        assert marker.exists()
+        marker.unlink()
 
     message = refuses(data, target, "refuses to load objects it did not write")
     assert not marker.exists()

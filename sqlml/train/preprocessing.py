@@ -136,8 +136,14 @@ class DateParts(TransformerMixin, BaseEstimator):
     def transform(self, X):
         cols = []
         for j in range(X.shape[1]):
-            d = pd.DatetimeIndex(pd.to_datetime(np.asarray(X)[:, j]))
-            days = (d - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+            raw = np.asarray(X)[:, j]
+            d = pd.DatetimeIndex(pd.to_datetime(raw))
+            if raw.dtype.kind == "M" and np.datetime_data(raw.dtype)[0] in ("ms", "us"):
+                # pandas 2 holds these in nanoseconds, whose counts a double cannot hold
+                # exactly; in the column's own unit the quotient is the compiled SQL's.
+                d = d.as_unit("us")
+            # numpy divides in the index's unit; pandas 2's Timedelta would use nanoseconds
+            days = (d - pd.Timestamp("1970-01-01")).to_numpy() / np.timedelta64(1, "D")
             cols += [d.year, d.month, d.day, d.day_of_week, d.day_of_year, d.hour, np.asarray(days)]
         return np.column_stack([np.asarray(c, dtype=float) for c in cols])
 

@@ -202,7 +202,7 @@ def installed_types() -> frozenset[str]:
     scikit-learn 1.6 reports its Cython losses under module "_loss", not "sklearn._loss._loss":
     the listed classes, named as they name themselves, so no type is added.
     """
-    names = set()
+    names: set[str] = set()
     for name in ALLOWED_TYPES + OLDER_SKLEARN_TYPES:
         module, _, attr = name.rpartition(".")
         if module == "sklearn._loss._loss" or name in OLDER_SKLEARN_TYPES:

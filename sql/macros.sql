@@ -162,15 +162,18 @@ CREATE OR REPLACE MACRO ml_require_explainable(model_name) AS
               || 'closest to one, and the reason column of its recommend function.')
          ELSE model_name END;
 
+-- The UNION sits in FROM: DuckDB before 2.0 orders a UNION only by columns it selects.
 CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
-    SELECT f.kind, f.rank, f.feature, f.term, f.class_label, f.importance, f.importance_std,
-           f.coefficient
-    FROM sqlml.feature_importance f
-    JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
-    WHERE f.name = ml_require_explainable(ml_require_model(model_name))
-    UNION ALL   -- no rows; checks the name even when the tables are empty
-    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    WHERE ml_require_explainable(ml_require_model(model_name)) IS NULL
+    FROM (
+        SELECT f.kind, f.rank, f.feature, f.term, f.class_label, f.importance, f.importance_std,
+               f.coefficient
+        FROM sqlml.feature_importance f
+        JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
+        WHERE f.name = ml_require_explainable(ml_require_model(model_name))
+        UNION ALL   -- no rows; checks the name even when the tables are empty
+        SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+        WHERE ml_require_explainable(ml_require_model(model_name)) IS NULL
+    )
     ORDER BY CASE kind WHEN 'permutation' THEN 0 WHEN 'intercept' THEN 1 ELSE 2 END,
              class_label NULLS FIRST, rank NULLS FIRST;
 

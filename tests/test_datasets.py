@@ -66,7 +66,11 @@ def test_customer_columns_and_dtypes(customers):
     assert df["churned"].dtype == bool
     assert df["last_nps"].dtype == "Int64"
     for col in [*CATEGORICAL, "support_notes"]:
-        assert pd.api.types.is_string_dtype(df[col]), col
+        # pandas 2 keeps text in object columns, whose missing notes is_string_dtype counts as
+        # not text
+        texts = df[col].dropna()
+        assert pd.api.types.is_string_dtype(df[col]) or (
+            df[col].dtype == object and texts.map(type).eq(str).all()), col
     assert set(df["plan"]) == set(PLANS)
     assert set(df["contract"]) == set(CONTRACTS)
     assert set(df["region"]) == set(REGIONS)

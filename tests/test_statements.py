@@ -35,13 +35,27 @@ def call_arguments(sql: str) -> tuple[list, dict]:
         args = [{"name": c.get("alias", ""), "expression": c} for c in call["children"]]
     positional, named = [], {}
     for a in args:
-        lit = a["expression"]["literal"]
-        value = lit["text"] if lit["kind"] == "STRING" else json.loads(lit["text"])
+        value = constant(a["expression"])
         if a["name"]:
             named[a["name"]] = value
         else:
             positional.append(value)
     return positional, named
+
+
+def constant(expr: dict):
+    """The value of a constant in json_serialize_sql's tree."""
+    if "literal" in expr:   # DuckDB 1.5 and later: the literal's text and kind
+        lit = expr["literal"]
+        return lit["text"] if lit["kind"] == "STRING" else json.loads(lit["text"])
+    if expr["class"] == "CAST":     # DuckDB 1.4 writes TRUE as CAST('t' AS BOOLEAN)
+        assert expr["cast_type"]["id"] == "BOOLEAN", expr
+        return constant(expr["child"]) == "t"
+    value = expr["value"]   # DuckDB 1.4: the typed value
+    if value["is_null"]:
+        return None
+    info = value["type"]["type_info"] or {}
+    return value["value"] / 10 ** info["scale"] if "scale" in info else value["value"]
 
 
 def options(text: str) -> dict:

@@ -107,8 +107,9 @@ def test_l1_zeroes_noise_features_and_explain_shows_them(sparse_signal):
     coef = dict(rows)
     # Reference: scikit-learn on the same standardised columns (no NULLs, so sqlml's imputer
     # adds no indicator columns), with the parameters l1 = 30 stands for.
+    old_api = {"penalty": "l1"} if penalties._NAMES_PENALTY else {}   # scikit-learn < 1.8
     ref = LogisticRegression(l1_ratio=1.0, C=1 / 30, solver="liblinear", max_iter=2000,
-                             random_state=42).fit(StandardScaler().fit_transform(X), y)
+                             random_state=42, **old_api).fit(StandardScaler().fit_transform(X), y)
     np.testing.assert_allclose([coef[f"x{j}"] for j in range(11)], ref.coef_[0], atol=1e-6)
     zeroed = {f for f, c in coef.items() if c == 0}
     assert zeroed == {f"x{j}" for j in range(11) if ref.coef_[0][j] == 0}

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 
+import duckdb
 import pytest
 from pg_served import FEATURES, served_churn_model
 from sklearn.metrics import f1_score, roc_auc_score
@@ -19,6 +20,12 @@ PSQL = shutil.which("psql")
 pytestmark = pytest.mark.skipif(PSQL is None, reason="psql is not installed (Debian package "
                                                      "postgresql-client; .ci/run installs it)")
 PASSWORD = "psql-test-secret"
+
+
+# psql's describe queries and SQLAlchemy's reflection bind only on DuckDB 2's pg_catalog (on 1.4
+# and 1.5 DuckDB's own catalog views fail them), a documented limitation.
+NEEDS_DUCKDB_2 = pytest.mark.skipif(int(duckdb.__version__.split(".")[0]) < 2,
+                                    reason="describe queries need DuckDB 2's pg_catalog")
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +57,7 @@ def test_dt_lists_the_tables_on_the_search_path(served):
         ["main", "customers", "table", "sqlml"]]
 
 
+@NEEDS_DUCKDB_2
 def test_d_table_describes_every_column(served):
     con, server = served
     out = psql(server, "-c", "\\d customers")

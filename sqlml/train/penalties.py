@@ -14,6 +14,8 @@ for every model type that has one; each becomes the estimator's parameters, on i
 
 from __future__ import annotations
 
+import inspect
+
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -22,6 +24,9 @@ from sqlml.errors import TrainingError
 from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
 FN = "ml_create_model"
+# scikit-learn before 1.8 reads LogisticRegression's l1_ratio only under penalty='elasticnet'
+# (1.8 deprecates penalty and reads l1_ratio alone), so there the penalty is named as well.
+_NAMES_PENALTY = inspect.signature(LogisticRegression).parameters["penalty"].default != "deprecated"
 NAMES = ("l1", "l2")
 # Per estimator: the penalties it has, and the parameters l1/l2 set (so giving both is a clash).
 _TAKES = {
@@ -79,6 +84,8 @@ def translate(model_type: str, cls, hyper: dict, problem_type: str) -> dict:
     out = {k: v for k, v in hyper.items() if k not in NAMES}
     if cls is LogisticRegression:
         out.update(C=1.0 / (l1 + l2), l1_ratio=l1 / (l1 + l2))
+        if _NAMES_PENALTY:
+            out["penalty"] = "l1" if l2 == 0 else "l2" if l1 == 0 else "elasticnet"
         if l1 > 0:
             binary = problem_type == "binary_classification"
             out.setdefault("solver", "liblinear" if binary and l2 == 0 else "saga")
@@ -91,3 +98,4 @@ def translate(model_type: str, cls, hyper: dict, problem_type: str) -> dict:
     else:   # Ridge and MLPs: alpha is their L2 strength
         out["alpha"] = l2
     return out
+

@@ -80,9 +80,11 @@ EXTENDED_VIEWS = {
                "0 AS typndims, 0::BIGINT AS typcollation, false AS typnotnull "
                "FROM pg_catalog.pg_attribute sqlml_a WHERE NOT EXISTS (SELECT 1 FROM "
                "pg_catalog.pg_type sqlml_t WHERE sqlml_t.oid = sqlml_a.atttypid)",
-    "pg_collation": "SELECT *, 11::BIGINT AS collnamespace, 10::BIGINT AS collowner, "
+    # DuckDB's own pg_collation (1.5 on; 1.4 has none) is these first two columns, no rows.
+    "pg_collation": "SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS collname, "
+                    "11::BIGINT AS collnamespace, 10::BIGINT AS collowner, "
                     "'c' AS collprovider, true AS collisdeterministic, -1 AS collencoding, "
-                    "'C' AS collcollate, 'C' AS collctype FROM pg_catalog.pg_collation",
+                    "'C' AS collcollate, 'C' AS collctype WHERE false",
     # DuckDB lists only its index method (ART) and gives tables relam 0, which would show it as
     # their access method; 0 is the DuckDB storage here.
     "pg_am": "SELECT 0::BIGINT AS oid, 'duckdb' AS amname, NULL::VARCHAR AS amhandler, "

@@ -120,6 +120,8 @@ class Outcome:
 _INVALID_INPUT = "Invalid Input Error: "
 _UDF = "Python exception occurred while executing the UDF: "
 _CLASS_PREFIX = re.compile(r"(?P<cls>[A-Za-z_][A-Za-z0-9_]*): ")
+# DuckDB before 2.0 appends the UDF's Python traceback ("At:" and file lines) to the message.
+_UDF_TRACEBACK = re.compile(r"\n\s*At:\n.*\Z", re.S)
 
 
 def describe(exc: BaseException) -> Outcome:
@@ -137,7 +139,8 @@ def describe(exc: BaseException) -> Outcome:
         m = _CLASS_PREFIX.match(text)
         cls = REGISTRY.get(m["cls"]) if m else None
         if m and cls is not None:
-            return Outcome(cls.__name__, text[m.end():].strip(), cls.sqlstate, cls.http_status)
+            message = _UDF_TRACEBACK.sub("", text[m.end():]).strip()
+            return Outcome(cls.__name__, message, cls.sqlstate, cls.http_status)
     sqlstate, status = _duckdb_codes(exc, text.lower())
     return Outcome(type(exc).__name__, text, sqlstate, status)
 

@@ -185,13 +185,8 @@ def sample_cells(table: pa.Table, max_cells: int | None, seed: int) -> tuple[pa.
 
 
 def infer_problem_type(y: pd.Series, target_type: str, requested: str, target: str) -> str:
-    if requested != "auto":
-        if requested not in PROBLEM_TYPES:
-            raise TrainingError(
-                f"{FN}: problem_type {requested!r} is unknown."
-                f"{did_you_mean(requested, PROBLEM_TYPES)} Use 'auto' or one of: "
-                f"{', '.join(PROBLEM_TYPES)}.")
-        return requested
+    if requested != "auto":  # parse_request has checked it against the spec
+        return spec.check_choice("problem_type", requested, PROBLEM_TYPES, auto=True)
     t = preprocessing.base_type(target_type)
     distinct = y.nunique()
     if t in ("BOOLEAN", "VARCHAR", "ENUM", "UUID"):
@@ -417,11 +412,7 @@ def _infer(run: _Run, data: TrainingData) -> Problem:
     calibration.check_problem(req.settings["calibrate"], problem_type, req.target)
     objective = (evaluation.DEFAULT_OBJECTIVE[problem_type] if req.objective == "auto"
                  else req.objective)
-    if objective not in evaluation.OBJECTIVES:
-        raise TrainingError(
-            f"{FN}: objective {objective!r} is unknown."
-            f"{did_you_mean(objective, evaluation.OBJECTIVES)} Use one of: "
-            f"{', '.join(evaluation.OBJECTIVES)}.")
+    spec.check_choice("objective", objective, evaluation.OBJECTIVES)
     score_with = scorer(objective, problem_type, positive)
     if problem_type != "binary_classification" and thresholds.wanted(
             objective, req.fn_cost, req.fp_cost, req.min_recall):

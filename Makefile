@@ -31,6 +31,7 @@ docs:
 # Every benchmark once, on small inputs: a check that they run, not figures to quote (the
 # defaults, which the README's numbers use, take much longer).
 bench:
+	$(PY) benchmarks/bench_startup.py --repeat 1
 	$(PY) benchmarks/bench_metrics.py --rows 20000 --repeat 1
 	$(PY) benchmarks/bench_scoring.py --rows 20000 --train-rows 5000 --repeat 1
 	$(PY) benchmarks/bench_compiled.py --rows 20000 --train-rows 5000 --repeat 1

@@ -205,13 +205,6 @@ BAD_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "message"), BAD_SETTINGS)
-def test_each_invalid_setting_names_rule_value_and_remedy(key, value, message):
-    with pytest.raises(TrainingError) as info:
-        spec.check(spec.SETTING[key], value)
-    assert str(info.value).startswith(FN + message)
-
-
 BAD_PARAMS = [
     ("problem_type", "regresion", "problem_type 'regresion' is unknown. Did you mean "
                                   "'regression' or 'recommendation'? Use 'auto' or one of: "
@@ -232,10 +225,15 @@ BAD_PARAMS = [
 ]
 
 
-@pytest.mark.parametrize(("key", "value", "message"), BAD_PARAMS)
-def test_each_invalid_parameter_names_rule_value_and_remedy(key, value, message):
+BAD_OPTIONS = ([(spec.SETTING[key], value, message) for key, value, message in BAD_SETTINGS]
+               + [(spec.PARAM[key], value, message) for key, value, message in BAD_PARAMS])
+
+
+@pytest.mark.parametrize(("option", "value", "message"), BAD_OPTIONS,
+                         ids=[f"{o.name}={v!r}" for o, v, _ in BAD_OPTIONS])
+def test_each_invalid_option_names_rule_value_and_remedy(option, value, message):
     with pytest.raises(TrainingError) as info:
-        spec.check(spec.PARAM[key], value)
+        spec.check(option, value)
     assert str(info.value).startswith(FN + message)
 
 

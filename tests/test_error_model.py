@@ -2,7 +2,6 @@
 and the Postgres server report a real error alike, whether Python raised it directly, a UDF's
 exception came back through DuckDB, or a SQL macro raised it with error()."""
 
-import ast
 import hashlib
 import importlib
 import inspect
@@ -72,15 +71,6 @@ def test_no_other_module_defines_an_exception_class():
                     and obj.__module__ == info.name and info.name != errors.__name__):
                 found.add((info.name, name))
     assert found == INTERNAL
-
-
-def test_the_server_does_not_reach_up_into_the_cli():
-    for path in (ROOT / "sqlml" / "server").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom | ast.Import):
-                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
-                    a.name for a in node.names]
-                assert not any(n.startswith("sqlml.cli") for n in names), path
 
 
 def _lines(pattern: str) -> list[str]:

@@ -87,3 +87,13 @@ def test_module_imports_have_no_cycle():
         if m not in state:
             visit(m, [])
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_server_does_not_reach_up_into_the_cli():
+    """Not even inside a function: the server runs without the command line."""
+    for path in (PACKAGE / "server").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                    a.name for a in node.names]
+                assert not any(n.startswith("sqlml.cli") for n in names), path

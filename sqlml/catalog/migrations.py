@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from sqlml import __version__
 from sqlml.errors import CatalogVersionError
 
 # Before sqlml recorded a schema version: the catalog of the flat package layout.
@@ -130,6 +131,4 @@ def _path(con: Any) -> str:
 
 
 def _sqlml_version() -> str:
-    from sqlml import __version__  # the package root imports this module: look it up late
-
     return f"version {__version__}"

@@ -65,7 +65,8 @@ class StoredModel:
         """A classifier's classes, which the catalog stores for every classifier."""
         if self.classes is None:
             raise ArtifactError(f"model {self.name!r} version {self.version}: a "
-                                f"{self.problem_type} model has no classes recorded")
+                                f"{self.problem_type} model must have its classes recorded in "
+                                f"the catalog, got none. {artifacts.REMEDY}")
         return self.classes
 
     def frame(self, columns: list, fn: str) -> pd.DataFrame:

@@ -183,3 +183,15 @@ CREATE TABLE IF NOT EXISTS sqlml.explain_baselines (
     feature VARCHAR NOT NULL,
     value   VARCHAR              -- JSON: median, most frequent value, or null
 );
+
+-- The arrays a model compiled to SQL reads when it scores (sqlml/compile/params.py): tree node
+-- arrays, coefficient vectors, vocabularies. Kept as data so that a generated function's SQL
+-- stays small and of one shape whatever the model's size, and binds in milliseconds.
+CREATE TABLE IF NOT EXISTS sqlml.model_params (
+    name    VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    key     VARCHAR NOT NULL,     -- what the array is, e.g. 'trees.threshold'
+    ints    BIGINT[],             -- exactly one of the three holds the array
+    doubles DOUBLE[],
+    texts   VARCHAR[]
+);

@@ -146,19 +146,22 @@ def test_read_only_serves_an_older_readable_file_without_migrating(v1_file):
     assert "schema_version" not in meta(v1_file)
 
 
-def with_v3(monkeypatch, sql: str, read_only_ok: bool = False) -> None:
-    v3 = migrations.Migration(3, "a test migration", sql, read_only_ok=read_only_ok)
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, v3))
-    monkeypatch.setattr(migrations, "LATEST", 3)
+NEXT = migrations.LATEST + 1   # the version a test migration brings a file to
+
+
+def with_next(monkeypatch, sql: str, read_only_ok: bool = False) -> None:
+    step = migrations.Migration(NEXT, "a test migration", sql, read_only_ok=read_only_ok)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step))
+    monkeypatch.setattr(migrations, "LATEST", NEXT)
 
 
 def test_read_only_refuses_an_older_file_it_cannot_read(v1_file, monkeypatch):
-    with_v3(monkeypatch, "ALTER TABLE sqlml.models ADD COLUMN note VARCHAR")
+    with_next(monkeypatch, "ALTER TABLE sqlml.models ADD COLUMN note VARCHAR")
     with pytest.raises(sqlml.CatalogVersionError) as err:
         sqlml.connect(v1_file, read_only=True)
     message = str(err.value)
-    assert "has schema version 1" in message and "needs version 3" in message
-    assert "3: a test migration" in message and "Open the file once read-write" in message
+    assert "has schema version 1" in message and f"needs version {NEXT}" in message
+    assert f"{NEXT}: a test migration" in message and "Open the file once read-write" in message
 
 
 def test_newer_file_is_refused_and_left_unchanged(v1_file):
@@ -195,8 +198,9 @@ def test_cli_reports_a_newer_file_without_a_traceback(v1_file):
 
 
 def test_a_failing_migration_changes_nothing(v1_file, monkeypatch):
-    with_v3(monkeypatch, "ALTER TABLE sqlml.models ADD COLUMN note VARCHAR; SELECT nope")
-    with pytest.raises(sqlml.CatalogVersionError, match=r"from schema version 2 to 3 \(a test"):
+    with_next(monkeypatch, "ALTER TABLE sqlml.models ADD COLUMN note VARCHAR; SELECT nope")
+    with pytest.raises(sqlml.CatalogVersionError,
+                       match=rf"from schema version {NEXT - 1} to {NEXT} \(a test"):
         sqlml.connect(v1_file)
     assert "schema_version" not in meta(v1_file)
     with duckdb.connect(str(v1_file), read_only=True) as con:
@@ -208,11 +212,13 @@ def test_a_failing_migration_changes_nothing(v1_file, monkeypatch):
 def test_added_columns_do_not_shift_inserted_values(v1_file, monkeypatch):
     # A later migration adds a column to every catalog table; training still writes each value
     # into its own column because every INSERT names its columns.
-    with_v3(monkeypatch, ";".join(f"ALTER TABLE sqlml.{t} ADD COLUMN added_later VARCHAR"
-                                  for t in (*store.TABLE_COLUMNS, "meta")))
+    # IF EXISTS: a table newer than the file is created after the migrations, without it.
+    with_next(monkeypatch, ";".join(
+        f"ALTER TABLE IF EXISTS sqlml.{t} ADD COLUMN added_later VARCHAR"
+        for t in (*store.TABLE_COLUMNS, "meta")))
     con = sqlml.connect(v1_file)
     assert con.execute("SELECT value FROM sqlml.meta WHERE key = 'schema_version'"
-                       ).fetchall() == [("3",)]
+                       ).fetchall() == [(str(NEXT),)]
     sqlml.create_model(con, "churn_lr", "SELECT * EXCLUDE (customer_id, support_notes) "
                        "FROM customers", target="churned", model_type="logistic", progress=False)
     row = con.execute("SELECT version, state, model_type, added_later FROM sqlml.model_versions "

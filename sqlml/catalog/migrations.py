@@ -47,6 +47,9 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     # Version 2 only records the version: the tables are those of version 1.
     Migration(2, "record the catalog schema version in sqlml.meta", "", read_only_ok=True),
+    # catalog.sql creates sqlml.model_params; only models trained from now on read it.
+    Migration(3, "store compiled models' parameters as data in sqlml.model_params", "",
+              read_only_ok=True),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED

@@ -42,6 +42,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "feature_importance": ("name", "version", "kind", "rank", "feature", "term", "class_label",
                            "importance", "importance_std", "coefficient"),
     "explain_baselines": ("name", "version", "feature", "value"),
+    "model_params": ("name", "version", "key", "ints", "doubles", "texts"),
 }
 
 
@@ -235,7 +236,7 @@ def drop(cur, name: str, ddl: list[str]) -> int:
     try:
         n = len(versions(cur, name))
         for table in ("model_versions", "model_metrics", "confusion_matrices", "trials",
-                      "threshold_metrics", *TRAINING_DEPTH_TABLES, "models"):
+                      "threshold_metrics", *TRAINING_DEPTH_TABLES, "model_params", "models"):
             cur.execute(f"DELETE FROM sqlml.{table} WHERE name = ?", [name])
         for stmt in ddl:
             cur.execute(stmt)

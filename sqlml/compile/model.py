@@ -25,6 +25,7 @@ from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
+from sqlml.compile.params import Params, staged
 from sqlml.compile.preprocessing import columns
 from sqlml.compile.preprocessing import double_input as double_input  # re-exported
 from sqlml.train import preprocessing
@@ -74,7 +75,10 @@ class Compiled:
         return list(self.probabilities)
 
 
-def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str) -> Compiled:
+def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str,
+                     params: Params | None = None) -> Compiled:
+    """``params``: where the compilers put the model's arrays (see sqlml/compile/params.py);
+    None compiles them into the SQL text, for tests of the emitters alone."""
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
         raise NotCompilable("the stored pipeline is not preprocessing then one model")
     est = pipeline.named_steps["model"]
@@ -242,30 +246,36 @@ def _create(name: str, body: str, features: list[Feature], params: list[str]) ->
 
 
 # -- training, rollback, verification -------------------------------------------------------------
-def for_version(fn: str, pipeline, features: list[Feature], problem_type: str, target_type: str,
-                classes, positive, threshold) -> list[str]:
-    compiled = compile_pipeline(pipeline, features, problem_type)
-    return statements(fn, features, problem_type, target_type, classes, positive, threshold,
-                      compiled)
+def for_version(model: str, version: int, fn: str, pipeline, features: list[Feature],
+                problem_type: str, target_type: str, classes, positive,
+                threshold) -> tuple[list[str], Params]:
+    params = Params(model, version)
+    compiled = compile_pipeline(pipeline, features, problem_type, params)
+    return (statements(fn, features, problem_type, target_type, classes, positive, threshold,
+                       compiled), params)
 
 
-def for_training(cur, fn: str, pipeline, features: list[Feature], problem_type: str,
-                 target_type: str, classes, positive, threshold,
-                 sample: pa.Table) -> tuple[list[str], dict]:
+def for_training(cur, model: str, version: int, fn: str, pipeline, features: list[Feature],
+                 problem_type: str, target_type: str, classes, positive, threshold,
+                 sample: pa.Table) -> tuple[list[str], dict, list[tuple]]:
     """The DDL publishing a new version's ``_sql`` macros, or dropping a previous version's
-    when this one does not compile; and what to store about it with the version."""
+    when this one does not compile; what to store about it with the version; and its rows of
+    sqlml.model_params (``Params.rows``), which the publishing transaction writes first."""
+    params = Params(model, version)
     try:
-        compiled = compile_pipeline(pipeline, features, problem_type)
-        verify(cur, pipeline, features, problem_type, compiled, sample)
+        compiled = compile_pipeline(pipeline, features, problem_type, params)
+        with staged(cur, params):
+            verify(cur, pipeline, features, problem_type, compiled, sample)
     except NotCompilable as exc:
         return (generated.drop_statements(all_names(fn)),
-                {"compiled": False, "summary": f"not compiled to SQL: {exc}"})
+                {"compiled": False, "summary": f"not compiled to SQL: {exc}"}, [])
     ddl = statements(fn, features, problem_type, target_type, classes, positive, threshold,
                      compiled)
     made = names(fn, problem_type)
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
-            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)})
+            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)},
+            params.rows())
 
 
 def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: Compiled,
@@ -349,5 +359,10 @@ def for_rollback(cur, name: str, row: dict) -> list[str]:
     if classes is not None and row["positive_class"] is not None:
         positive = next(c for c in classes if str(c) == row["positive_class"])
     features = [Feature(**f) for f in json.loads(row["features"])]
-    return for_version(row["function_name"], pipeline, features, row["problem_type"],
-                       row["target_type"], classes, positive, row["threshold"])
+    ddl, params = for_version(name, version, row["function_name"], pipeline, features,
+                              row["problem_type"], row["target_type"], classes, positive,
+                              row["threshold"])
+    # A version trained before its arrays were stored as data gets them now; rewriting a
+    # version's own arrays is harmless, as they are derived from its artifact.
+    params.write(cur)
+    return ddl

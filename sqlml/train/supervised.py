@@ -673,6 +673,7 @@ def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chos
     blob = _stored(fitted.served)
     record = _record(run, data, problem, split, chosen, v, blob)
     ddl = _ddl(run, data, problem, chosen, fitted, record)
+    depth_rows["model_params"] = record.pop("model_params")
     run.report.emit("store", model_type=chosen.model_type)
     previous = catalog.model_row(cur, req.name)
     if previous and previous["function_name"] != req.function:
@@ -754,10 +755,12 @@ def _ddl(run: _Run, data: TrainingData, problem: Problem, chosen: Selection, fit
     req, names = run.req, [f.name for f in chosen.features]
     ddl = generated.create_statements(req.name, req.function, names, problem.problem_type,
                                       data.target_type)
-    sql_ddl, record["parameters"]["compiled_sql"] = compile_sql.for_training(
-        run.cur, req.function, fitted.served, chosen.features, problem.problem_type,
-        data.target_type, record["classes"], problem.positive, fitted.validation.threshold,
-        data.table)
+    version = catalog.next_version(run.cur, req.name)   # training holds the write lock
+    sql_ddl, record["parameters"]["compiled_sql"], param_rows = compile_sql.for_training(
+        run.cur, req.name, version, req.function, fitted.served, chosen.features,
+        problem.problem_type, data.target_type, record["classes"], problem.positive,
+        fitted.validation.threshold, data.table)
+    record["model_params"] = param_rows
     ddl += sql_ddl
     if not record["parameters"]["compiled_sql"]["compiled"]:
         run.notes.append(record["parameters"]["compiled_sql"]["summary"])

@@ -76,8 +76,8 @@ class Compiled:
 
 
 def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str,
-                     params: Params | None = None) -> Compiled:
-    """``params``: where the compilers put the model's arrays (see sqlml/compile/params.py);
+                     store: Params | None = None) -> Compiled:
+    """``store``: where the compilers put the model's arrays (see sqlml/compile/params.py);
     None compiles them into the SQL text, for tests of the emitters alone."""
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
         raise NotCompilable("the stored pipeline is not preprocessing then one model")
@@ -250,7 +250,7 @@ def for_version(model: str, version: int, fn: str, pipeline, features: list[Feat
                 problem_type: str, target_type: str, classes, positive,
                 threshold) -> tuple[list[str], Params]:
     params = Params(model, version)
-    compiled = compile_pipeline(pipeline, features, problem_type, params)
+    compiled = compile_pipeline(pipeline, features, problem_type, store=params)
     return (statements(fn, features, problem_type, target_type, classes, positive, threshold,
                        compiled), params)
 
@@ -263,7 +263,7 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     sqlml.model_params (``Params.rows``), which the publishing transaction writes first."""
     params = Params(model, version)
     try:
-        compiled = compile_pipeline(pipeline, features, problem_type, params)
+        compiled = compile_pipeline(pipeline, features, problem_type, store=params)
         with staged(cur, params):
             verify(cur, pipeline, features, problem_type, compiled, sample)
     except NotCompilable as exc:

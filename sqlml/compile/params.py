@@ -45,6 +45,7 @@ class Params:
         if key in self.arrays:
             raise ValueError(f"Params.add: key {key!r} is already stored for model "
                              f"{self.model!r}; give each array its own key.")
+        data: list
         if kind == "ints":
             data = [int(v) for v in values]
         elif kind == "doubles":

@@ -1,6 +1,12 @@
 -- Macros that own the named arguments and defaults of sqlml's Python-backed functions, and
 -- pure-SQL views of the catalog that work in any DuckDB client.
 
+-- The dispatchers every generated function calls, and the functions only Python runs:
+-- in a plain DuckDB client they return the compiled SQL passed to them or an error saying what
+-- needs sqlml; a sqlml session shadows them with TEMP macros that call Python
+-- (sqlml/catalog/generated.py explains why).
+{{dispatchers}};
+
 -- ml_create_model(name, source, target := NULL, ...): generated from sqlml/spec.py's PARAMS
 -- (sqlml.spec.create_model_macro), so the macro, the Python API and the UDF agree on them.
 {{ml_create_model}}
@@ -180,4 +186,4 @@ CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
 -- Scores of a model for every row of a table or query, written to sqlml_scores.<model> for
 -- clients without Python (sqlml/refresh_scores.py); returns the number of rows written.
 CREATE OR REPLACE MACRO ml_refresh_scores(model_name, source, "key" := NULL) AS
-    __sqlml_py_refresh_scores(model_name, source, "key");
+    __sqlml_call_refresh_scores(model_name, source, "key");

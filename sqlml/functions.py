@@ -201,10 +201,14 @@ def _rollback_model(inst: Instance):
                     if row["problem_type"] == "recommendation":
                         ddl += recommend_train.macros_for_version(name, row)
                     else:
+                        ddl += compile_sql.for_rollback(cur, name, row)
+                        info = (json.loads(row["parameters"]) or {}).get("compiled_sql") or {}
                         ddl += generated.create_statements(
                             name, row["function_name"], features, row["problem_type"],
-                            row["target_type"])
-                        ddl += compile_sql.for_rollback(cur, name, row)
+                            row["target_type"], compiled=compile_sql.info_functions(
+                                info, row["function_name"], row["problem_type"]),
+                            python_first=info.get("python_first", True),
+                            reason=info.get("summary", "trained before sqlml compiled models"))
                     catalog.set_active(cur, name, version, row["function_name"], ddl)
                 finally:
                     inst.models.forget(name)
@@ -304,15 +308,15 @@ UDFS = (
     Udf(generated.PROBABILITY_UDF, _probability(), None, "DOUBLE"),
     Udf(generated.PROBABILITIES_UDF, _probabilities, None, generated.PROBABILITIES_TYPE),
     Udf(generated.EXPLAIN_UDF, _explain, None, generated.EXPLAIN_TYPE),
-    Udf("ml_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
-    Udf("ml_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
+    Udf("__sqlml_py_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
+    Udf("__sqlml_py_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
     Udf(generated.RECOMMEND_UDF, _recommend, None,
         "STRUCT(rank INTEGER, item VARCHAR, score DOUBLE, source VARCHAR, reason VARCHAR)[]"),
     Udf(generated.RATING_UDF, _rec_rating, None, "DOUBLE"),
     Udf("__sqlml_py_similar_items", _similar_items, None,
         "STRUCT(rank INTEGER, item VARCHAR, similarity DOUBLE)[]"),
-    Udf("ml_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
-    Udf("ml_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
+    Udf("__sqlml_py_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
+    Udf("__sqlml_py_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
         side_effects=True),
     Udf("__sqlml_py_refresh_scores", _refresh_scores, None, "BIGINT", side_effects=True),
 )

@@ -274,8 +274,25 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     made = names(fn, problem_type)
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
-            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)},
+            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made),
+             "functions": made, "python_first": python_first(pipeline)},
             params.rows())
+
+
+def python_first(pipeline) -> bool:
+    """Whether a sqlml session serves this compiled model faster through Python than through
+    its SQL (benchmarks/bench_clients.py measures both): a linear model's SQL is a handful of
+    multiply-adds per row, cheaper than handing the rows to Python; a tree ensemble walks its
+    node arrays level by level, slower than scikit-learn's compiled traversal."""
+    return emitter(pipeline.named_steps["model"]) is not linear
+
+
+def info_functions(info: dict, fn: str, problem_type: str) -> list[str]:
+    """The ``_sql`` macros a version's stored compile summary says it has (a version trained
+    before the summary listed them has the problem type's usual ones)."""
+    if not info.get("compiled"):
+        return []
+    return list(info.get("functions") or names(fn, problem_type))
 
 
 def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: Compiled,

@@ -130,7 +130,14 @@ def double_input(f: Feature, p: str) -> str:
         return arrow_decimal_to_double(p, scale)
     if t in FLOAT_TYPES:
         return p   # used as is: DuckDB widens FLOAT exactly, and text fails to bind
-    return f"CAST({p} AS DOUBLE)"
+    # Text that is not a number gets the Python path's message, not a bare conversion error.
+    # typeof() is folded when the query is planned, so a numeric column pays nothing for it.
+    message = (f"feature {f.name!r} must be numeric ({f.type} at training), got string value "
+               f"'")
+    remedy = "'. Pass a number, or NULL to use the stored imputer."
+    return (f"CASE WHEN typeof({p}) = 'VARCHAR' AND TRY_CAST({p} AS DOUBLE) IS NULL AND {p} IS "
+            f"NOT NULL THEN error({text(message)} || {p} || {text(remedy)}) "
+            f"ELSE CAST({p} AS DOUBLE) END")
 
 
 def arrow_decimal_to_double(p: str, s: int) -> str:

@@ -497,8 +497,13 @@ def test_every_registered_type_is_covered():
 def client_queries(case: Case, con) -> list[str]:
     """Every generated function by its own name: by whole row, by position, inside GROUP BY."""
     fn = case.function
+    # The catalog functions a plain client calls are pure SQL too.
+    catalog = [f"FROM ml_show_model('{case.name}')", f"FROM ml_model_metrics('{case.name}')",
+               f"SELECT trial, model_type, score, status FROM ml_trials('{case.name}')"]
     if isinstance(case, RecommenderCase):
-        return [*case.queries(False),
+        return [*case.queries(False), *catalog,
+                f"FROM ml_similar_items('{case.name}', (SELECT min(movie_id) FROM ratings), "
+                f"k := 3)",
                 f"SELECT user_id % 2 AS g, avg({fn}_rating(user_id, movie_id)) AS r "
                 f"FROM rating_pairs GROUP BY g ORDER BY g",
                 f"SELECT count(*) AS n, count(DISTINCT user_id) AS users, sum(score) AS s "
@@ -506,7 +511,8 @@ def client_queries(case: Case, con) -> list[str]:
     assert isinstance(case, SupervisedCase)
     args = ", ".join(f.name for f in sqlml.load_model(con, case.name).features)
     x = f"{case.data}_x"
-    out = [*case.queries(False), f"SELECT {fn}({args}) FROM {x} ORDER BY id"]
+    out = [*case.queries(False), f"SELECT {fn}({args}) FROM {x} ORDER BY id", *catalog,
+           f"FROM ml_explain_model('{case.name}')"]
     if case.problem_type == "regression":
         out.append(f"SELECT id % 3 AS g, avg({fn}(t)) AS p FROM {x} t GROUP BY g ORDER BY g")
     else:

@@ -45,6 +45,7 @@ SERVE: dict[str, tuple[str, tuple[str, ...]]] = {
     "explain": (EXPLAIN_UDF, ("features",)),
     "recommend": (RECOMMEND_UDF, ("user_id", "k", "exclude_seen")),
     "rating": (RATING_UDF, ("user_id", "item_id")),
+    "similar": ("__sqlml_py_similar_items", ("item", "k")),
 }
 
 # What a plain client is told when it reaches a model that only sqlml can score.

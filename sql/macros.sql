@@ -123,7 +123,7 @@ CREATE OR REPLACE MACRO ml_training_log(model_name) AS TABLE
     ORDER BY l.version, l.logged_at, l.trial, l.epoch;
 
 -- The model's name when it is a recommender; otherwise the Python side's error.
-CREATE OR REPLACE MACRO ml_require_recommender(model_name, caller) AS
+CREATE OR REPLACE MACRO __sqlml_require_recommender(model_name, caller) AS
     CASE WHEN (SELECT v.problem_type FROM sqlml.models m JOIN sqlml.model_versions v
                ON v.name = m.name AND v.version = m.active_version
                WHERE m.name = ml_require_model(model_name)) = 'recommendation' THEN model_name
@@ -148,7 +148,7 @@ CREATE OR REPLACE MACRO ml_similar_items(model_name, item, k := 10) AS TABLE
                     DESC, o.ordinal))::INTEGER AS rank, o.item AS item,
                    list_cosine_similarity(o.factors, me.factors) AS similarity
             FROM sqlml.recommender_items o, sqlml.recommender_items me
-            WHERE o.model = ml_require_recommender(model_name, 'ml_similar_items')
+            WHERE o.model = __sqlml_require_recommender(model_name, 'ml_similar_items')
               AND me.model = o.model AND me.item = item::VARCHAR AND o.item <> me.item) s
         WHERE s.rank <= k AND NOT __sqlml_serve_session()
     ) ORDER BY rank;

@@ -91,6 +91,8 @@ def _install_sql(con: duckdb.DuckDBPyConnection, version: int | None) -> None:
         for name in sqlfiles.SQL_FILES:
             for stmt in sqlfiles.statements(name):
                 cur.execute(stmt)
+        if version is not None:
+            migrations.after_sql(cur, version)
         migrations.stamp(cur)
         cur.execute(
             "INSERT OR REPLACE INTO sqlml.meta (key, value) VALUES ('sql_fingerprint', ?)",

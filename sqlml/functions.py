@@ -184,6 +184,39 @@ def _drop_model(inst: Instance):
     return udf
 
 
+def version_functions(cur, name: str, row: dict) -> list[str]:
+    """The DDL of a stored version's generated functions, as its training made them: for a
+    rollback, and for a file whose functions predate the current dispatch (migrations)."""
+    if row["problem_type"] == "recommendation":
+        return recommend_train.macros_for_version(name, row)
+    ddl = compile_sql.for_rollback(cur, name, row)
+    info = (json.loads(row["parameters"]) or {}).get("compiled_sql") or {}
+    return ddl + generated.create_statements(
+        name, row["function_name"], [f["name"] for f in json.loads(row["features"])],
+        row["problem_type"], row["target_type"],
+        compiled=compile_sql.info_functions(info, row["function_name"], row["problem_type"]),
+        python_first=info.get("python_first", True),
+        reason=info.get("summary", "not compiled to SQL: trained before sqlml compiled models"))
+
+
+def regenerate_all(cur) -> None:
+    """Rewrite every model's generated functions from its active version (inside the caller's
+    transaction)."""
+    for name in catalog.model_names(cur):
+        model = catalog.model_row(cur, name)
+        assert model is not None   # listed just now, in this transaction
+        row = catalog.version_row(cur, name, model["active_version"])
+        try:
+            ddl = version_functions(cur, name, row)
+        except Exception:   # an artifact this scikit-learn cannot load, say
+            # The file must still open: the model keeps the functions it had, which a sqlml
+            # session with a scikit-learn that loads it still serves.
+            continue
+        for stmt in ddl:
+            cur.execute(stmt)
+    catalog.refresh_recommender_items(cur)
+
+
 def _rollback_model(inst: Instance):
     def udf(names, versions):
         out = []
@@ -195,20 +228,9 @@ def _rollback_model(inst: Instance):
                     catalog.require_version(cur, name, version, "ml_rollback_model",
                                             "Pass one of them.")
                     row = catalog.version_row(cur, name, version)
-                    features = [f["name"] for f in json.loads(row["features"])]
                     ddl = generated.drop_statements(generated.all_names(
                         current["function_name"]))
-                    if row["problem_type"] == "recommendation":
-                        ddl += recommend_train.macros_for_version(name, row)
-                    else:
-                        ddl += compile_sql.for_rollback(cur, name, row)
-                        info = (json.loads(row["parameters"]) or {}).get("compiled_sql") or {}
-                        ddl += generated.create_statements(
-                            name, row["function_name"], features, row["problem_type"],
-                            row["target_type"], compiled=compile_sql.info_functions(
-                                info, row["function_name"], row["problem_type"]),
-                            python_first=info.get("python_first", True),
-                            reason=info.get("summary", "trained before sqlml compiled models"))
+                    ddl += version_functions(cur, name, row)
                     catalog.set_active(cur, name, version, row["function_name"], ddl)
                 finally:
                     inst.models.forget(name)

@@ -53,17 +53,25 @@ def install(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         _install_temp_macros(con)
     else:
         _install_sql(con, version)
-    serve_from_python(con)
+    serve_from_python(con, public=read_only and (version or 0) < migrations.DISPATCH)
     return con
 
 
-def serve_from_python(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def serve_from_python(con: duckdb.DuckDBPyConnection,
+                      public: bool = False) -> duckdb.DuckDBPyConnection:
     """Make ``con`` (a connection or one of its cursors, which do not see the connection's TEMP
     macros) serve the generated functions through sqlml's Python UDFs where a model asks for it
     (sqlml/catalog/generated.py). Without this a cursor still gets right answers from the
-    compiled SQL, and an error naming the remedy for a model only Python scores."""
+    compiled SQL, and an error naming the remedy for a model only Python scores.
+
+    ``public``: also the macros ml_predict, ml_drop_model, ... for this connection only, for a
+    read-only file written before they were persisted (ml_predict's 130 overloads take about
+    0.1 s to create, so only then)."""
     for stmt in generated.dispatch_statements(temp=True):
         con.execute(stmt)
+    if public:
+        for stmt in generated.public_statements(temp=True):
+            con.execute(stmt)
     return con
 
 

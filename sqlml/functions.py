@@ -49,8 +49,21 @@ class Udf:
 
 
 # -- scoring --------------------------------------------------------------------------------------
+def _positional(args) -> list:
+    """ml_predict's arguments: the macro packs the features given after the model name into
+    one STRUCT (fields __sqlml_arg1, ...; NULL for none), since macros are not variadic."""
+    packed = args[1]
+    if pa.types.is_null(packed.type):
+        return [args[0]]
+    if isinstance(packed, pa.ChunkedArray):
+        packed = packed.combine_chunks()
+    return [args[0], *(packed.field(i) for i in range(packed.type.num_fields))]
+
+
 def _model_for(inst: Instance, args, caller: str | None,
                suffix: str = "") -> tuple[StoredModel, str, list]:
+    if caller:   # ml_predict and ml_predict_probability
+        args = _positional(args)
     refs = args[0]
     ref = refs[0].as_py()
     if not isinstance(ref, str):

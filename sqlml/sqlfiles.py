@@ -58,7 +58,8 @@ PLACEHOLDERS = {
     # The whole CREATE MACRO statement: its parameters, order and defaults are sqlml.spec's.
     "ml_create_model": spec.create_model_macro().rstrip("\n"),
     # The persisted dispatchers the generated functions call (sqlml/catalog/generated.py).
-    "dispatchers": ";\n".join(generated.dispatch_statements(temp=False)),
+    "dispatchers": ";\n".join([*generated.dispatch_statements(temp=False),
+                                *generated.public_statements()]),
 }
 
 

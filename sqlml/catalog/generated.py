@@ -73,24 +73,23 @@ def dispatch_statements(temp: bool) -> list[str]:
     return out
 
 
-# Functions only sqlml's Python runs, called by these names in SQL: (name, the UDF a sqlml
-# session forwards to, its parameters or None for any number up to VARIADIC_MAX, the function
-# the user called, what needs Python). A plain client gets an error(...) macro of the same name
-# saying so, never a missing internal function.
-VARIADIC_MAX = 64
-PYTHON_ONLY: tuple[tuple[str, str, tuple[str, ...] | None, str, str], ...] = (
-    ("__sqlml_call_create_model", "__sqlml_py_create_model", ("<spec>",), "ml_create_model",
+# Functions only sqlml's Python runs: (kind, the UDF a sqlml session forwards to, the
+# parameters, the function the user called, what needs Python). SQL reaches each through the
+# dispatcher __sqlml_call_<kind>, of fixed arity so that a session's TEMP one costs nothing to
+# create; a plain client's persisted one raises an error saying so, never a missing function.
+PYTHON_ONLY: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
+    ("create_model", "__sqlml_py_create_model", ("<spec>",), "ml_create_model",
      "training runs in Python"),
-    ("__sqlml_call_refresh_scores", "__sqlml_py_refresh_scores",
-     ("model_name", "source", '"key"'), "ml_refresh_scores", "it scores the rows in Python"),
-    ("ml_predict", "__sqlml_py_predict", None, "ml_predict",
+    ("refresh_scores", "__sqlml_py_refresh_scores", ("model_name", "source", '"key"'),
+     "ml_refresh_scores", "it scores the rows in Python"),
+    ("predict", "__sqlml_py_predict", ("model_name", "arguments"), "ml_predict",
      "it looks the model up by name at run time; call the model's own function instead"),
-    ("ml_predict_probability", "__sqlml_py_predict_probability", None,
+    ("predict_probability", "__sqlml_py_predict_probability", ("model_name", "arguments"),
      "ml_predict_probability",
      "it looks the model up by name at run time; call the model's own function instead"),
-    ("ml_drop_model", "__sqlml_py_drop_model", ("model_name",), "ml_drop_model",
+    ("drop_model", "__sqlml_py_drop_model", ("model_name",), "ml_drop_model",
      "it rewrites the catalog and the model's functions"),
-    ("ml_rollback_model", "__sqlml_py_rollback_model", ("model_name", "version"),
+    ("rollback_model", "__sqlml_py_rollback_model", ("model_name", "version"),
      "ml_rollback_model", "it rewrites the model's functions"),
 )
 NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client does not have "
@@ -98,25 +97,52 @@ NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client
                 "Install sqlml (pip install sqlml) and run it from Python with "
                 "sqlml.connect(path), from the command line with `sqlml shell path`, or "
                 "through a client of `sqlml serve`.")
+# ml_predict(model, feature, ...) takes up to this many features positionally (a whole row,
+# ml_predict('m', t), takes any number): a macro has one overload per arity.
+VARIADIC_MAX = 64
+POSITIONAL = "__sqlml_arg"   # field names of the STRUCT that carries positional arguments
+
+
+def _call(kind: str) -> str:
+    return f"__sqlml_call_{kind}"
 
 
 def python_only_statements(temp: bool) -> list[str]:
-    """The Python-only functions: persisted error(...) stand-ins, or (``temp``) a sqlml
-    session's TEMP macros forwarding to the UDFs."""
+    """The dispatchers of the Python-only functions: persisted error(...) stand-ins, or
+    (``temp``) a sqlml session's TEMP macros forwarding to the UDFs."""
     # sqlml.spec imports this module (for IDENTIFIER), so its parameters are read here.
     from sqlml.spec import PARAM_NAMES
 
     out = []
-    for name, udf, params, called, what in PYTHON_ONLY:
+    for kind, udf, params, called, what in PYTHON_ONLY:
         if params == ("<spec>",):   # ml_create_model's, in sqlml.spec's order
             params = tuple(f'"{n}"' for n in PARAM_NAMES)
-        heads = [params] if params is not None else [
-            ("model_name", *(f"a{i}" for i in range(1, n))) for n in range(1, VARIADIC_MAX + 1)]
-        error = f"error({literal(NEEDS_PYTHON.format(called=called, what=what))})"
-        overloads = [f"({', '.join(h)}) AS " + (f"{udf}({', '.join(h)})" if temp else error)
-                     for h in heads]
-        out.append(f"CREATE OR REPLACE {'TEMP ' if temp else ''}MACRO {name}"
-                   + ",\n    ".join(overloads))
+        head = ", ".join(params)
+        body = f"{udf}({head})" if temp else \
+            f"error({literal(NEEDS_PYTHON.format(called=called, what=what))})"
+        out.append(f"CREATE OR REPLACE {'TEMP ' if temp else ''}MACRO {_call(kind)}({head}) "
+                   f"AS {body}")
+    return out
+
+
+def public_statements(temp: bool = False) -> list[str]:
+    """The Python-only functions users call by name (ml_create_model and ml_refresh_scores
+    live in sql/macros.sql), over their dispatchers. Persisted in the file; TEMP only for a
+    read-only file that predates them."""
+    t = "TEMP " if temp else ""
+    out = [f"CREATE OR REPLACE {t}MACRO ml_drop_model(model_name) AS "
+           f"{_call('drop_model')}(model_name)",
+           f"CREATE OR REPLACE {t}MACRO ml_rollback_model(model_name, version) AS "
+           f"{_call('rollback_model')}(model_name, version)"]
+    for name, kind in (("ml_predict", "predict"),
+                       ("ml_predict_probability", "predict_probability")):
+        overloads = ["(model_name) AS " + f"{_call(kind)}(model_name, NULL)"]
+        for n in range(1, VARIADIC_MAX + 1):
+            args = [f"a{i}" for i in range(1, n + 1)]
+            packed = ", ".join(f"'{POSITIONAL}{i}': a{i}" for i in range(1, n + 1))
+            overloads.append(f"(model_name, {', '.join(args)}) AS "
+                             f"{_call(kind)}(model_name, {{{packed}}})")
+        out.append(f"CREATE OR REPLACE {t}MACRO {name}" + ",\n    ".join(overloads))
     return out
 
 

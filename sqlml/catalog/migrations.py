@@ -67,6 +67,8 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED
+# The first version whose files persist the dispatchers and ml_predict & co. as macros.
+DISPATCH = 3
 
 
 def file_version(con: Any) -> int | None:

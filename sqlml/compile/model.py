@@ -236,13 +236,45 @@ def _create(name: str, body: str, features: list[Feature], params: list[str]) ->
         # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
         # typeof() is folded when the query is planned, so a column pays nothing for this.
         refusal = (f"{name}: model function of one feature ({features[0].name} "
-                   f"{features[0].type}) takes that column, not a whole row. Call "
-                   f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
+                   f"{features[0].type}) takes that column, not a whole row, in SQL. Call "
+                   f"{name}(t.{params[0]}) (in a sqlml session the function without _sql "
+                   f"also takes the row).")
         body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
                 f"ELSE {body} END")
+    else:
+        body = _type_guard(name, features, params, body)
     return (f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
             f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
             f"({ROW}) AS {q}({row})")
+
+
+# What each kind of feature takes (typeof names); other types get the Python path's message.
+_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR",
+            '"NULL"')   # typeof(NULL) is '"NULL"', quotes included
+_DATES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
+          "TIMESTAMP_NS", "VARCHAR", '"NULL"')
+_ACCEPTS = {"numeric": ("a number", _NUMBERS), "boolean": ("a number", _NUMBERS),
+            "date": ("a date or timestamp", _DATES)}
+
+
+def _type_guard(name: str, features: list[Feature], params: list[str], body: str) -> str:
+    """``body`` behind a check of each argument's type, with the message the Python path gives
+    for a value of the wrong kind (an integer for a DATE would otherwise fail as a bare cast
+    error). typeof() is folded when the query is planned: a right-typed column pays nothing."""
+    fn = name.removesuffix("_sql")
+    whens = []
+    for f, p in zip(features, params, strict=True):
+        what, types = _ACCEPTS.get(f.kind, ("text or a category", None))
+        if types is None:   # text and categories take any scalar, as its text
+            wrong = f"regexp_matches(typeof({p}), '^(STRUCT|MAP|UNION)|\\[\\]$')"
+        else:
+            allowed = ", ".join(text(t) for t in types)
+            wrong = f"NOT (typeof({p}) IN ({allowed}) OR typeof({p}) LIKE 'DECIMAL%')"
+        message = (f"{fn}: feature {f.name!r} must be {what} ({f.type} at training), got ")
+        whens.append(f"WHEN {wrong} THEN error({text(message)} || typeof({p}) || ' value ' || "
+                     f"{p}::VARCHAR || '. Pass a value of the training type, or NULL.')")
+    return f"CASE {' '.join(whens)} ELSE {body} END"
 
 
 # -- training, rollback, verification -------------------------------------------------------------
@@ -275,7 +307,9 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
             {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made),
-             "functions": made, "python_first": python_first(pipeline)},
+             # A one-feature model's SQL cannot tell a whole row from its feature (macros
+             # overload on arity only); Python can, so the row form keeps working in a session.
+             "functions": made, "python_first": python_first(pipeline) or len(features) == 1},
             params.rows())
 
 

@@ -49,9 +49,14 @@ SERVE: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 # What a plain client is told when it reaches a model that only sqlml can score.
+# DuckDB cursors do not see their connection's TEMP macros, through which a session reaches
+# Python: a cursor gets them from sqlml.install(cursor).
+CURSOR_HINT = (" On a cursor of a sqlml connection, call sqlml.install(cursor) first: DuckDB "
+               "cursors do not see the connection's session functions.")
 REMEDY = ("Score it where sqlml runs: open the file with sqlml.connect(path) in Python, run "
           "`sqlml serve` and connect through PostgreSQL, or store its scores for every client "
-          "with SELECT ml_refresh_scores('{model}', '<table>') and read sqlml_scores.{model}.")
+          "with SELECT ml_refresh_scores('{model}', '<table>') and read sqlml_scores.{model}."
+          + CURSOR_HINT)
 
 
 def dispatcher(kind: str) -> str:
@@ -96,7 +101,7 @@ NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client
                 "({what}). The models' generated functions are plain SQL and work here. "
                 "Install sqlml (pip install sqlml) and run it from Python with "
                 "sqlml.connect(path), from the command line with `sqlml shell path`, or "
-                "through a client of `sqlml serve`.")
+                "through a client of `sqlml serve`." + CURSOR_HINT)
 # ml_predict(model, feature, ...) takes up to this many features positionally (a whole row,
 # ml_predict('m', t), takes any number): a macro has one overload per arity.
 VARIADIC_MAX = 64

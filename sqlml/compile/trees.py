@@ -22,9 +22,10 @@ equal bit for bit (except through ``exp``, whose last bit may differ from numpy'
   ``missing_go_to_left`` names. With ``missing_as`` (an imputation constant per input) it goes
   where the constant goes instead, which is the tree applied to the imputed value.
 
-That SQL grows with the model, and DuckDB binds a macro's text again in every query (40-100
-microseconds per node). A model of more than ``CASE_MAX_NODES`` nodes is therefore compiled to
-node arrays stored as data instead, read by SQL of one fixed size
+That SQL grows with the model, and DuckDB binds a macro's text again in every query (10-60
+microseconds per node, more where the inputs are long expressions). A model of more than
+``CASE_MAX_NODES`` nodes, or whose CASE SQL would exceed ``CASE_MAX_CHARS``, is therefore
+compiled to node arrays stored as data, read by SQL of one fixed size
 (:mod:`sqlml.compile.tree_arrays`), equally exact.
 
 Not compiled (``supports`` is False): unfitted or multi-output estimators, HistGradientBoosting
@@ -49,9 +50,12 @@ from sqlml.compile.params import Params
 from sqlml.compile.tree_arrays import float32_bounds as _float32_bounds
 from sqlml.compile.tree_arrays import missing_left as _missing_left
 
-# Up to this many nodes per score the CASE SQL binds in under 50 ms (benchmarks/
-# bench_clients.py measures it) and scores a million rows several times faster than the arrays.
-CASE_MAX_NODES = 400
+# The CASE SQL is kept while it binds in under 50 ms: up to 1,500 nodes and 60 KB of SQL per
+# score (a 1,220-node boosting model, 49 KB, binds in 29 ms on a loaded 2-core machine; 2,440
+# nodes in 42 ms; benchmarks/bench_clients.py prints it). There it scores a million rows
+# several times faster than the node arrays, whose every step is a DuckDB lambda call.
+CASE_MAX_NODES = 1_500
+CASE_MAX_CHARS = 60_000
 # The arrays path reads its arrays (about 30 bytes a node) into memory once per query, and
 # numbers nodes with INTEGER: 5M nodes is 150 MB per query, 20 times a 200-tree forest on
 # 100,000 rows.
@@ -87,12 +91,19 @@ def scores_sql(estimator, inputs: list[str], *, missing_as=None,
     expression at every split that reads the input (DuckDB does not share work across CASE
     branches).
 
-    Above ``CASE_MAX_NODES`` nodes the result is one ``Vector`` of every output, reading node
-    arrays that ``store`` keeps as data (None: spelled out in the SQL, for tests).
+    Above ``CASE_MAX_NODES`` nodes or ``CASE_MAX_CHARS`` characters of CASE SQL the result is
+    one ``Vector`` of every output, reading node arrays that ``store`` keeps as data (None:
+    spelled out in the SQL, for tests).
     """
     inputs, fill = _prepare(estimator, inputs, missing_as)
-    if _node_count(estimator) > CASE_MAX_NODES:
-        return Vector(_arrays_sql(estimator, inputs, fill, store))
+    if _node_count(estimator) <= CASE_MAX_NODES:
+        case = _case_scores(estimator, inputs, fill)
+        if sum(map(len, case)) <= CASE_MAX_CHARS:
+            return case
+    return Vector(_arrays_sql(estimator, inputs, fill, store))
+
+
+def _case_scores(estimator, inputs: list[str], fill: np.ndarray) -> list[str]:
     if isinstance(estimator, _HGB):
         return _hgb_scores(estimator, inputs, fill)
     members = [estimator] if isinstance(estimator, _TREE) else list(estimator.estimators_)
@@ -115,7 +126,10 @@ def probabilities_sql(estimator, inputs: list[str], *, missing_as=None,
     if isinstance(estimator, HistGradientBoostingClassifier) and supports(estimator) \
             and estimator.n_trees_per_iteration_ > 1 and _node_count(estimator) <= CASE_MAX_NODES:
         inputs, fill = _prepare(estimator, inputs, missing_as)
-        return _softmax_list(_hgb_raw(estimator, inputs, fill))
+        case = _softmax_list(_hgb_raw(estimator, inputs, fill))
+        if len(case) <= CASE_MAX_CHARS:
+            return case
+        return _arrays_sql(estimator, inputs, fill, store)
     scores = scores_sql(estimator, inputs, missing_as=missing_as, store=store)
     return scores if isinstance(scores, Vector) else "[" + ", ".join(scores) + "]"
 

@@ -92,9 +92,9 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
         scores = emit.scores_sql(est, cols)
     elif problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
         # One list of every class: a softmax over boosted trees evaluates them once.
-        scores = Vector(emit.probabilities_sql(est, [c.as_input() for c in cols]))
+        scores = Vector(emit.probabilities_sql(est, [c.as_input() for c in cols], store=store))
     else:
-        scores = emit.scores_sql(est, [c.as_input() for c in cols])
+        scores = emit.scores_sql(est, [c.as_input() for c in cols], store=store)
     if problem_type == "regression":
         out = Compiled(prediction=f"({scores})[1]" if isinstance(scores, Vector) else scores[0],
                        inputs=inputs)

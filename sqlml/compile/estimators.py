@@ -119,6 +119,8 @@ class linear:
             fast = decision(0, True)
             # Written so DuckDB's statistics fold the test away on columns with no NULL or NaN.
             zs = [f"(CASE WHEN NOT isnan({fast}) THEN {fast} ELSE {zs[0]} END)"]
+        if len(zs) > 1 and any(c.text is not None for c in cols):
+            return _bound_text_terms(est, zs, cols, coef)
         zs = text_terms(zs, cols, sign * coef)
         if not isinstance(est, LogisticRegression):
             return zs
@@ -126,6 +128,19 @@ class linear:
             p = f"(1.0e0 / (1.0e0 + exp({zs[0]})))"   # expit(z), given -z
             return [f"(1.0e0 - {p})", p]
         return softmax(zs)
+
+
+def _bound_text_terms(est, zs: list[str], cols: list[Column], coef: np.ndarray) -> Scores:
+    """Several outputs over text: each block's dot products computed once, as one DOUBLE[]
+    bound by a lambda around the outputs, rather than its subquery repeated per output."""
+    blocks = [c.text for c in cols if c.text is not None]
+    names = [f"d{b + 1}" for b in range(len(blocks))]
+    zs = [f"({z} + {' + '.join(f'__sqlml_t.{n}[{k + 1}]' for n in names)})"
+          for k, z in enumerate(zs)]
+    out = softmax(zs) if isinstance(est, LogisticRegression) else zs
+    vector = out if isinstance(out, Vector) else f"[{', '.join(out)}]"
+    dots = ", ".join(f"'{n}': {b.dots(coef)}" for n, b in zip(names, blocks, strict=True))
+    return Vector(f"list_transform([{{{dots}}}], lambda __sqlml_t: {vector})[1]")
 
 
 def text_terms(zs: list[str], cols: list[Column], coef: np.ndarray) -> list[str]:

@@ -44,23 +44,24 @@ SMS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "text" / 
 CLI = Path(sys.executable).with_name("duckdb")
 
 
-def tables(con, rows: int) -> list[tuple[str, str, str]]:
-    """(model, table, target) per model; tables hold ``rows`` rows to score after training."""
+def tables(con, rows: int) -> list[tuple[str, str, str, str]]:
+    """(model, table, target, argument) per model: the tables hold at least ``rows`` rows, and
+    the argument is the whole row, or the column of a one-feature model."""
     out = []
     customers = make_customers(max(rows, 3000), seed=7)   # noqa: F841 (read by DuckDB)
     con.execute("CREATE TABLE churn AS SELECT * EXCLUDE (customer_id) FROM customers")
-    out.append(("churn", "churn", "churned"))
+    out.append(("churn", "churn", "churned", "t"))
     if SMS.exists():
         lines = SMS.read_text(encoding="utf-8").splitlines()
         sms = pd.DataFrame([ln.split("\t", 1) for ln in lines], columns=["label", "body"])  # noqa: F841
         con.execute("CREATE TABLE spam AS SELECT label = 'spam' AS spam, body FROM sms")
-        out.append(("spam", "spam", "spam"))
+        out.append(("spam", "spam", "spam", "t.body"))
     rng = np.random.default_rng(0)
     vocab = np.array([f"term{i}" for i in range(10_000)])
     docs = pd.DataFrame({"doc": [" ".join(rng.choice(vocab, 30)) for _ in range(max(rows, 3000))],  # noqa: F841
                          "y": rng.random(max(rows, 3000)) < 0.5})
     con.execute("CREATE TABLE vocab10k AS FROM docs")
-    out.append(("vocab10k", "vocab10k", "y"))
+    out.append(("vocab10k", "vocab10k", "y", "t.doc"))
     return out
 
 
@@ -74,11 +75,11 @@ def cli_seconds(path: str, sql: str, repeat: int) -> float:
     return min(times)
 
 
-def measure(path: str, model: str, table: str, rows: int, repeat: int) -> dict:
+def measure(path: str, model: str, table: str, arg: str, rows: int, repeat: int) -> dict:
     con = sqlml.connect(path)
     sample = f"(FROM {table} LIMIT {rows}) t"
-    sql_q = f"SELECT sum(fn_{model}_probability_sql(t)) FROM {sample}"
-    py_q = f"SELECT sum(fn_{model}_probability(t)) FROM {sample}"
+    sql_q = f"SELECT sum(fn_{model}_probability_sql({arg})) FROM {sample}"
+    py_q = f"SELECT sum(fn_{model}_probability({arg})) FROM {sample}"
     got, want = con.execute(sql_q).fetchone()[0], con.execute(py_q).fetchone()[0]
     assert abs(got - want) <= 1e-12 * rows, (got, want)
     size = con.execute("SELECT max(length(macro_definition)) FROM duckdb_functions() "
@@ -141,7 +142,7 @@ def main() -> None:
         path = os.path.join(tmp, "text.duckdb")
         con = sqlml.connect(path)
         made = tables(con, args.rows)
-        for model, table, target in made:
+        for model, table, target, _ in made:
             t0 = time.perf_counter()
             s = sqlml.create_model(con, model, f"SELECT * FROM {table}", target=target,
                                    model_type="logistic", function=f"fn_{model}",
@@ -152,8 +153,8 @@ def main() -> None:
         con.close()
         print(f"\n{args.rows:,} rows, best of {args.repeat}; ratios against the Python-served "
               f"<fn>_probability in the session:")
-        for model, table, _ in made:
-            m = measure(path, model, table, args.rows, args.repeat)
+        for model, table, _, arg in made:
+            m = measure(path, model, table, arg, args.rows, args.repeat)
             base = m["python"]
             print(f"  {model}: macro {m['macro_chars']:,} chars; Python-served {base:.3f}s (1.0x)")
             print(f"    session _probability_sql {m['sql_session']:.3f}s "

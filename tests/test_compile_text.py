@@ -224,3 +224,26 @@ def test_demo_churn_model_compiles_and_the_cli_scores_it_like_python(tmp_path):
     row = cli_rows(path, """SELECT count(*) AS n, max(abs(s.p - predict_churn_probability_sql(c)))
                             AS err FROM new_customers c JOIN py_scores s USING (customer_id)""")[0]
     assert int(row["n"]) == 20 and float(row["err"]) <= 1e-12
+
+
+def test_cli_scores_a_text_model_bit_for_bit_like_the_session(tmp_path):
+    """Same DuckDB functions (lower, regexp, ln, sqrt) in the 1.5 CLI: same bits as the session,
+    text blocks and probabilities alike."""
+    path = tmp_path / "tickets.duckdb"
+    con = sqlml.connect(path)
+    rows = [{"id": i, "note": t, "y": "refund" in t} for i, t in enumerate(
+        [f"{d} refund {i % 7}" if i % 3 == 0 else f"{d} thanks" for i, d in
+         enumerate(NON_ASCII[:-3] * 30)])]
+    con.register("frame", pd.DataFrame(rows))
+    con.execute("CREATE TABLE notes AS FROM frame")
+    s = sqlml.create_model(con, "nt", "SELECT note, y FROM notes", target="y",
+                           model_type="logistic", function="nt", progress=False)
+    assert "not compiled" not in (s["notes"] or ""), s["notes"]
+    con.execute("CREATE TABLE session AS SELECT id, nt_probability_sql(note) AS q, "
+                "nt_probability(note) AS p FROM notes")
+    assert con.execute("SELECT max(abs(p - q)) FROM session").fetchone()[0] <= 1e-12
+    con.close()
+    row = cli_rows(path, "SELECT count(*) AS n, count(*) FILTER (WHERE s.q <> "
+                         "nt_probability_sql(c.note)) AS differ FROM notes c JOIN session s "
+                         "USING (id)")[0]
+    assert int(row["n"]) == len(rows) and int(row["differ"]) == 0

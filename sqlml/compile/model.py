@@ -1,8 +1,9 @@
 """Models compiled to plain SQL: persisted macros that score in any DuckDB client, no Python.
 
 A stored pipeline is ``[("prep", ColumnTransformer), ("model", estimator)]``. The preprocessing
-becomes one DOUBLE expression per column of the matrix the estimator receives
-(:mod:`sqlml.compile.preprocessing`); an estimator emitter turns those into the model's outputs
+becomes one DOUBLE expression per column of the matrix the estimator receives, or per text
+block one list of the row's non-zero entries (:mod:`sqlml.compile.preprocessing`,
+:mod:`sqlml.compile.text`); an estimator emitter turns those into the model's outputs
 (:mod:`sqlml.compile.estimators`, trees and boosting in :mod:`sqlml.compile.trees`). This module
 makes the ``_sql`` macros of those outputs, and publishes, drops or restores them with a model's
 versions.

@@ -7,6 +7,8 @@ Inputs are converted as ``preprocessing.to_frame`` converts them (pyarrow's cast
 DECIMAL rounding; DuckDB's differs in the last bit), for arguments of the training types. Each
 column is a :class:`Column`, which carries what an estimator emitter may use instead of the
 imputed value's SQL: the value before imputation, the scaler's constants, the one-hot block.
+A text column's TF-IDF block is one Column standing for its width of matrix columns, whose SQL
+is the row's non-zero entries (:mod:`sqlml.compile.text`).
 """
 
 from __future__ import annotations

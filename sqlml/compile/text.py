@@ -42,6 +42,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from sqlml.compile.expressions import NotCompilable, num, text
+from sqlml.compile.params import TABLE
 from sqlml.train.preprocessing import TextCleaner
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -224,8 +225,12 @@ class TextBlock:
         if any(t == "" and vocab.get("") != j for j, t in enumerate(terms)):
             raise NotCompilable(f"text column {column}: its vocabulary's indices have gaps")
         self.terms = _store(store, f"{key}.terms", terms, "texts")
+        # (column of the vocabulary table, its Params key and kind, its array's SQL)
+        self.arrays = [("term", f"{key}.terms", "texts", self.terms)]
         idf = vec.idf_ if vec.use_idf else None
         self.idf = None if idf is None else _store(store, f"{key}.idf", idf, "doubles")
+        if self.idf is not None:
+            self.arrays.append(("idf", f"{key}.idf", "doubles", self.idf))
         self.grams = _grams(vec, self.clean)
         self.values = self._values()
 
@@ -242,15 +247,29 @@ class TextBlock:
         """LIST(STRUCT(i, w, <extra>...)) of the row's terms in column order: i the column in
         the block (from 0), w the weighted count before normalisation, and per extra name the
         element i + 1 of that DOUBLE[] expression (joined with the vocabulary, not indexed)."""
-        cols = [f"unnest({self.terms}) AS term", f"unnest(range({self.width})) AS i"]
-        if self.idf is not None:
-            cols.append(f"unnest({self.idf}) AS idf")
-        cols += [f"unnest({arr}) AS {name}" for name, arr in extra.items()]
         fields = ["'i': v.i", f"'w': {self._weight('t.c')}",
                   *(f"'{name}': v.{name}" for name in extra)]
         return (f"coalesce((SELECT list({{{', '.join(fields)}}} ORDER BY v.i) "
                 f"FROM (SELECT g, count(*) AS c FROM (SELECT unnest({self.grams}) AS g) "
-                f"GROUP BY g) t JOIN (SELECT {', '.join(cols)}) v ON t.g = v.term), [])")
+                f"GROUP BY g) t JOIN ({self._vocabulary(extra)}) v ON t.g = v.term), [])")
+
+    def _vocabulary(self, extra: dict[str, str]) -> str:
+        """The vocabulary as a table (term, i, idf, extra...). From the store it is one join
+        of the arrays' rows of sqlml.model_params rather than a scalar subquery per array."""
+        arrays = self.arrays + [(name, f"{self.key}.{name}", "doubles", sql)
+                                for name, sql in extra.items()]
+        if self.store is None:
+            cols = [f"unnest({sql}) AS {name}" for name, _, _, sql in arrays]
+            return f"SELECT {', '.join(cols)}, unnest(range({self.width})) AS i"
+        cols = [f"unnest(p{k}.{kind}) AS {name}" for k, (name, _, kind, _) in enumerate(arrays)]
+        tables = ", ".join(f"{TABLE} p{k}" for k in range(len(arrays)))
+        where = " AND ".join(f"p{k}.name = {text(self.store.model)} AND p{k}.version = "
+                             f"{self.store.version} AND p{k}.key = {text(key)}"
+                             for k, (_, key, _, _) in enumerate(arrays))
+        # The index from the terms' own array: unnest(range(n)) is a constant, which the
+        # optimiser folds into an n-element list in every query (30 ms for 25,000 terms).
+        return (f"SELECT {', '.join(cols)}, generate_subscripts(p0.texts, 1) - 1 AS i "
+                f"FROM {tables} WHERE {where}")
 
     def _norm(self, e: str) -> str:
         """What each value is multiplied by: 1 / sqrt(sum of squares), as scikit-learn's
@@ -276,8 +295,8 @@ class TextBlock:
         """DOUBLE[] of sum_i x_i * coef[k, start + i], one per row k of ``coef``: each value
         x_i as the matrix holds it (w / norm), times its coefficient."""
         block = np.asarray(coef, dtype=np.float64)[:, self.start:self.start + self.width]
-        extra = {f"c{k + 1}": _store(self.store, f"{self.key}.coef{k + 1}", block[k], "doubles")
-                 for k in range(block.shape[0])}
+        extra = {f"coef{k + 1}": _store(self.store, f"{self.key}.coef{k + 1}", block[k],
+                                        "doubles") for k in range(block.shape[0])}
         e, n = "__sqlml_e", "__sqlml_n"
         value = self._scaled("__sqlml_q.w", n) if self.vec.norm is not None else "__sqlml_q.w"
         # list_sum of no terms is NULL: a row without vocabulary terms adds 0.

@@ -266,11 +266,12 @@ def test_large_models_stay_within_the_expression_depth_limit(monkeypatch):
 def test_not_compilable_models_say_why(con):
     con.register("frame", make_customers(400))
     con.execute("CREATE TABLE customers AS FROM frame")
-    cases = {"text": dict(source="customers", model_type="logistic"),
+    cases = {"text": dict(source="customers", model_type="mlp"),
              "near": dict(source=NO_TEXT, model_type="knn"),
              "calib": dict(source=NO_TEXT, model_type="logistic",
                            settings={"calibrate": "sigmoid"})}
-    why = {"text": "TF-IDF text column support_notes", "near": "KNN model",
+    why = {"text": "MLP model over text column support_notes: each hidden unit weighs every "
+                   "vocabulary term", "near": "KNN model",
            "calib": "calibrated model"}
     for name, opts in cases.items():
         s = sqlml.create_model(con, name, opts.pop("source"), target="churned",

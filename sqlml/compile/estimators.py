@@ -211,8 +211,10 @@ def emitter(est):
     if name == "CalibratedClassifierCV":
         raise NotCompilable("calibrated model (settings calibrate): the calibration maps "
                             "are not compiled")
-    if name.startswith("KNeighbors"):
-        raise NotCompilable("KNN model: a prediction searches the stored training rows")
+    from sqlml.compile import knn
+    if knn.supports(est):
+        knn.check(est)
+        return knn
     for candidate in (linear, mlp):
         if candidate.supports(est):
             return candidate

@@ -23,6 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
+from sqlml.compile import knn
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.compile.params import Params, staged
@@ -88,7 +89,10 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
     if getattr(est, "n_features_in_", len(cols)) != len(cols):
         raise NotCompilable("the model's input width differs from the preprocessing's output")
     inputs = [c.sql for c in cols]
-    if emit in (linear, mlp):
+    if emit is knn:
+        found = knn.scores_sql(est, inputs, store=store)
+        scores = found if isinstance(found, list) else Vector(found)
+    elif emit in (linear, mlp):
         scores = emit.scores_sql(est, cols)
     elif problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
         # One list of every class: a softmax over boosted trees evaluates them once.
@@ -322,6 +326,11 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
         want = pipeline.predict_proba(frame)
         scale = 1.0
     err = np.abs(got - want) / scale
+    est = pipeline.named_steps["model"]
+    if knn.supports(est):
+        # Where the k-th and (k+1)-th nearest tie, the SQL's documented rule and scikit-learn's
+        # heap may keep different neighbours (sqlml/compile/knn.py).
+        err[knn.boundary_ties(est, prepared)] = 0.0
     if not np.all((err <= VERIFY_TOLERANCE) | (np.isnan(got) & np.isnan(want))):
         raise NotCompilable(
             f"the compiled SQL differs from the model by {float(np.nanmax(err)):.3g} on the "

@@ -1,0 +1,193 @@
+"""Model types compiled to plain SQL beyond linear models and trees (sqlml/compile/knn.py,
+sqlml/compile/calibration.py): trained through sqlml.create_model, their ``_sql`` macros
+against the stored pipeline's predict / predict_proba, an independent numpy reference where
+scikit-learn's own choice is not reproducible (KNN ties), and the duckdb 1.5 CLI on the file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import shared_file
+from test_metrics_cli import duckdb_cli
+
+import sqlml
+from sqlml.compile import knn
+
+TOL = 1e-12
+
+# 600 rows: a train part (id < 450) and rows the model has not seen. b and e are small integers
+# and a category, so distances tie often (the tie rule matters); a has 23 values.
+POINTS = """
+CREATE OR REPLACE TABLE points AS
+SELECT i AS id, ((i * 37) % 23) / 4.0 AS a, (i * 11) % 7 AS b, ['x', 'y', 'z'][1 + (i % 3)] AS c,
+       (hash(i) % 4) * 1.0 AS e,
+       ((i * 37) % 23) / 4.0 + (i * 11) % 7 * 0.5 + (hash(i * 3) % 100) / 40.0 > 4.5 AS y,
+       ['p', 'q', 'r'][1 + ((((i * 37) % 23) + (hash(i * 5) % 9)) % 3)::INTEGER] AS y3,
+       ((i * 37) % 23) * 1.5 + (i * 11) % 7 + (hash(i * 7) % 100) / 10.0 AS amount
+FROM range(600) t(i)
+"""
+DROP = {"y": "y3, amount", "y3": "y, amount", "amount": "y, y3"}
+
+
+@pytest.fixture(scope="module")
+def points():
+    con = sqlml.connect()
+    con.execute(POINTS)
+    yield con
+    con.close()
+
+
+def train(con, name: str, target: str, model_type: str, hyper=None, settings=None,
+          source: str = "points WHERE id < 450", drop: str | None = None):
+    drop = DROP[target] if drop is None else drop
+    s = sqlml.create_model(con, name, f"SELECT * EXCLUDE (id{', ' if drop else ''}{drop}) "
+                                      f"FROM {source}",
+                           target=target, model_type=model_type, function=f"f_{name}",
+                           hyperparameters=hyper, settings=settings, progress=False)
+    assert "not compiled" not in (s["notes"] or ""), s["notes"]
+    return sqlml.load_model(con, name)
+
+
+def sql_probabilities(con, fn: str, table: str) -> np.ndarray:
+    rows = con.execute(f"SELECT ({fn}_probabilities_sql(t)).probabilities FROM {table} t "
+                       f"ORDER BY id").fetchall()
+    return np.array([r[0] for r in rows], dtype=np.float64)
+
+
+def frame(con, table: str, model):
+    return con.sql(f"SELECT * FROM {table} ORDER BY id").df()[[f.name for f in model.features]]
+
+
+# -- KNN -------------------------------------------------------------------------------------------
+def knn_reference(est, Xt) -> np.ndarray:
+    """The documented rule in plain numpy: the metric's terms added in column order, nearest
+    by (reduced distance, training index), scikit-learn's weights; probabilities or the
+    prediction."""
+    F = knn._dense(est._fit_X)
+    Q = knn._dense(Xt)
+    metric = est.effective_metric_
+    red = np.zeros((len(Q), len(F)))
+    for j in range(F.shape[1]):
+        v = Q[:, j:j + 1] - F[None, :, j]
+        if metric in ("euclidean", "l2"):
+            red = red + v * v
+        elif metric == "manhattan":
+            red = red + np.abs(v)
+        else:
+            raise AssertionError(metric)
+    order = np.lexsort((np.broadcast_to(np.arange(len(F)), red.shape), red), axis=1)
+    idx = order[:, :est.n_neighbors]
+    r = np.take_along_axis(red, idx, 1)
+    d = np.sqrt(r) if metric in ("euclidean", "l2") else r
+    if est.weights == "uniform":
+        w = np.ones_like(d)
+    else:
+        with np.errstate(divide="ignore"):
+            w = 1.0 / d
+        inf = np.isinf(w)
+        w[inf.any(1)] = inf[inf.any(1)]
+    y = np.asarray(est._y)
+    if not hasattr(est, "classes_"):
+        return (y[idx] * w).sum(1) / w.sum(1)
+    P = np.zeros((len(Q), len(est.classes_)))
+    for i in range(idx.shape[1]):
+        P[np.arange(len(Q)), y[idx[:, i]]] += w[:, i]
+    return P / P.sum(1, keepdims=True)
+
+
+KNN_CASES = [("y", {"weights": "distance"}), ("y", {"weights": "uniform", "metric": "l2"}),
+             ("y", {"weights": "distance", "metric": "manhattan"}),
+             ("y3", {"weights": "uniform"}), ("y3", {"weights": "distance", "metric": "l2"})]
+
+
+@pytest.mark.parametrize("target,hyper", KNN_CASES)
+def test_knn_probabilities_equal_predict_proba(points, target, hyper):
+    name = f"knn_{target}_{hyper['weights']}_{hyper.get('metric', 'default')}"
+    m = train(points, name, target, "knn", {"n_neighbors": 7, **hyper})
+    est, prep = m.pipeline.named_steps["model"], m.pipeline.named_steps["prep"]
+    X = frame(points, "points", m)
+    want = m.pipeline.predict_proba(X)
+    got = sql_probabilities(points, f"f_{name}", "points")
+    ties = knn.boundary_ties(est, prep.transform(X))
+    assert 0 < ties.sum() < len(X)                       # the data exercise the tie rule
+    assert np.abs(got - want)[~ties].max() <= TOL        # no tie: scikit-learn's neighbours
+    assert np.abs(got - knn_reference(est, prep.transform(X))).max() <= TOL   # the rule, all rows
+    labels = [r[0] for r in points.execute(f"SELECT f_{name}_sql(t) FROM points t ORDER BY id")
+              .fetchall()]
+    python = [r[0] for r in points.execute(f"SELECT f_{name}(t) FROM points t ORDER BY id")
+              .fetchall()]
+    assert [a for a, t in zip(labels, ties, strict=True) if not t] == \
+        [b for b, t in zip(python, ties, strict=True) if not t]
+
+
+@pytest.mark.parametrize("weights", ["uniform", "distance"])
+def test_knn_regressor_equals_predict(points, weights):
+    name = f"knn_amount_{weights}"
+    m = train(points, name, "amount", "knn", {"n_neighbors": 5, "weights": weights})
+    est, prep = m.pipeline.named_steps["model"], m.pipeline.named_steps["prep"]
+    X = frame(points, "points", m)
+    got = np.array([r[0] for r in points.execute(
+        f"SELECT f_{name}_sql(t) FROM points t ORDER BY id").fetchall()])
+    ties = knn.boundary_ties(est, prep.transform(X))
+    want = m.pipeline.predict(X)
+    assert (np.abs(got - want) / np.maximum(1, np.abs(want)))[~ties].max() <= TOL
+    assert np.abs(got - knn_reference(est, prep.transform(X))).max() <= TOL * np.abs(want).max()
+
+
+def test_knn_training_points_are_data_not_sql(points):
+    m = train(points, "knn_small_text", "y", "knn", {"n_neighbors": 5})
+    body = points.execute("SELECT macro_definition FROM duckdb_functions() WHERE function_name "
+                          "= 'f_knn_small_text_probabilities_sql'").fetchall()[0][0]
+    assert len(body) < 20_000 and "sqlml.model_params" in body
+    stored = dict(points.execute("SELECT key, len(coalesce(doubles, ints)) FROM "
+                                 "sqlml.model_params WHERE name = 'knn_small_text'").fetchall())
+    est = m.pipeline.named_steps["model"]
+    assert stored == {"knn_x": est._fit_X.shape[0] * est._fit_X.shape[1], "knn_y": 450}
+
+
+@pytest.mark.slow
+def test_knn_on_real_churn_equals_predict_proba():
+    csv = shared_file("churn", "mlc_churn.csv")
+    con = sqlml.connect()
+    con.execute(f"CREATE TABLE churn AS SELECT rownames AS id, * EXCLUDE (rownames) "
+                f"FROM read_csv('{csv}')")
+    try:
+        for hyper in ({"weights": "distance"}, {"weights": "uniform", "metric": "l2"}):
+            name = f"churn_knn_{hyper['weights']}"
+            m = train(con, name, "churn", "knn", {"n_neighbors": 15, **hyper},
+                      source="churn WHERE id <= 4000", drop="")
+            con.execute("CREATE OR REPLACE TEMP TABLE unseen AS FROM churn WHERE id > 4000")
+            X = frame(con, "unseen", m)
+            want = m.pipeline.predict_proba(X)
+            got = sql_probabilities(con, f"f_{name}", "unseen")
+            est, prep = m.pipeline.named_steps["model"], m.pipeline.named_steps["prep"]
+            assert not knn.boundary_ties(est, prep.transform(X)).any()
+            assert np.abs(got - want).max() <= TOL
+    finally:
+        con.close()
+
+
+# -- the duckdb 1.5 CLI ----------------------------------------------------------------------------
+def test_cli_scores_knn_like_the_session(tmp_path):
+    path = tmp_path / "points.duckdb"
+    con = sqlml.connect(path)
+    con.execute(POINTS)
+    train(con, "knn_cli", "y3", "knn", {"n_neighbors": 7})
+    train(con, "knn_cli_reg", "amount", "knn", {"n_neighbors": 5})
+    query = ("SELECT id, (f_knn_cli_probabilities_sql(t)).probabilities AS p, "
+             "f_knn_cli_sql(t) AS label, f_knn_cli_reg_sql(t) AS amount FROM points t ORDER BY id")
+    here = con.execute(query).fetchall()
+    con.close()
+    done = subprocess.run([duckdb_cli(), "-readonly", "-json", str(path), "-c", query],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    there = json.loads(done.stdout)
+    assert [r["id"] for r in there] == [r[0] for r in here]
+    assert [r["label"] for r in there] == [r[2] for r in here]
+    assert np.abs(np.array([r["p"] for r in there]) - np.array([r[1] for r in here])).max() \
+        <= TOL
+    assert np.abs(np.array([r["amount"] for r in there]) - np.array([r[3] for r in here])).max() \
+        <= TOL * 100

@@ -191,3 +191,57 @@ def test_cli_scores_knn_like_the_session(tmp_path):
         <= TOL
     assert np.abs(np.array([r["amount"] for r in there]) - np.array([r[3] for r in here])).max() \
         <= TOL * 100
+
+
+# -- calibrated models ----------------------------------------------------------------------------
+CALIBRATED = [("logistic", "sigmoid", None), ("logistic", "isotonic", None),
+              ("random_forest", "isotonic", {"n_estimators": 10}),
+              ("gradient_boosting", "sigmoid", {"max_iter": 15}),
+              ("knn", "isotonic", {"n_neighbors": 7, "metric": "l2"})]
+
+
+@pytest.mark.parametrize("model_type,method,hyper", CALIBRATED)
+def test_calibrated_probabilities_equal_predict_proba(points, model_type, method, hyper):
+    name = f"cal_{model_type}_{method}"
+    m = train(points, name, "y", model_type, hyper, settings={"calibrate": method})
+    est = m.pipeline.named_steps["model"]
+    assert type(est).__name__ == "CalibratedClassifierCV" and est.method == method
+    # Unseen rows, and rows far outside the training range (the isotonic map clips there).
+    points.execute("CREATE OR REPLACE TEMP TABLE probe AS SELECT * FROM points UNION ALL "
+                   "SELECT id + 1000, a * 40 - 200, b, c, e, y, y3, amount FROM points "
+                   "WHERE id % 5 = 0")
+    X = frame(points, "probe", m)
+    want = m.pipeline.predict_proba(X)
+    got = sql_probabilities(points, f"f_{name}", "probe")
+    ties = knn.ties_in(est, m.pipeline.named_steps["prep"].transform(X))
+    keep = np.ones(len(X), dtype=bool) if ties is None else ~ties   # KNN folds: no k-th tie
+    assert keep.mean() > 0.5
+    assert np.abs(got - want)[keep].max() <= TOL
+    p = np.array([r[0] for r in points.execute(
+        f"SELECT f_{name}_probability_sql(t) FROM probe t ORDER BY id").fetchall()])
+    assert np.abs(p - want[:, list(est.classes_).index(True)])[keep].max() <= TOL
+    if method == "isotonic":
+        body = points.execute("SELECT macro_definition FROM duckdb_functions() WHERE "
+                              f"function_name = 'f_{name}_probability_sql'").fetchall()[0][0]
+        assert "fold1_isotonic_x" in body   # the thresholds are data
+
+
+def test_isotonic_map_follows_np_interp_with_clipping():
+    """The isotonic SQL alone against np.interp on scores at, between and beyond thresholds."""
+    import duckdb
+    from sklearn.isotonic import IsotonicRegression
+
+    from sqlml.compile import calibration
+    rng = np.random.default_rng(3)
+    s = np.round(rng.normal(size=300), 2)
+    iso = IsotonicRegression(out_of_bounds="clip").fit(s, (s + rng.normal(size=300) > 0) * 1.0)
+    xs = iso.X_thresholds_
+    probe = np.concatenate([xs, (xs[:-1] + xs[1:]) / 2, [xs[0] - 5, xs[-1] + 5, -1e300, 1e300],
+                            rng.normal(size=200) * 3])
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?) AS s", [probe.tolist()])
+    got = np.array([r[0] for r in con.execute(
+        f"SELECT {calibration._isotonic(iso, 's', None, 'k')} FROM t").fetchall()])
+    want = np.interp(np.clip(probe, iso.X_min_, iso.X_max_), xs, iso.y_thresholds_)
+    assert np.array_equal(got, want)
+    assert np.array_equal(want, iso.predict(probe))

@@ -269,10 +269,10 @@ def test_not_compilable_models_say_why(con):
     cases = {"text": dict(source="customers", model_type="logistic"),
              "near": dict(source=NO_TEXT, model_type="knn",
                           hyperparameters={"metric": "cosine"}),
-             "calib": dict(source=NO_TEXT, model_type="logistic",
+             "calib": dict(source=NO_TEXT, model_type="knn", hyperparameters={"metric": "cosine"},
                            settings={"calibrate": "sigmoid"})}
     why = {"text": "TF-IDF text column support_notes", "near": "KNN model with metric 'cosine'",
-           "calib": "calibrated model"}
+           "calib": "KNN model with metric 'cosine'"}   # a calibrated model: its base's reason
     for name, opts in cases.items():
         s = sqlml.create_model(con, name, opts.pop("source"), target="churned",
                                function=f"p_{name}", progress=False, **opts)

@@ -141,34 +141,38 @@ def scores_sql(est, inputs: list[str], store: Params | None = None) -> list[str]
 
 
 def _weights(est, finish: str) -> str:
-    """The neighbours' weights as a DOUBLE[], given ``__sqlml_nb`` (sklearn's _get_weights)."""
+    """The neighbours' weights as a DOUBLE[], given ``__sqlml_nb`` (sklearn's _get_weights).
+    Lambda parameters are prefixed: a bare name would be taken for a column of the caller's."""
     if est.weights == "uniform":
-        return "list_transform(__sqlml_nb, lambda e: 1.0e0)"
-    dist = finish.format(r="e.r")
-    inv = f"list_transform(__sqlml_nb, lambda e: CASE WHEN {dist} = 0 THEN 'inf'::DOUBLE " \
-          f"ELSE 1.0e0 / {dist} END)"
-    return (f"list_transform([{inv}], lambda w: CASE WHEN list_bool_or(list_transform(w, "
-            f"lambda v: isinf(v))) THEN list_transform(w, lambda v: CASE WHEN isinf(v) THEN "
-            f"1.0e0 ELSE 0.0e0 END) ELSE w END)[1]")
+        return "list_transform(__sqlml_nb, lambda __sqlml_e: 1.0e0)"
+    dist = finish.format(r="__sqlml_e.r")
+    inv = (f"list_transform(__sqlml_nb, lambda __sqlml_e: CASE WHEN {dist} = 0 THEN "
+           f"'inf'::DOUBLE ELSE 1.0e0 / {dist} END)")
+    return (f"list_transform([{inv}], lambda __sqlml_iw: CASE WHEN list_bool_or(list_transform("
+            f"__sqlml_iw, lambda __sqlml_v: isinf(__sqlml_v))) THEN list_transform(__sqlml_iw, "
+            f"lambda __sqlml_v: CASE WHEN isinf(__sqlml_v) THEN 1.0e0 ELSE 0.0e0 END) "
+            f"ELSE __sqlml_iw END)[1]")
 
 
 def _classifier(est, finish: str) -> str:
     """predict_proba: per class, its neighbours' weights added nearest first; then each class
     divided by the total over the classes (a zero total divides by 1)."""
     c = len(est.classes_)
-    per_class = (f"list_transform(range({c}), lambda c: list_sum(list_transform(__sqlml_nb, "
-                 f"lambda e, i: CASE WHEN e.l = c THEN __sqlml_w[i] ELSE 0.0e0 END)))")
+    per_class = (f"list_transform(range({c}), lambda __sqlml_c: list_sum(list_transform("
+                 f"__sqlml_nb, lambda __sqlml_e, __sqlml_i: CASE WHEN __sqlml_e.l = __sqlml_c "
+                 f"THEN __sqlml_w[__sqlml_i] ELSE 0.0e0 END)))")
     return (f"list_transform([{_weights(est, finish)}], lambda __sqlml_w: list_transform("
-            f"[{per_class}], lambda p: list_transform(p, lambda v: v / CASE WHEN list_sum(p) "
-            f"= 0 THEN 1.0e0 ELSE list_sum(p) END))[1])[1]")
+            f"[{per_class}], lambda __sqlml_p: list_transform(__sqlml_p, lambda __sqlml_v: "
+            f"__sqlml_v / CASE WHEN list_sum(__sqlml_p) = 0 THEN 1.0e0 ELSE list_sum(__sqlml_p) "
+            f"END))[1])[1]")
 
 
 def _regressor(est, finish: str) -> str:
     if est.weights == "uniform":
-        return "list_avg(list_transform(__sqlml_nb, lambda e: e.l::DOUBLE))"
+        return "list_avg(list_transform(__sqlml_nb, lambda __sqlml_e: __sqlml_e.l::DOUBLE))"
     return (f"list_transform([{_weights(est, finish)}], lambda __sqlml_w: list_sum("
-            f"list_transform(__sqlml_nb, lambda e, i: e.l * __sqlml_w[i])) / "
-            f"list_sum(__sqlml_w))[1]")
+            f"list_transform(__sqlml_nb, lambda __sqlml_e, __sqlml_i: __sqlml_e.l * "
+            f"__sqlml_w[__sqlml_i])) / list_sum(__sqlml_w))[1]")
 
 
 def boundary_ties(est, Xt: np.ndarray) -> np.ndarray:
@@ -188,6 +192,16 @@ def boundary_ties(est, Xt: np.ndarray) -> np.ndarray:
         gap = part[:, k] - part[:, k - 1]
         out[start:start + 256] = gap <= NEAR_TIE * np.maximum(1.0, part[:, k])
     return out
+
+
+def ties_in(est, Xt) -> np.ndarray | None:
+    """``boundary_ties`` of a KNN model, or of the KNN base models of a calibrated one (any
+    fold's); None for a model without KNN."""
+    if supports(est):
+        return boundary_ties(est, Xt)
+    bases = [cc.estimator for cc in getattr(est, "calibrated_classifiers_", ())]
+    masks = [boundary_ties(b, Xt) for b in bases if supports(b)]
+    return np.logical_or.reduce(masks) if masks else None
 
 
 def _dense(X) -> np.ndarray:

@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
-from sqlml.compile import knn
+from sqlml.compile import calibration, knn
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.compile.params import Params, staged
@@ -83,22 +83,13 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
         raise NotCompilable("the stored pipeline is not preprocessing then one model")
     est = pipeline.named_steps["model"]
-    emit = emitter(est)
+    emitter(est)   # an estimator that does not compile says so before its inputs do
     params = [generated.quote(f.name) for f in features]
     cols = columns(pipeline.named_steps["prep"], features, params)
     if getattr(est, "n_features_in_", len(cols)) != len(cols):
         raise NotCompilable("the model's input width differs from the preprocessing's output")
     inputs = [c.sql for c in cols]
-    if emit is knn:
-        found = knn.scores_sql(est, inputs, store=store)
-        scores = found if isinstance(found, list) else Vector(found)
-    elif emit in (linear, mlp):
-        scores = emit.scores_sql(est, cols)
-    elif problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
-        # One list of every class: a softmax over boosted trees evaluates them once.
-        scores = Vector(emit.probabilities_sql(est, [c.as_input() for c in cols]))
-    else:
-        scores = emit.scores_sql(est, [c.as_input() for c in cols])
+    scores = estimator_scores(est, cols, problem_type, store)
     if problem_type == "regression":
         out = Compiled(prediction=f"({scores})[1]" if isinstance(scores, Vector) else scores[0],
                        inputs=inputs)
@@ -112,6 +103,23 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
             f"limit: DuckDB parses and binds a macro's SQL again in every query that calls it, "
             f"which would take many seconds per query")
     return out
+
+
+def estimator_scores(est, cols: list, problem_type: str, store: Params | None):
+    """The estimator's outputs over the transformed columns ``cols`` (Columns): one expression
+    per class or the prediction, or a Vector of them all."""
+    emit = emitter(est)
+    if emit is knn:
+        found = knn.scores_sql(est, [c.sql for c in cols], store=store)
+        return found if isinstance(found, list) else Vector(found)
+    if emit is calibration:
+        return Vector(calibration.probabilities_sql(est, cols, store, estimator_scores))
+    if emit in (linear, mlp):
+        return emit.scores_sql(est, cols)
+    if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
+        # One list of every class: a softmax over boosted trees evaluates them once.
+        return Vector(emit.probabilities_sql(est, [c.as_input() for c in cols]))
+    return emit.scores_sql(est, [c.as_input() for c in cols])
 
 
 def _wrapped(s: str) -> bool:
@@ -326,11 +334,11 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
         want = pipeline.predict_proba(frame)
         scale = 1.0
     err = np.abs(got - want) / scale
-    est = pipeline.named_steps["model"]
-    if knn.supports(est):
+    ties = knn.ties_in(pipeline.named_steps["model"], prepared)
+    if ties is not None:
         # Where the k-th and (k+1)-th nearest tie, the SQL's documented rule and scikit-learn's
         # heap may keep different neighbours (sqlml/compile/knn.py).
-        err[knn.boundary_ties(est, prepared)] = 0.0
+        err[ties] = 0.0
     if not np.all((err <= VERIFY_TOLERANCE) | (np.isnan(got) & np.isnan(want))):
         raise NotCompilable(
             f"the compiled SQL differs from the model by {float(np.nanmax(err)):.3g} on the "

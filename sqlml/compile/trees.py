@@ -98,6 +98,12 @@ def probabilities_sql(estimator, inputs: list[str], *, missing_as=None) -> str:
     return "[" + ", ".join(scores_sql(estimator, inputs, missing_as=missing_as)) + "]"
 
 
+def decision_sql(estimator, inputs: list[str]) -> str:
+    """A binary HistGradientBoostingClassifier's ``decision_function``: its raw score."""
+    inputs, fill = _prepare(estimator, inputs, None)
+    return _hgb_raw(estimator, inputs, fill)[0]
+
+
 def _prepare(estimator, inputs, missing_as) -> tuple[list[str], np.ndarray]:
     reason = _reason(estimator)
     name = type(estimator).__name__

@@ -58,7 +58,9 @@ def sql_probabilities(con, fn: str, table: str) -> np.ndarray:
 
 
 def frame(con, table: str, model):
-    return con.sql(f"SELECT * FROM {table} ORDER BY id").df()[[f.name for f in model.features]]
+    """The rows as the Python-served functions hand them to the pipeline (to_frame)."""
+    t = con.sql(f"SELECT * FROM {table} ORDER BY id").to_arrow_table()
+    return model.frame([t.column(f.name).combine_chunks() for f in model.features], "test")
 
 
 # -- KNN -------------------------------------------------------------------------------------------
@@ -245,3 +247,25 @@ def test_isotonic_map_follows_np_interp_with_clipping():
     want = np.interp(np.clip(probe, iso.X_min_, iso.X_max_), xs, iso.y_thresholds_)
     assert np.array_equal(got, want)
     assert np.array_equal(want, iso.predict(probe))
+
+
+# -- TIMESTAMPTZ features and MLPs ----------------------------------------------------------------
+@pytest.mark.parametrize("model_type,hyper", [("logistic", None),
+                                              ("mlp", {"hidden_layer_sizes": [8]}),
+                                              ("gradient_boosting", {"max_iter": 10})])
+def test_timestamptz_features_compile_whatever_the_session_time_zone(model_type, hyper):
+    con = sqlml.connect()
+    try:
+        con.execute(POINTS)
+        con.execute("CREATE OR REPLACE TABLE points AS SELECT *, TIMESTAMPTZ "
+                    "'2024-03-09 20:00:00+00' + to_minutes((id * 997) % 50000) AS seen FROM points")
+        con.execute("SET TimeZone = 'America/New_York'")   # 2024-03-10: a DST change there
+        m = train(con, f"tz_{model_type}", "y", model_type, hyper)
+        assert any(f.type == "TIMESTAMP WITH TIME ZONE" for f in m.features)
+        want = m.pipeline.predict_proba(frame(con, "points", m))
+        for zone in ("America/New_York", "Asia/Kolkata", "UTC"):
+            con.execute(f"SET TimeZone = '{zone}'")
+            got = sql_probabilities(con, f"f_tz_{model_type}", "points")
+            assert np.abs(got - want).max() <= TOL, zone
+    finally:
+        con.close()

@@ -5,6 +5,7 @@ scikit-learn's own choice is not reproducible (KNN ties), and the duckdb 1.5 CLI
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 
@@ -269,3 +270,79 @@ def test_timestamptz_features_compile_whatever_the_session_time_zone(model_type,
             assert np.abs(got - want).max() <= TOL, zone
     finally:
         con.close()
+
+
+# -- per-row explanations in SQL ------------------------------------------------------------------
+def sql_explain(con, fn: str, table: str) -> list[list[tuple]]:
+    rows = con.execute(f"SELECT {fn}_explain_sql(t) FROM {table} t ORDER BY id").fetchall()
+    return [[(e["feature"], e["contribution"]) for e in r[0]] for r in rows]
+
+
+@pytest.mark.parametrize("target,model_type", [("y", "logistic"), ("y3", "logistic"),
+                                               ("amount", "linear"), ("amount", "lasso")])
+def test_linear_explain_sql_equals_python_explain(points, target, model_type):
+    name = f"explain_{model_type}_{target}"
+    train(points, name, target, model_type)
+    got = sql_explain(points, f"f_{name}", "points")
+    rows = points.execute(f"SELECT f_{name}_explain(t) FROM points t ORDER BY id").fetchall()
+    want = [[(e["feature"], e["contribution"]) for e in r[0]] for r in rows]
+    assert got == want                                    # same columns, order, numbers
+
+
+def saabas_numpy(est, Xt, spans, k) -> np.ndarray:
+    """Tree path contributions walked per row with scikit-learn's decision_path, mean over the
+    trees: an implementation independent of the compiler's leaf tables."""
+    members = list(getattr(est, "estimators_", [est]))
+    column = np.zeros(est.n_features_in_, dtype=int)
+    for j, (a, b) in enumerate(spans):
+        column[a:b] = j
+    out = np.zeros((Xt.shape[0], len(spans)))
+    for m in members:
+        t = m.tree_
+        v = t.value[:, 0, :] if hasattr(est, "classes_") else t.value[:, 0, :1]
+        path = m.decision_path(Xt)
+        for r in range(Xt.shape[0]):
+            nodes = path.indices[path.indptr[r]:path.indptr[r + 1]]
+            for parent, child in itertools.pairwise(nodes):
+                out[r, column[t.feature[parent]]] += v[child, k[r]] - v[parent, k[r]]
+    return out / len(members)
+
+
+@pytest.mark.parametrize("target,model_type,hyper", [
+    ("y", "decision_tree", None), ("y3", "random_forest", {"n_estimators": 10}),
+    ("amount", "random_forest", {"n_estimators": 10}), ("amount", "decision_tree", None)])
+def test_tree_explain_sql_is_saabas(points, target, model_type, hyper):
+    from sqlml.compile import explain
+    name = f"explain_{model_type}_{target}"
+    m = train(points, name, target, model_type, hyper)
+    prep, est = m.pipeline.named_steps["prep"], m.pipeline.named_steps["model"]
+    X = frame(points, "points", m)
+    Xt = np.asarray(prep.transform(X), dtype=np.float32)
+    spans = explain.blocks(prep, m.features)
+    if target == "y3":
+        k = np.argmax(m.pipeline.predict_proba(X), axis=1)
+    elif target == "y":
+        k = np.full(len(X), list(est.classes_).index(True))
+    else:
+        k = np.zeros(len(X), dtype=int)
+    want = saabas_numpy(est, Xt, spans, k)
+    got = sql_explain(points, f"f_{name}", "points")
+    names = [f.name for f in m.features]
+    assert len(names) <= explain.TOP_K                     # every column is in the top list
+    for r, row in enumerate(got):
+        assert [f for f, _ in row] == [names[j] for j in
+                                       np.argsort(-np.abs(want[r]), kind="stable")]
+        assert np.allclose([c for _, c in row], [want[r, names.index(f)] for f, _ in row],
+                           rtol=0, atol=TOL)
+    if model_type == "decision_tree":
+        # One tree: the contributions plus the root's value are the prediction, exactly.
+        root = est.tree_.value[0, 0, k[0]] if target == "y" else est.tree_.value[0, 0, 0]
+        pred = m.pipeline.predict_proba(X)[:, k[0]] if target == "y" else m.pipeline.predict(X)
+        assert np.allclose(want.sum(1) + root, pred, rtol=0, atol=1e-12)
+
+
+def test_explain_sql_only_where_compiled(points):
+    train(points, "explain_knn", "y", "knn", {"n_neighbors": 5})
+    made = {r[0] for r in points.execute("SELECT function_name FROM duckdb_functions() WHERE "
+                                         "function_name LIKE 'f_explain_knn%'").fetchall()}
+    assert "f_explain_knn_probabilities_sql" in made and "f_explain_knn_explain_sql" not in made

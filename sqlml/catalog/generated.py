@@ -71,7 +71,7 @@ def drop_statements(names: list[str]) -> list[str]:
 # -- recommenders ----------------------------------------------------------------------------------
 RECOMMENDER_SUFFIXES = ("", "_rating", "_all", "_sql", "_rating_sql")
 # Pure-SQL macros of models compiled to SQL (sqlml/compile_sql.py), for any DuckDB client.
-COMPILED_SUFFIXES = ("_sql", "_probability_sql", "_probabilities_sql")
+COMPILED_SUFFIXES = ("_sql", "_probability_sql", "_probabilities_sql", "_explain_sql")
 RECOMMEND_UDF = "__sqlml_py_recommend"
 RATING_UDF = "__sqlml_py_rec_rating"
 

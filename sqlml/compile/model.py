@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
 from sqlml.compile import calibration, knn
+from sqlml.compile import explain as compile_explain
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.compile.params import Params, staged
@@ -40,12 +41,14 @@ VERIFY_TOLERANCE = 1e-9
 VERIFY_OUTPUT_CHARS = 1_000_000   # larger outputs are checked through their inputs only
 
 
-def names(fn: str, problem_type: str) -> list[str]:
+def names(fn: str, problem_type: str, explain: bool = False) -> list[str]:
     out = [fn + "_sql"]
     if problem_type == "binary_classification":
         out.append(fn + "_probability_sql")
     if problem_type != "regression":
         out.append(fn + "_probabilities_sql")
+    if explain:
+        out.append(fn + "_explain_sql")
     return out
 
 
@@ -62,6 +65,7 @@ class Compiled:
     vector: str | None = None
     prediction: str | None = None
     inputs: list[str] | None = None     # the transformed matrix's columns
+    explain: str | None = None          # the _explain_sql body (sqlml/compile/explain.py)
 
     @property
     def chars(self) -> int:
@@ -77,9 +81,10 @@ class Compiled:
 
 
 def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str,
-                     store: Params | None = None) -> Compiled:
+                     store: Params | None = None, positive=None) -> Compiled:
     """``store``: where the compilers put the model's arrays (see sqlml/compile/params.py);
-    None compiles them into the SQL text, for tests of the emitters alone."""
+    None compiles them into the SQL text, for tests of the emitters alone. ``positive``: a
+    binary model's positive class (its explanation is towards it)."""
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
         raise NotCompilable("the stored pipeline is not preprocessing then one model")
     est = pipeline.named_steps["model"]
@@ -97,6 +102,8 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
         out = Compiled(vector=scores, inputs=inputs)
     else:
         out = Compiled(probabilities=list(scores), inputs=inputs)
+    out.explain = compile_explain.explain_sql(pipeline, features, inputs, problem_type,
+                                              positive, store)
     if out.chars > MAX_MACRO_CHARS:
         raise NotCompilable(
             f"its SQL would be {out.chars / 1e6:.1f} MB, over the {MAX_MACRO_CHARS / 1e6:g} MB "
@@ -184,6 +191,11 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
         bodies = _classifier_bodies(fn, args, problem_type,
                                     generated.label_type(problem_type, target_type), classes,
                                     positive, threshold, compiled)
+    if compiled.explain is not None:
+        probabilities = (f"({generated.quote(fn + '_probabilities_sql')}({args}))"
+                         f".probabilities")
+        bodies.append((fn + "_explain_sql",
+                       compiled.explain.replace(compile_explain.PROBABILITIES, probabilities)))
     # Stand-ins first: the whole-row form names its own macro, and creating a macro binds its
     # body, calls included. Bound against stand-ins, the macros that call the big one cost
     # nothing to create; the big body itself is parsed and bound once, last.
@@ -262,7 +274,8 @@ def for_version(model: str, version: int, fn: str, pipeline, features: list[Feat
                 problem_type: str, target_type: str, classes, positive,
                 threshold) -> tuple[list[str], Params]:
     params = Params(model, version)
-    compiled = compile_pipeline(pipeline, features, problem_type, store=params)
+    compiled = compile_pipeline(pipeline, features, problem_type, store=params,
+                                positive=positive)
     return (statements(fn, features, problem_type, target_type, classes, positive, threshold,
                        compiled), params)
 
@@ -275,15 +288,17 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     sqlml.model_params (``Params.rows``), which the publishing transaction writes first."""
     params = Params(model, version)
     try:
-        compiled = compile_pipeline(pipeline, features, problem_type, store=params)
+        compiled = compile_pipeline(pipeline, features, problem_type, store=params,
+                                    positive=positive)
         with staged(cur, params):
             verify(cur, pipeline, features, problem_type, compiled, sample)
+            verify_explain(cur, pipeline, features, problem_type, positive, compiled, sample)
     except NotCompilable as exc:
         return (generated.drop_statements(all_names(fn)),
                 {"compiled": False, "summary": f"not compiled to SQL: {exc}"}, [])
     ddl = statements(fn, features, problem_type, target_type, classes, positive, threshold,
                      compiled)
-    made = names(fn, problem_type)
+    made = names(fn, problem_type, compiled.explain is not None)
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
             {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)},
@@ -300,17 +315,7 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
     trusted to its compiler, whose exactness its own tests check, since binding it would add
     seconds to every training.
     """
-    n = sample.num_rows
-    idx: np.ndarray | list[int] = (
-        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
-    cols = []
-    for f in features:
-        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
-        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
-            c = c.dictionary_decode()
-        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
-    table = pa.table(cols, names=[f.name for f in features])
-    frame = preprocessing.to_frame(list(table.columns), features, "compile")
+    table, frame = _sample(sample, features)
     prepared = pipeline.named_steps["prep"].transform(frame)
     prepared = prepared.toarray() if hasattr(prepared, "toarray") else np.asarray(prepared)
     assert compiled.inputs is not None   # compile_pipeline records the transformed columns
@@ -343,6 +348,45 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
         raise NotCompilable(
             f"the compiled SQL differs from the model by {float(np.nanmax(err)):.3g} on the "
             f"training rows (a compiler gap; the model still serves through Python)")
+
+
+def _sample(sample: pa.Table, features: list[Feature]) -> tuple[pa.Table, object]:
+    """Up to VERIFY_ROWS training rows and a row of NULLs, as a table and as the pipeline's
+    frame."""
+    n = sample.num_rows
+    idx: np.ndarray | list[int] = (
+        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
+    cols = []
+    for f in features:
+        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
+        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
+            c = c.dictionary_decode()
+        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
+    table = pa.table(cols, names=[f.name for f in features])
+    return table, preprocessing.to_frame(list(table.columns), features, "compile")
+
+
+def verify_explain(cur, pipeline, features: list[Feature], problem_type: str, positive,
+                   compiled: Compiled, sample: pa.Table) -> None:
+    """Drop the ``_explain_sql`` body (the other macros stay) unless it gives, on training
+    rows, the contributions of sqlml/compile/explain.py's numpy reference."""
+    if compiled.explain is None:
+        return
+    table, frame = _sample(sample, features)
+    probabilities = compiled.vector if compiled.vector is not None else (
+        f"[{', '.join(compiled.probabilities)}]" if compiled.probabilities else "[1.0e0]")
+    body = compiled.explain.replace(compile_explain.PROBABILITIES, probabilities)
+    try:
+        got = _run(cur, table, [body])[:, 0]
+        want = compile_explain.reference(pipeline, features, frame, problem_type, positive)
+    except NotCompilable:
+        compiled.explain = None
+        return
+    for row, top in zip(got, want, strict=True):
+        if [e["feature"] for e in row] != [f for f, _ in top] or not np.allclose(
+                [e["contribution"] for e in row], [c for _, c in top], rtol=1e-12, atol=1e-12):
+            compiled.explain = None
+            return
 
 
 def _run(cur, table: pa.Table, exprs: list[str]) -> np.ndarray:

@@ -204,6 +204,11 @@ def _sk_tree_sql(tree, leaf_values: np.ndarray, inputs: list[str], fill: np.ndar
                      leaf_values, inputs)
 
 
+def _leaf_sql(tree, leaf_id: np.ndarray, inputs: list[str], fill: np.ndarray) -> str:
+    """The row's leaf in one tree, as ``leaf_id[leaf]`` (a DOUBLE), routed as _sk_tree_sql."""
+    return _sk_tree_sql(tree, leaf_id.astype(np.float64), inputs, fill)
+
+
 def _mean(trees: list[str]) -> str:
     # scikit-learn adds each tree's prediction into zeros, in order, then divides by the count
     if len(trees) == 1:

@@ -174,14 +174,22 @@ def test_knn_on_real_churn_equals_predict_proba():
 
 
 # -- the duckdb 1.5 CLI ----------------------------------------------------------------------------
-def test_cli_scores_knn_like_the_session(tmp_path):
+def test_cli_scores_knn_calibrated_and_explains_like_the_session(tmp_path):
+    """One file, opened by the duckdb 1.5 CLI: KNN (classifier and regressor), a calibrated
+    model on a TIMESTAMPTZ feature and tree explanations give the session's numbers."""
     path = tmp_path / "points.duckdb"
     con = sqlml.connect(path)
     con.execute(POINTS)
+    con.execute("CREATE OR REPLACE TABLE points AS SELECT *, TIMESTAMPTZ "
+                "'2024-03-09 20:00:00+00' + to_minutes((id * 997) % 50000) AS seen FROM points")
     train(con, "knn_cli", "y3", "knn", {"n_neighbors": 7})
     train(con, "knn_cli_reg", "amount", "knn", {"n_neighbors": 5})
+    train(con, "cal_cli", "y", "logistic", settings={"calibrate": "isotonic"})
+    train(con, "rf_cli", "y3", "random_forest", {"n_estimators": 5})
     query = ("SELECT id, (f_knn_cli_probabilities_sql(t)).probabilities AS p, "
-             "f_knn_cli_sql(t) AS label, f_knn_cli_reg_sql(t) AS amount FROM points t ORDER BY id")
+             "f_knn_cli_sql(t) AS label, f_knn_cli_reg_sql(t) AS amount, "
+             "f_cal_cli_probability_sql(t) AS cal, f_rf_cli_explain_sql(t) AS why "
+             "FROM points t ORDER BY id")
     here = con.execute(query).fetchall()
     con.close()
     done = subprocess.run([duckdb_cli(), "-readonly", "-json", str(path), "-c", query],
@@ -190,10 +198,13 @@ def test_cli_scores_knn_like_the_session(tmp_path):
     there = json.loads(done.stdout)
     assert [r["id"] for r in there] == [r[0] for r in here]
     assert [r["label"] for r in there] == [r[2] for r in here]
-    assert np.abs(np.array([r["p"] for r in there]) - np.array([r[1] for r in here])).max() \
-        <= TOL
-    assert np.abs(np.array([r["amount"] for r in there]) - np.array([r[3] for r in here])).max() \
-        <= TOL * 100
+    for i, key, tol in ((1, "p", TOL), (3, "amount", TOL * 100), (4, "cal", TOL)):
+        assert np.abs(np.array([r[key] for r in there]) - np.array([r[i] for r in here])
+                      ).max() <= tol
+    for a, b in zip(there, here, strict=True):
+        assert [e["feature"] for e in a["why"]] == [e["feature"] for e in b[5]]
+        assert np.allclose([e["contribution"] for e in a["why"]],
+                           [e["contribution"] for e in b[5]], rtol=0, atol=TOL)
 
 
 # -- calibrated models ----------------------------------------------------------------------------

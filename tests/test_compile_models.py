@@ -357,3 +357,20 @@ def test_explain_sql_only_where_compiled(points):
     made = {r[0] for r in points.execute("SELECT function_name FROM duckdb_functions() WHERE "
                                          "function_name LIKE 'f_explain_knn%'").fetchall()}
     assert "f_explain_knn_probabilities_sql" in made and "f_explain_knn_explain_sql" not in made
+
+
+def test_not_compiled_note_says_why_and_what_to_do(points):
+    points.execute("CREATE OR REPLACE TABLE notes AS SELECT *, ['good', 'bad', 'late'][1 + "
+                   "(id % 3)::INTEGER] || ' delivery' AS remark FROM points")
+    s = sqlml.create_model(points, "noted", "SELECT a, b, remark, y FROM notes", target="y",
+                           model_type="logistic", function="f_noted",
+                           preprocessors={"remark": "tfidf"}, progress=False)
+    shown = points.execute("SELECT value FROM ml_show_model('noted') WHERE property = "
+                           "'compiled_sql'").fetchall()[0][0]
+    assert shown in s["notes"]
+    assert shown.startswith("not compiled to SQL: TF-IDF text column remark: ")
+    for part in ("Unicode regular expressions", "preprocessors := {remark: 'drop'}",
+                 "sqlml.connect", "sqlml serve",
+                 "ml_refresh_scores('noted', '<table>', key := '<key column>')",
+                 "sqlml_scores.noted"):
+        assert part in shown, part

@@ -92,8 +92,7 @@ def check(est) -> None:
     if n * d > MAX_CELLS:
         raise NotCompilable(
             f"KNN model with {n} training points of {d} columns: over the {MAX_CELLS:,} values "
-            f"the compiled SQL stores and searches per query (score it with sqlml.connect, "
-            f"sqlml serve, or ml_refresh_scores into sqlml_scores.<model>)")
+            f"the compiled SQL stores and searches in every query")
     if getattr(est, "outputs_2d_", False) or np.ndim(est._y) != 1:
         raise NotCompilable("KNN model with several targets")
     if est.weights not in ("uniform", "distance"):

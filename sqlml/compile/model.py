@@ -295,7 +295,8 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
             verify_explain(cur, pipeline, features, problem_type, positive, compiled, sample)
     except NotCompilable as exc:
         return (generated.drop_statements(all_names(fn)),
-                {"compiled": False, "summary": f"not compiled to SQL: {exc}"}, [])
+                {"compiled": False, "summary": f"not compiled to SQL: {exc}. {remedy(model)}"},
+                [])
     ddl = statements(fn, features, problem_type, target_type, classes, positive, threshold,
                      compiled)
     made = names(fn, problem_type, compiled.explain is not None)
@@ -303,6 +304,14 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     return (generated.drop_statements(stale) + ddl,
             {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)},
             params.rows())
+
+
+def remedy(model: str) -> str:
+    """What a model without ``_sql`` macros offers the clients that cannot run Python."""
+    return (f"Its functions score in Python only: in sqlml.connect sessions, and for Postgres "
+            f"and REST clients through sqlml serve; plain DuckDB clients read scores written "
+            f"by SELECT ml_refresh_scores('{model}', '<table>', key := '<key column>') from "
+            f"sqlml_scores.{model}")
 
 
 def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: Compiled,

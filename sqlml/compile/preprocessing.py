@@ -168,7 +168,10 @@ def columns(prep: ColumnTransformer, features: list[Feature], params: list[str])
             raise NotCompilable(f"preprocessing step {name!r} is not one sqlml builds")
         f, p = by_name[name]
         if f.kind == "text":
-            raise NotCompilable(f"TF-IDF text column {f.name}")
+            raise NotCompilable(
+                f"TF-IDF text column {f.name}: scikit-learn splits text into terms with "
+                f"Python's Unicode regular expressions, which DuckDB's RE2 does not reproduce "
+                f"exactly (preprocessors := {{{f.name}: 'drop'}} leaves the column out)")
         if not isinstance(trans, Pipeline):
             raise NotCompilable(f"preprocessing of column {f.name} is not a pipeline")
         if f.kind in ("numeric", "boolean"):

@@ -267,12 +267,13 @@ def test_not_compilable_models_say_why(con):
     con.register("frame", make_customers(400))
     con.execute("CREATE TABLE customers AS FROM frame")
     cases = {"text": dict(source="customers", model_type="mlp"),
-             "near": dict(source=NO_TEXT, model_type="knn"),
-             "calib": dict(source=NO_TEXT, model_type="logistic",
+             "near": dict(source=NO_TEXT, model_type="knn",
+                          hyperparameters={"metric": "cosine"}),
+             "calib": dict(source=NO_TEXT, model_type="knn", hyperparameters={"metric": "cosine"},
                            settings={"calibrate": "sigmoid"})}
     why = {"text": "MLP model over text column support_notes: each hidden unit weighs every "
-                   "vocabulary term", "near": "KNN model",
-           "calib": "calibrated model"}
+                   "vocabulary term", "near": "KNN model with metric 'cosine'",
+           "calib": "KNN model with metric 'cosine'"}   # a calibrated model: its base's reason
     for name, opts in cases.items():
         s = sqlml.create_model(con, name, opts.pop("source"), target="churned",
                                function=f"p_{name}", progress=False, **opts)
@@ -295,7 +296,7 @@ def test_versions_rollback_and_drop_keep_sql_macros_in_step(con):
     v1 = col(con, "SELECT p_m_probability_sql(c) FROM new_customers c")
     assert sql_names <= names_in(con, "p_m")
     sqlml.create_model(con, "m", NO_TEXT, target="churned", model_type="knn",
-                       function="p_m", progress=False)
+                       hyperparameters={"metric": "cosine"}, function="p_m", progress=False)
     assert not sql_names & names_in(con, "p_m")            # v2 does not compile: none left
     con.execute("SELECT ml_rollback_model('m', 1)").fetchall()
     back = col(con, "SELECT p_m_probability_sql(c) FROM new_customers c")

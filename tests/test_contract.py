@@ -40,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 import sqlml
 from sqlml import spec
 from sqlml.compile import estimators as compile_estimators
+from sqlml.compile import explain as compile_explain
 from sqlml.compile import model as compile_model
 from sqlml.compile.expressions import NotCompilable
 from sqlml.datasets import make_ratings
@@ -394,7 +395,9 @@ def test_compiled_sql_agrees_or_the_notes_say_why(suite, case):
         case.outputs(model.compiled_rows).assert_matches(
             case.outputs(model.rows), 1e-9, "compiled SQL vs Python")
     if isinstance(case, SupervisedCase):
-        made = compile_model.names(case.function, case.problem_type)
+        est = sqlml.load_model(suite.con, case.name).pipeline.named_steps["model"]
+        made = compile_model.names(case.function, case.problem_type,
+                                   explain=compile_explain.supports(est))
         present = {r[0] for r in suite.con.execute(
             "SELECT function_name FROM duckdb_functions()").fetchall()}
         if reason is None:

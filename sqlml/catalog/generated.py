@@ -241,7 +241,7 @@ def drop_statements(names: list[str]) -> list[str]:
 # -- recommenders ----------------------------------------------------------------------------------
 RECOMMENDER_SUFFIXES = ("", "_rating", "_all", "_sql", "_rating_sql")
 # Pure-SQL macros of models compiled to SQL (sqlml/compile_sql.py), for any DuckDB client.
-COMPILED_SUFFIXES = ("_sql", "_probability_sql", "_probabilities_sql")
+COMPILED_SUFFIXES = ("_sql", "_probability_sql", "_probabilities_sql", "_explain_sql")
 
 
 def recommender_names(fn: str) -> list[str]:

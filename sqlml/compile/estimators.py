@@ -80,16 +80,18 @@ class linear:
         return isinstance(est, _LINEAR)
 
     @staticmethod
-    def scores_sql(est, inputs: list) -> Scores:
+    def scores_sql(est, inputs: list, raw_decision: bool = False) -> Scores:
         """``inputs`` are strings or Columns; Columns let one-hot blocks collapse to one CASE
-        and let a single-output model skip imputation on rows where nothing is missing."""
+        and let a single-output model skip imputation on rows where nothing is missing.
+        ``raw_decision``: the decision function instead (one expression per row of coef_)."""
         coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
         intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=np.float64))
         cols = [c if isinstance(c, Column) else Column(c) for c in inputs]
         # The matrix column each Column starts at: a text block stands for its width of them.
         starts = np.cumsum([0] + [c.width for c in cols])
 
-        binary = isinstance(est, LogisticRegression) and len(est.classes_) == 2
+        binary = isinstance(est, LogisticRegression) and len(est.classes_) == 2 \
+            and not raw_decision
         # A binary model's sigmoid needs -z; negating every weight gives exactly -z (IEEE
         # negation commutes with rounding) and saves DuckDB one pass over the rows.
         sign = -1.0 if binary else 1.0
@@ -122,7 +124,7 @@ class linear:
         if len(zs) > 1 and any(c.text is not None for c in cols):
             return _bound_text_terms(est, zs, cols, coef)
         zs = text_terms(zs, cols, sign * coef)
-        if not isinstance(est, LogisticRegression):
+        if raw_decision or not isinstance(est, LogisticRegression):
             return zs
         if binary:
             p = f"(1.0e0 / (1.0e0 + exp({zs[0]})))"   # expit(z), given -z
@@ -239,10 +241,12 @@ def emitter(est):
     """The module whose scores_sql compiles ``est``, or NotCompilable saying why not."""
     name = type(est).__name__
     if name == "CalibratedClassifierCV":
-        raise NotCompilable("calibrated model (settings calibrate): the calibration maps "
-                            "are not compiled")
-    if name.startswith("KNeighbors"):
-        raise NotCompilable("KNN model: a prediction searches the stored training rows")
+        from sqlml.compile import calibration
+        return calibration
+    from sqlml.compile import knn
+    if knn.supports(est):
+        knn.check(est)
+        return knn
     for candidate in (linear, mlp):
         if candidate.supports(est):
             return candidate

@@ -26,6 +26,8 @@ from sklearn.pipeline import Pipeline
 
 from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
+from sqlml.compile import calibration, knn
+from sqlml.compile import explain as compile_explain
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.compile.params import Params, staged
@@ -42,12 +44,14 @@ VERIFY_TOLERANCE = 1e-9
 VERIFY_OUTPUT_CHARS = 1_000_000   # larger outputs are checked through their inputs only
 
 
-def names(fn: str, problem_type: str) -> list[str]:
+def names(fn: str, problem_type: str, explain: bool = False) -> list[str]:
     out = [fn + "_sql"]
     if problem_type == "binary_classification":
         out.append(fn + "_probability_sql")
     if problem_type != "regression":
         out.append(fn + "_probabilities_sql")
+    if explain:
+        out.append(fn + "_explain_sql")
     return out
 
 
@@ -66,6 +70,7 @@ class Compiled:
     inputs: list[str] | None = None     # the transformed matrix's columns
     widths: list[int] | None = None     # per input: 0, or the width of a text block whose
     #                                     input is a LIST(STRUCT(i, v)) of its non-zero entries
+    explain: str | None = None          # the _explain_sql body (sqlml/compile/explain.py)
 
     @property
     def chars(self) -> int:
@@ -81,36 +86,21 @@ class Compiled:
 
 
 def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str,
-                     store: Params | None = None) -> Compiled:
+                     store: Params | None = None, positive=None) -> Compiled:
     """``store``: where the compilers put the model's arrays (see sqlml/compile/params.py);
-    None compiles them into the SQL text, for tests of the emitters alone."""
+    None compiles them into the SQL text, for tests of the emitters alone. ``positive``: a
+    binary model's positive class (its explanation is towards it)."""
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
         raise NotCompilable("the stored pipeline is not preprocessing then one model")
     est = pipeline.named_steps["model"]
-    emit = emitter(est)
+    emitter(est)   # an estimator that does not compile says so before its inputs do
     params = [generated.quote(f.name) for f in features]
     cols = columns(pipeline.named_steps["prep"], features, params, store=store)
     width = sum(c.width for c in cols)
     if getattr(est, "n_features_in_", width) != width:
         raise NotCompilable("the model's input width differs from the preprocessing's output")
     inputs = [c.sql for c in cols]
-    if emit in (linear, mlp):
-        text_col = next((c.text.column for c in cols if c.text is not None), None)
-        if emit is mlp and text_col is not None:
-            raise NotCompilable(
-                f"MLP model over text column {text_col}: each hidden unit weighs every "
-                f"vocabulary term, which SQL would spell out term by term; model_type "
-                f"'logistic' or a tree model compiles text columns")
-        scores = emit.scores_sql(est, cols)
-    else:
-        dense, bind = dense_inputs(cols)
-        if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
-            # One list of every class: a softmax over boosted trees evaluates them once.
-            scores = Vector(bind(emit.probabilities_sql(est, dense, store=store)))
-        else:
-            scores = emit.scores_sql(est, dense, store=store)
-            scores = Vector(bind(scores)) if isinstance(scores, Vector) else \
-                [bind(x) for x in scores]
+    scores = estimator_scores(est, cols, problem_type, store)
     widths = [c.width if c.text is not None else 0 for c in cols]
     if problem_type == "regression":
         out = Compiled(prediction=f"({scores})[1]" if isinstance(scores, Vector) else scores[0],
@@ -119,6 +109,8 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
         out = Compiled(vector=scores, inputs=inputs, widths=widths)
     else:
         out = Compiled(probabilities=list(scores), inputs=inputs, widths=widths)
+    out.explain = compile_explain.explain_sql(pipeline, features, inputs, problem_type,
+                                              positive, store)
     if out.chars > MAX_MACRO_CHARS:
         raise NotCompilable(
             f"its SQL would be {out.chars / 1e6:.1f} MB, over the {MAX_MACRO_CHARS / 1e6:g} MB "
@@ -154,6 +146,35 @@ def dense_inputs(cols: list) -> tuple[list[str], Callable[[str], str]]:
         return (f"list_transform([{{{lists}}}], lambda __sqlml_b: list_transform([{{{split}}}],"
                 f" lambda __sqlml_x: {expr})[1])[1]")
     return out, bind
+
+
+def estimator_scores(est, cols: list, problem_type: str, store: Params | None):
+    """The estimator's outputs over the transformed columns ``cols`` (Columns): one expression
+    per class or the prediction, or a Vector of them all."""
+    emit = emitter(est)
+    text_col = next((c.text.column for c in cols if c.text is not None), None)
+    if emit is knn:
+        if text_col is not None:
+            raise NotCompilable(
+                f"KNN model over text column {text_col}: its distances span every vocabulary "
+                f"term; model_type 'logistic' or a tree model compiles text columns")
+        found = knn.scores_sql(est, [c.sql for c in cols], store=store)
+        return found if isinstance(found, list) else Vector(found)
+    if emit is calibration:
+        return Vector(calibration.probabilities_sql(est, cols, store, estimator_scores))
+    if emit in (linear, mlp):
+        if emit is mlp and text_col is not None:
+            raise NotCompilable(
+                f"MLP model over text column {text_col}: each hidden unit weighs every "
+                f"vocabulary term, which SQL would spell out term by term; model_type "
+                f"'logistic' or a tree model compiles text columns")
+        return emit.scores_sql(est, cols)
+    dense, bind = dense_inputs(cols)
+    if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
+        # One list of every class: a softmax over boosted trees evaluates them once.
+        return Vector(bind(emit.probabilities_sql(est, dense, store=store)))
+    scores = emit.scores_sql(est, dense, store=store)
+    return Vector(bind(scores)) if isinstance(scores, Vector) else [bind(x) for x in scores]
 
 
 def _wrapped(s: str) -> bool:
@@ -218,6 +239,11 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
         bodies = _classifier_bodies(fn, args, problem_type,
                                     generated.label_type(problem_type, target_type), classes,
                                     positive, threshold, compiled)
+    if compiled.explain is not None:
+        probabilities = (f"({generated.quote(fn + '_probabilities_sql')}({args}))"
+                         f".probabilities")
+        bodies.append((fn + "_explain_sql",
+                       compiled.explain.replace(compile_explain.PROBABILITIES, probabilities)))
     # Stand-ins first: the whole-row form names its own macro, and creating a macro binds its
     # body, calls included. Bound against stand-ins, the macros that call the big one cost
     # nothing to create; the big body itself is parsed and bound once, last.
@@ -328,7 +354,8 @@ def for_version(model: str, version: int, fn: str, pipeline, features: list[Feat
                 problem_type: str, target_type: str, classes, positive,
                 threshold) -> tuple[list[str], Params]:
     params = Params(model, version)
-    compiled = compile_pipeline(pipeline, features, problem_type, store=params)
+    compiled = compile_pipeline(pipeline, features, problem_type, store=params,
+                                positive=positive)
     return (statements(fn, features, problem_type, target_type, classes, positive, threshold,
                        compiled), params)
 
@@ -341,15 +368,18 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     sqlml.model_params (``Params.rows``), which the publishing transaction writes first."""
     params = Params(model, version)
     try:
-        compiled = compile_pipeline(pipeline, features, problem_type, store=params)
+        compiled = compile_pipeline(pipeline, features, problem_type, store=params,
+                                    positive=positive)
         with staged(cur, params):
             verify(cur, pipeline, features, problem_type, compiled, sample)
+            verify_explain(cur, pipeline, features, problem_type, positive, compiled, sample)
     except NotCompilable as exc:
         return (generated.drop_statements(all_names(fn)),
-                {"compiled": False, "summary": f"not compiled to SQL: {exc}"}, [])
+                {"compiled": False, "summary": f"not compiled to SQL: {exc}. {remedy(model)}"},
+                [])
     ddl = statements(fn, features, problem_type, target_type, classes, positive, threshold,
                      compiled)
-    made = names(fn, problem_type)
+    made = names(fn, problem_type, compiled.explain is not None)
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
             {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made),
@@ -375,6 +405,14 @@ def info_functions(info: dict, fn: str, problem_type: str) -> list[str]:
     return list(info.get("functions") or names(fn, problem_type))
 
 
+def remedy(model: str) -> str:
+    """What a model without ``_sql`` macros offers the clients that cannot run Python."""
+    return (f"Its functions score in Python only: in sqlml.connect sessions, and for Postgres "
+            f"and REST clients through sqlml serve; plain DuckDB clients read scores written "
+            f"by SELECT ml_refresh_scores('{model}', '<table>', key := '<key column>') from "
+            f"sqlml_scores.{model}")
+
+
 def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: Compiled,
            sample: pa.Table) -> None:
     """Run the SQL on training rows and a row of NULLs and compare it with the pipeline;
@@ -385,17 +423,7 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
     trusted to its compiler, whose exactness its own tests check, since binding it would add
     seconds to every training.
     """
-    n = sample.num_rows
-    idx: np.ndarray | list[int] = (
-        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
-    cols = []
-    for f in features:
-        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
-        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
-            c = c.dictionary_decode()
-        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
-    table = pa.table(cols, names=[f.name for f in features])
-    frame = preprocessing.to_frame(list(table.columns), features, "compile")
+    table, frame = _sample(sample, features)
     prepared = pipeline.named_steps["prep"].transform(frame)
     assert compiled.inputs is not None   # compile_pipeline records the transformed columns
     _same_inputs(cur, table, compiled, prepared)
@@ -411,10 +439,54 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
         want = pipeline.predict_proba(frame)
         scale = 1.0
     err = np.abs(got - want) / scale
+    ties = knn.ties_in(pipeline.named_steps["model"], prepared)
+    if ties is not None:
+        # Where the k-th and (k+1)-th nearest tie, the SQL's documented rule and scikit-learn's
+        # heap may keep different neighbours (sqlml/compile/knn.py).
+        err[ties] = 0.0
     if not np.all((err <= VERIFY_TOLERANCE) | (np.isnan(got) & np.isnan(want))):
         raise NotCompilable(
             f"the compiled SQL differs from the model by {float(np.nanmax(err)):.3g} on the "
             f"training rows (a compiler gap; the model still serves through Python)")
+
+
+def _sample(sample: pa.Table, features: list[Feature]) -> tuple[pa.Table, object]:
+    """Up to VERIFY_ROWS training rows and a row of NULLs, as a table and as the pipeline's
+    frame."""
+    n = sample.num_rows
+    idx: np.ndarray | list[int] = (
+        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
+    cols = []
+    for f in features:
+        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
+        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
+            c = c.dictionary_decode()
+        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
+    table = pa.table(cols, names=[f.name for f in features])
+    return table, preprocessing.to_frame(list(table.columns), features, "compile")
+
+
+def verify_explain(cur, pipeline, features: list[Feature], problem_type: str, positive,
+                   compiled: Compiled, sample: pa.Table) -> None:
+    """Drop the ``_explain_sql`` body (the other macros stay) unless it gives, on training
+    rows, the contributions of sqlml/compile/explain.py's numpy reference."""
+    if compiled.explain is None:
+        return
+    table, frame = _sample(sample, features)
+    probabilities = compiled.vector if compiled.vector is not None else (
+        f"[{', '.join(compiled.probabilities)}]" if compiled.probabilities else "[1.0e0]")
+    body = compiled.explain.replace(compile_explain.PROBABILITIES, probabilities)
+    try:
+        got = _run(cur, table, [body])[:, 0]
+        want = compile_explain.reference(pipeline, features, frame, problem_type, positive)
+    except NotCompilable:
+        compiled.explain = None
+        return
+    for row, top in zip(got, want, strict=True):
+        if [e["feature"] for e in row] != [f for f, _ in top] or not np.allclose(
+                [e["contribution"] for e in row], [c for _, c in top], rtol=1e-12, atol=1e-12):
+            compiled.explain = None
+            return
 
 
 def _same_inputs(cur, table: pa.Table, compiled: Compiled, prepared) -> None:

@@ -305,14 +305,18 @@ DATE_SQL_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP
 
 def _date(f: Feature, trans: Pipeline, p: str) -> list[Column]:
     t = preprocessing.base_type(f.type)
-    if t not in DATE_SQL_TYPES:
-        raise NotCompilable(
-            f"date column {f.name} is {f.type}, whose parts depend on the session time zone")
+    if t not in (*DATE_SQL_TYPES, "TIMESTAMP WITH TIME ZONE"):
+        raise NotCompilable(f"date column {f.name} is {f.type}")
     if len(trans.steps) < 2 or not isinstance(trans.steps[0][1], DateParts):
         raise NotCompilable(f"preprocessing of date column {f.name}")
     # DateParts computes days since 1970 in the unit pandas holds the column in: nanoseconds
     # for TIMESTAMP_NS, a coarser unit (the same quotient) otherwise.
-    if t == "TIMESTAMP_NS":
+    if t == "TIMESTAMP WITH TIME ZONE":
+        # Its UTC time, as preprocessing.to_frame takes it: epoch_us of an instant does not
+        # depend on the session's TimeZone, where a cast to TIMESTAMP would (with ICU loaded).
+        ts = f"(TIMESTAMP '1970-01-01' + to_microseconds(epoch_us({p})))"
+        days = f"(epoch_us({p})::DOUBLE / 8.64e10)"
+    elif t == "TIMESTAMP_NS":
         ts = f"CAST({p} AS TIMESTAMP_NS)"
         days = f"(epoch_ns({ts})::DOUBLE / 8.64e13)"
     else:

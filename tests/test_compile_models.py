@@ -363,13 +363,13 @@ def test_not_compiled_note_says_why_and_what_to_do(points):
     points.execute("CREATE OR REPLACE TABLE notes AS SELECT *, ['good', 'bad', 'late'][1 + "
                    "(id % 3)::INTEGER] || ' delivery' AS remark FROM points")
     s = sqlml.create_model(points, "noted", "SELECT a, b, remark, y FROM notes", target="y",
-                           model_type="logistic", function="f_noted",
+                           model_type="mlp", function="f_noted",
                            preprocessors={"remark": "tfidf"}, progress=False)
     shown = points.execute("SELECT value FROM ml_show_model('noted') WHERE property = "
                            "'compiled_sql'").fetchall()[0][0]
     assert shown in s["notes"]
-    assert shown.startswith("not compiled to SQL: TF-IDF text column remark: ")
-    for part in ("Unicode regular expressions", "preprocessors := {remark: 'drop'}",
+    assert shown.startswith("not compiled to SQL: MLP model over text column remark: ")
+    for part in ("each hidden unit weighs every vocabulary term", "model_type 'logistic'",
                  "sqlml.connect", "sqlml serve",
                  "ml_refresh_scores('noted', '<table>', key := '<key column>')",
                  "sqlml_scores.noted"):

@@ -15,10 +15,12 @@ over ``MAX_MACRO_CHARS``: the model then gets a not-compiled note saying why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy import sparse
@@ -28,6 +30,7 @@ from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
 from sqlml.compile import calibration, knn
 from sqlml.compile import explain as compile_explain
+from sqlml.compile import params as params_module
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.compile.params import Params, staged
@@ -138,7 +141,13 @@ def dense_inputs(cols: list) -> tuple[list[str], Callable[[str], str]]:
     def bind(expr: str) -> str:
         if not blocks:
             return expr
-        lists = ", ".join(f"'b{k}': {b}" for k, b in enumerate(blocks, 1))
+        # The model's stored arrays (tree nodes) are read outside the lambdas: DuckDB allows
+        # no subquery inside one.
+        refs = list(dict.fromkeys(params_module.REF.findall(expr)))
+        for n, ref in enumerate(refs):
+            expr = expr.replace(ref, f"__sqlml_b.p{n}")
+        lists = ", ".join([*(f"'b{k}': {b}" for k, b in enumerate(blocks, 1)),
+                           *(f"'p{n}': {ref}" for n, ref in enumerate(refs))])
         split = ", ".join(
             f"'i{k}': list_transform(__sqlml_b.b{k}, lambda __sqlml_q: __sqlml_q.i), "
             f"'v{k}': list_transform(__sqlml_b.b{k}, lambda __sqlml_q: __sqlml_q.v)"
@@ -537,9 +546,12 @@ def _ordered(cur, table: pa.Table, exprs: list[str]) -> list[tuple]:
         return cur.execute("SELECT " + ", ".join(exprs) +
                            f" FROM {view} ORDER BY {ROW_ORDER}").fetchall()
     except Exception as exc:  # a DuckDB limit or a compiler bug: never publish broken SQL
-        raise NotCompilable(f"DuckDB could not run the compiled SQL ({exc})") from None
+        failed = exc
     finally:
-        cur.unregister(view)
+        # In a transaction the failure aborted, only its ROLLBACK (params.staged) works.
+        with contextlib.suppress(duckdb.Error):
+            cur.unregister(view)
+    raise NotCompilable(f"DuckDB could not run the compiled SQL ({failed})") from None
 
 
 def _run_lists(cur, table: pa.Table, expr: str) -> list[list[dict]]:

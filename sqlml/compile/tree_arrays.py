@@ -143,6 +143,12 @@ def traversal(nodes: Nodes, inputs: list[str], store: Params | None, body: str) 
     leaves = (f"list_transform({M}.r, lambda __sqlml_root, __sqlml_j: list_reduce("
               f"range({M}.d[__sqlml_j]), lambda {nd}, __sqlml_i: {step}, __sqlml_root))")
     inner = f"list_transform([{leaves}], lambda {LEAF}: {body})[1]"
+    if any("__sqlml_x." in x for x in inputs):
+        # Inputs are the variables of the lambda that binds a text block's entries once
+        # (sqlml/compile/model.py dense_inputs), which also hoists the stored arrays' subqueries
+        # out of its lambdas: none may stay here.
+        return (f"list_transform([{{{packed}}}], lambda {M}: "
+                f"list_transform([{xe}], lambda {X}: {inner})[1])[1]")
     if "SELECT" not in "".join(inputs):
         return (f"list_transform((SELECT [{{{packed}}}]), lambda {M}: "
                 f"list_transform([{xe}], lambda {X}: {inner})[1])[1]")

@@ -553,3 +553,18 @@ def test_a_boosting_model_stored_by_sqlml_scores_the_same_in_the_duckdb_cli(cust
     out = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [float(r["p"]) for r in out] == [r[1] for r in session]
     assert [r["label"] == "true" for r in out] == [r[2] for r in session]
+
+
+def test_inputs_that_read_stored_arrays_get_the_struct_form(monkeypatch):
+    """DuckDB allows no subquery inside a lambda: an input holding one (a preprocessing step
+    that reads sqlml.model_params) is bound next to the arrays instead, with the same result."""
+    monkeypatch.setattr(compile_trees, "CASE_MAX_NODES", 0)
+    X, score = training_data(n=500, seed=15)
+    est = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, score > 0)
+    E, nulls = eval_data(X, hgb_splits(est), edges=hgb_edges)
+    plain = scores_sql(est, inputs(3))
+    reading = scores_sql(est, [f"(x{j} + (SELECT 0.0e0))" for j in range(3)])
+    assert "__sqlml_s" in reading and "__sqlml_s" not in plain
+    np.testing.assert_array_equal(run_sql(reading, E, nulls), run_sql(plain, E, nulls))
+    np.testing.assert_allclose(run_sql(reading, E, nulls), est.predict_proba(E), rtol=0,
+                               atol=1e-15)

@@ -568,3 +568,20 @@ def test_inputs_that_read_stored_arrays_get_the_struct_form(monkeypatch):
     np.testing.assert_array_equal(run_sql(reading, E, nulls), run_sql(plain, E, nulls))
     np.testing.assert_allclose(run_sql(reading, E, nulls), est.predict_proba(E), rtol=0,
                                atol=1e-15)
+
+
+def test_a_rolled_back_forest_reads_its_own_stored_arrays(customers):
+    con = customers
+    for n_trees in (30, 40):   # versions 1 and 2, each with its own arrays
+        sqlml.create_model(con, "rf_versions", "customers", target="churned",
+                           model_type="random_forest", function="rfv",
+                           hyperparameters={"n_estimators": n_trees, "n_jobs": 1})
+    query = "SELECT rfv_probability_sql(c) FROM customers c ORDER BY customer_id"
+    frame = con.sql("FROM customers ORDER BY customer_id").df()
+    first = sqlml.load_model(con, "rf_versions@1").pipeline
+    con.execute("SELECT ml_rollback_model('rf_versions', 1)").fetchall()
+    assert "version = 1" in _macro(con, "rfv_probability_sql").replace('"', "")
+    assert con.execute("SELECT count(DISTINCT version) FROM sqlml.model_params "
+                       "WHERE name = 'rf_versions'").fetchall()[0][0] == 2
+    got = np.array([r[0] for r in con.execute(query).fetchall()])
+    np.testing.assert_array_equal(got, first.predict_proba(frame)[:, 1])

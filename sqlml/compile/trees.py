@@ -134,6 +134,12 @@ def probabilities_sql(estimator, inputs: list[str], *, missing_as=None,
     return scores if isinstance(scores, Vector) else "[" + ", ".join(scores) + "]"
 
 
+def decision_sql(estimator, inputs: list[str]) -> str:
+    """A binary HistGradientBoostingClassifier's ``decision_function``: its raw score."""
+    inputs, fill = _prepare(estimator, inputs, None)
+    return _hgb_raw(estimator, inputs, fill)[0]
+
+
 def _prepare(estimator, inputs, missing_as) -> tuple[list[str], np.ndarray]:
     reason = _reason(estimator)
     name = type(estimator).__name__
@@ -219,6 +225,11 @@ def _sk_tree_sql(tree, leaf_values: np.ndarray, inputs: list[str], fill: np.ndar
     return _tree_sql(tree.children_left, tree.children_right, tree.feature, bounds,
                      _missing_left(tree.feature, bounds, tree.missing_go_to_left, fill),
                      leaf_values, inputs)
+
+
+def _leaf_sql(tree, leaf_id: np.ndarray, inputs: list[str], fill: np.ndarray) -> str:
+    """The row's leaf in one tree, as ``leaf_id[leaf]`` (a DOUBLE), routed as _sk_tree_sql."""
+    return _sk_tree_sql(tree, leaf_id.astype(np.float64), inputs, fill)
 
 
 def _mean(trees: list[str]) -> str:

@@ -585,3 +585,24 @@ def test_a_rolled_back_forest_reads_its_own_stored_arrays(customers):
                        "WHERE name = 'rf_versions'").fetchall()[0][0] == 2
     got = np.array([r[0] for r in con.execute(query).fetchall()])
     np.testing.assert_array_equal(got, first.predict_proba(frame)[:, 1])
+
+
+def test_decision_function_and_leaf_ids_have_both_forms(sql_form):
+    """What calibration (decision_function) and tree explanations (the leaf reached in each
+    tree) compile, in CASE SQL and as node arrays alike."""
+    X, score = training_data(n=500, seed=16)
+    E, nulls = eval_data(X, [])
+    hgb = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, score > 0)
+    got = run_sql([compile_trees.decision_sql(hgb, inputs(3))], E, nulls)[:, 0]
+    np.testing.assert_array_equal(got, hgb.decision_function(E))
+    forest = RandomForestRegressor(n_estimators=6, max_depth=7, random_state=0, n_jobs=1).fit(
+        X, score)
+    ids = [np.arange(m.tree_.node_count) * 10 + i for i, m in enumerate(forest.estimators_)]
+    prepared, fill = compile_trees._prepare(forest, inputs(3), None)
+    expr = compile_trees.leaves_sql(forest.estimators_, ids, prepared, fill)
+    con = duckdb.connect()
+    frame = table(E, nulls)  # noqa: F841
+    rows = np.array([r[0] for r in con.execute(f"SELECT {expr} FROM frame").fetchall()])
+    want = np.column_stack([ids[i][m.apply(E.astype(F32))]
+                            for i, m in enumerate(forest.estimators_)])
+    np.testing.assert_array_equal(rows, want)

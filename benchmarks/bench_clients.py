@@ -16,7 +16,7 @@ Then the 1M rows x 10 features, threads=2 ratios of bench_compiled.py: ``_probab
 against the bare estimator's predict_proba on the preprocessed array, for the logistic and the
 boosting model (``--skip-million`` leaves them out).
 
-    python benchmarks/bench_clients.py [--repeat 5] [--skip-million]
+    python benchmarks/bench_clients.py [--repeat 5] [--skip-million] [--skip-clients]
 """
 
 from __future__ import annotations
@@ -82,35 +82,33 @@ def cli_times(path: Path, queries: list[str], repeat: int) -> list[float]:
 
 
 def case_bind_times(repeat: int) -> list[tuple[int, float, int]]:
-    """(nodes, bind seconds, SQL characters) of the CASE form of single trees of growing size."""
-    from sklearn.tree import DecisionTreeRegressor
+    """(nodes, bind seconds, SQL characters) of the CASE form of boosting models of growing
+    size on 10 bare DOUBLE columns (inputs that are long expressions bind slower)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
     from sqlml.compile import trees
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20_000, 10))
-    y = X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=len(X))
+    y = X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=len(X)) > 0
+    args = ", ".join(f"x{j}" for j in range(10))
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT " + ", ".join(
         f"random() AS x{j}" for j in range(10)) + " FROM range(10)")
+    limits = trees.CASE_MAX_NODES, trees.CASE_MAX_CHARS
+    trees.CASE_MAX_NODES = trees.CASE_MAX_CHARS = 10 ** 9
     out = []
-    for leaves in (50, 100, 200, 400, 800, 1600):
-        est = DecisionTreeRegressor(max_leaf_nodes=leaves, random_state=0).fit(X, y)
-        (sql,) = _case(trees, est)
-        con.execute(f"CREATE OR REPLACE MACRO f({', '.join(f'x{j}' for j in range(10))}) "
-                    f"AS {sql}")
-        q = f"SELECT f({', '.join(f'x{j}' for j in range(10))}) FROM t LIMIT 0"
-        out.append((est.tree_.node_count,
-                    best_of(repeat, lambda q=q: con.execute(q).fetchall()), len(sql)))
-    return out
-
-
-def _case(trees, est) -> list[str]:
-    limit = trees.CASE_MAX_NODES
-    trees.CASE_MAX_NODES = 10 ** 9
     try:
-        return trees.scores_sql(est, [f"x{j}" for j in range(10)])
+        for iterations in (5, 10, 20, 40, 100):
+            est = HistGradientBoostingClassifier(max_iter=iterations, early_stopping=False,
+                                                 random_state=0).fit(X, y)
+            sql = trees.scores_sql(est, args.split(", "))[1]
+            con.execute(f"CREATE OR REPLACE MACRO f({args}) AS {sql}")
+            q = f"SELECT f({args}) FROM t LIMIT 0"
+            out.append((trees._node_count(est),
+                        best_of(repeat, lambda q=q: con.execute(q).fetchall()), len(sql)))
     finally:
-        trees.CASE_MAX_NODES = limit
+        trees.CASE_MAX_NODES, trees.CASE_MAX_CHARS = limits
+    return out
 
 
 def clients(repeat: int) -> None:
@@ -180,10 +178,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--skip-million", action="store_true")
+    ap.add_argument("--skip-clients", action="store_true")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    clients(args.repeat)
-    print("CASE SQL of one tree (what small models still get): nodes, bind, SQL size")
+    if not args.skip_clients:
+        clients(args.repeat)
+    print("CASE SQL of boosting models (what models up to CASE_MAX_NODES get): nodes, bind "
+          "(LIMIT 0, best of 5), SQL size")
     for n, s, chars in case_bind_times(5):
         print(f"  {n:5d} nodes: {s * 1e3:6.1f} ms, {chars / 1e3:.0f} KB")
     if not args.skip_million:

@@ -553,3 +553,56 @@ def test_a_boosting_model_stored_by_sqlml_scores_the_same_in_the_duckdb_cli(cust
     out = list(csv.DictReader(io.StringIO(done.stdout)))
     assert [float(r["p"]) for r in out] == [r[1] for r in session]
     assert [r["label"] == "true" for r in out] == [r[2] for r in session]
+
+
+def test_inputs_that_read_stored_arrays_get_the_struct_form(monkeypatch):
+    """DuckDB allows no subquery inside a lambda: an input holding one (a preprocessing step
+    that reads sqlml.model_params) is bound next to the arrays instead, with the same result."""
+    monkeypatch.setattr(compile_trees, "CASE_MAX_NODES", 0)
+    X, score = training_data(n=500, seed=15)
+    est = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, score > 0)
+    E, nulls = eval_data(X, hgb_splits(est), edges=hgb_edges)
+    plain = scores_sql(est, inputs(3))
+    reading = scores_sql(est, [f"(x{j} + (SELECT 0.0e0))" for j in range(3)])
+    assert "__sqlml_s" in reading and "__sqlml_s" not in plain
+    np.testing.assert_array_equal(run_sql(reading, E, nulls), run_sql(plain, E, nulls))
+    np.testing.assert_allclose(run_sql(reading, E, nulls), est.predict_proba(E), rtol=0,
+                               atol=1e-15)
+
+
+def test_a_rolled_back_forest_reads_its_own_stored_arrays(customers):
+    con = customers
+    for n_trees in (30, 40):   # versions 1 and 2, each with its own arrays
+        sqlml.create_model(con, "rf_versions", "customers", target="churned",
+                           model_type="random_forest", function="rfv",
+                           hyperparameters={"n_estimators": n_trees, "n_jobs": 1})
+    query = "SELECT rfv_probability_sql(c) FROM customers c ORDER BY customer_id"
+    frame = con.sql("FROM customers ORDER BY customer_id").df()
+    first = sqlml.load_model(con, "rf_versions@1").pipeline
+    con.execute("SELECT ml_rollback_model('rf_versions', 1)").fetchall()
+    assert "version = 1" in _macro(con, "rfv_probability_sql").replace('"', "")
+    assert con.execute("SELECT count(DISTINCT version) FROM sqlml.model_params "
+                       "WHERE name = 'rf_versions'").fetchall()[0][0] == 2
+    got = np.array([r[0] for r in con.execute(query).fetchall()])
+    np.testing.assert_array_equal(got, first.predict_proba(frame)[:, 1])
+
+
+def test_decision_function_and_leaf_ids_have_both_forms(sql_form):
+    """What calibration (decision_function) and tree explanations (the leaf reached in each
+    tree) compile, in CASE SQL and as node arrays alike."""
+    X, score = training_data(n=500, seed=16)
+    E, nulls = eval_data(X, [])
+    hgb = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, score > 0)
+    got = run_sql([compile_trees.decision_sql(hgb, inputs(3))], E, nulls)[:, 0]
+    np.testing.assert_array_equal(got, hgb.decision_function(E))
+    forest = RandomForestRegressor(n_estimators=6, max_depth=7, random_state=0, n_jobs=1).fit(
+        X, score)
+    ids = [np.arange(m.tree_.node_count) * 10 + i for i, m in enumerate(forest.estimators_)]
+    prepared, fill = compile_trees._prepare(forest, inputs(3), None)
+    expr = compile_trees.leaves_sql(forest.estimators_, ids, prepared, fill)
+    con = duckdb.connect()
+    frame = table(E, nulls)  # noqa: F841
+    rows = np.array([r[0] for r in con.execute(f"SELECT {expr} FROM frame").fetchall()])
+    want = np.column_stack([ids[i][m.apply(E.astype(F32))]
+                            for i, m in enumerate(forest.estimators_)])
+    np.testing.assert_array_equal(rows, want)

@@ -84,7 +84,7 @@ def _positive_score(base, cols: list, store, scores_of) -> str:
     if isinstance(base, HistGradientBoostingClassifier):
         if not trees.supports(base):
             estimators.emitter(base)   # raises with the tree compiler's reason
-        return trees.decision_sql(base, [c.as_input() for c in cols])
+        return trees.decision_sql(base, [c.as_input() for c in cols], store)
     if hasattr(base, "decision_function"):
         raise NotCompilable(f"calibrated {type(base).__name__}: its decision function is not "
                             f"compiled")

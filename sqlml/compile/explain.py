@@ -179,18 +179,18 @@ def leaf_tables(est, spans, problem_type, positive):
 def _saabas_sql(est, spans, inputs, problem_type, positive, store) -> str:
     members, ids, table, outputs = leaf_tables(est, spans, problem_type, positive)
     prepared, fill = trees._prepare(est, inputs, None)
-    leaf_sql = [trees._leaf_sql(m.tree_, leaf_id, prepared, fill)
-                for m, leaf_id in zip(members, ids, strict=True)]
+    leaves = trees.leaves_sql(members, ids, prepared, fill, store)
     c = _array(store, "explain_saabas", table, "doubles")
     n = len(spans)
     chosen = _argmax(PROBABILITIES) if outputs > 1 else "0"
     per_column = (f"list_transform(range({n}), lambda __sqlml_j: list_sum(list_transform("
                   f"__sqlml_s.l, lambda __sqlml_l: __sqlml_s.c[(__sqlml_l * {outputs} + "
-                  f"__sqlml_s.k) * {n} + __sqlml_j + 1])) / {num(len(members))})")
-    # The explained class is picked in the struct, outside every lambda: the probabilities of a
-    # model whose trees are stored as data read them by subqueries, which no lambda may hold.
-    return (f"list_transform([{{'l': [{', '.join(leaf_sql)}]::BIGINT[], 'c': {c}, "
-            f"'k': {chosen}}}], lambda __sqlml_s: {per_column})[1]")
+                  f"__sqlml_k) * {n} + __sqlml_j + 1])) / {num(len(members))})")
+    # The explained class is bound outside the lambda: the probabilities of a large tree
+    # model read its stored node arrays, and DuckDB allows no subquery inside a lambda.
+    return (f"list_transform([{{'l': {leaves}, 'c': {c}, 'k': {chosen}}}], "
+            f"lambda __sqlml_s: list_transform([__sqlml_s.k], lambda __sqlml_k: {per_column})"
+            f"[1])[1]")
 
 
 def saabas_reference(est, Xt, spans, problem_type, positive, k=None) -> np.ndarray:

@@ -12,15 +12,23 @@ number of trees, nodes or levels:
 - A row's inputs are one DOUBLE[] ``[x1..xn, -x1..-xn, 0.0]``, NULL read as NaN. DuckDB orders
   NaN above every number, so ``NaN > t`` is true and a missing value takes the second slot.
   A split whose missing values go left compares the negated input with ``-nextafter(t, +inf)``
-  (true exactly when x <= t) and holds its children the other way round. Leaves compare the
-  constant 0.0 with 0.0 (false) and point at themselves, so a finished tree stays put.
+  (true exactly when x <= t) and holds its children the other way round, with no isnan test.
+  Where a missing value goes is scikit-learn's ``missing_go_to_left``, or where the input's
+  imputation constant goes (``missing_left``). Leaves compare the constant 0.0 with 0.0
+  (false) and point at themselves, so a finished tree stays put.
 - Each tree steps exactly its own depth (``list_reduce`` over ``range(depth)``): the text does
   not unroll the levels, so a tree 1,500 levels deep is no larger and nests no deeper.
 - The leaves' values are then summed with ``list_sum`` from the left, baseline first, in the
   order scikit-learn accumulates them, so the result is the same float64 bit for bit.
 
-The arrays are captured by one lambda over a one-element list that the subquery itself returns:
-built outside the subquery, that list would copy every array into each row.
+The arrays are captured by one lambda over a one-element list that the subquery itself returns;
+built outside the subquery, that list would copy every array into each row (a struct of them
+and the inputs is what an input that itself reads a stored array gets: DuckDB allows no
+subquery inside a lambda).
+
+The SQL's size does not depend on the model, but each step is a DuckDB lambda evaluation: on a
+million rows this is about ten times slower than numpy's predict_proba, where the CASE SQL of
+a model small enough to bind quickly is close to it (figures in docs/speed.md).
 """
 
 from __future__ import annotations
@@ -115,7 +123,7 @@ def _split(tree: Tree, node: int, slot: dict, n: int, zero: int) -> tuple[int, f
 
 def _array(store: Params | None, key: str, values, kind: str) -> str:
     if store is not None:
-        sql = store.add(f"trees.{key}", values, kind)
+        sql = store.add(key, values, kind)
     elif kind == "ints":
         sql = "[" + ", ".join(str(int(v)) for v in values) + "]::BIGINT[]"
     else:
@@ -124,16 +132,19 @@ def _array(store: Params | None, key: str, values, kind: str) -> str:
     return f"{sql}::INTEGER[]" if kind == "ints" else sql
 
 
-def traversal(nodes: Nodes, inputs: list[str], store: Params | None, body: str) -> str:
+def traversal(nodes: Nodes, inputs: list[str], store: Params | None, body: str,
+              key: str = "trees") -> str:
     """SQL binding the leaves every tree reaches (``__sqlml_leaf``, INTEGER[] in tree order)
-    and the model's arrays (``__sqlml_m.v1``, ``.v2``, ... per output), then ``body``."""
-    fields = {"f": _array(store, "feature", nodes.feature, "ints"),
-              "t": _array(store, "threshold", nodes.threshold, "doubles"),
-              "l": _array(store, "left", nodes.left, "ints"),
-              "r": _array(store, "roots", nodes.roots, "ints"),
-              "d": _array(store, "depths", nodes.depths, "ints")}
+    and the model's arrays (``__sqlml_m.v1``, ``.v2``, ... per output), then ``body``.
+    ``key`` names the stored arrays (``trees.feature``, ...)."""
+    fields = {"f": _array(store, f"{key}.feature", nodes.feature, "ints"),
+              "t": _array(store, f"{key}.threshold", nodes.threshold, "doubles"),
+              "l": _array(store, f"{key}.left", nodes.left, "ints"),
+              "r": _array(store, f"{key}.roots", nodes.roots, "ints"),
+              "d": _array(store, f"{key}.depths", nodes.depths, "ints")}
     for k in range(nodes.values.shape[1]):
-        fields[f"v{k + 1}"] = _array(store, f"values{k + 1}", nodes.values[:, k], "doubles")
+        fields[f"v{k + 1}"] = _array(store, f"{key}.values{k + 1}", nodes.values[:, k],
+                                     "doubles")
     packed = ", ".join(f"'{k}': {v}" for k, v in fields.items())
     xs = [f"coalesce(CAST({x} AS DOUBLE), CAST('NaN' AS DOUBLE))" for x in inputs]
     xe = (f"list_transform([[{', '.join(xs)}]], lambda __sqlml_in: __sqlml_in || "
@@ -179,21 +190,34 @@ def mean(output: int, n_trees: int) -> str:
 
 # --- scikit-learn's trees as node arrays ------------------------------------------------------
 
+def _sk_trees(members: list, fill: np.ndarray, values: list[np.ndarray]) -> list[Tree]:
+    trees = []
+    for m, v in zip(members, values, strict=True):
+        t = m.tree_
+        bounds = float32_bounds(t.threshold)
+        trees.append(Tree(t.children_left, t.children_right, t.feature, bounds,
+                          missing_left(t.feature, bounds, t.missing_go_to_left, fill), v))
+    return trees
+
+
 def forest_sql(members: list, inputs: list[str], fill: np.ndarray, store: Params | None) -> str:
     """A DecisionTree's or RandomForest's outputs (class fractions, or the prediction), one
     DOUBLE[] expression."""
-    trees = []
-    for m in members:
-        t = m.tree_
-        bounds = float32_bounds(t.threshold)
-        # scikit-learn (1.4 and later) stores each node's class fractions, and predict_proba
-        # returns them as they are; dividing them by their sum again would move some by one bit
-        trees.append(Tree(t.children_left, t.children_right, t.feature, bounds,
-                          missing_left(t.feature, bounds, t.missing_go_to_left, fill),
-                          t.value[:, 0, :]))
+    # scikit-learn (1.4 and later) stores each node's class fractions, and predict_proba
+    # returns them as they are; dividing them by their sum again would move some by one bit
+    trees = _sk_trees(members, fill, [m.tree_.value[:, 0, :] for m in members])
     nodes = layout(trees, len(inputs))
     outs = [mean(k + 1, len(members)) for k in range(nodes.values.shape[1])]
     return traversal(nodes, inputs, store, f"[{', '.join(outs)}]")
+
+
+def leaf_ids_sql(members: list, leaf_ids: list[np.ndarray], inputs: list[str],
+                 fill: np.ndarray, store: Params | None) -> str:
+    """BIGINT[]: for each tree, ``leaf_ids[tree][leaf]`` of the leaf the row reaches (what a
+    caller's per-leaf tables are indexed by; sqlml.compile.explain's contributions)."""
+    trees = _sk_trees(members, fill, [ids.astype(np.float64)[:, None] for ids in leaf_ids])
+    return traversal(layout(trees, len(inputs)), inputs, store,
+                     f"CAST(list_select({M}.v1, {LEAF}) AS BIGINT[])", key="leaves")
 
 
 def hgb_layout(estimator, fill: np.ndarray, n_inputs: int) -> tuple[Nodes, list[str]]:

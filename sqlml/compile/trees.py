@@ -134,10 +134,27 @@ def probabilities_sql(estimator, inputs: list[str], *, missing_as=None,
     return scores if isinstance(scores, Vector) else "[" + ", ".join(scores) + "]"
 
 
-def decision_sql(estimator, inputs: list[str]) -> str:
+def decision_sql(estimator, inputs: list[str], store: Params | None = None) -> str:
     """A binary HistGradientBoostingClassifier's ``decision_function``: its raw score."""
     inputs, fill = _prepare(estimator, inputs, None)
-    return _hgb_raw(estimator, inputs, fill)[0]
+    if _node_count(estimator) <= CASE_MAX_NODES:
+        raw = _hgb_raw(estimator, inputs, fill)[0]
+        if len(raw) <= CASE_MAX_CHARS:
+            return raw
+    nodes, raws = tree_arrays.hgb_layout(estimator, fill, len(inputs))
+    return f"({tree_arrays.traversal(nodes, inputs, store, f'[{raws[0]}]')})[1]"
+
+
+def leaves_sql(members: list, leaf_ids: list[np.ndarray], inputs: list[str],
+               fill: np.ndarray, store: Params | None = None) -> str:
+    """BIGINT[]: per tree of a DecisionTree or RandomForest (``members``), ``leaf_ids[tree]``
+    of the leaf the row reaches; ``inputs`` and ``fill`` as ``_prepare`` returns them."""
+    if sum(m.tree_.node_count for m in members) <= CASE_MAX_NODES:
+        case = [_leaf_sql(m.tree_, ids, inputs, fill)
+                for m, ids in zip(members, leaf_ids, strict=True)]
+        if sum(map(len, case)) <= CASE_MAX_CHARS:
+            return f"[{', '.join(case)}]::BIGINT[]"
+    return tree_arrays.leaf_ids_sql(members, leaf_ids, inputs, fill, store)
 
 
 def _prepare(estimator, inputs, missing_as) -> tuple[list[str], np.ndarray]:

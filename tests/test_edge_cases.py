@@ -212,15 +212,15 @@ def test_scoring_inputs_of_the_wrong_kind_are_named(base):
     for call, got in (("ml_predict('dated', x1, cat, 5)", "int32"),
                       ("predict_dated(x1, cat, 5)", "INTEGER"),
                       ("predict_dated_sql(x1, cat, 5)", "INTEGER")):
-        with pytest.raises(duckdb.Error, match=r"(predict_dated|ml_predict): feature 'd' must "
-                                               r"be a date or "
+        with pytest.raises(duckdb.Error, match=r"(predict_dated(_probability)?|ml_predict): "
+                                               r"feature 'd' must be a date or "
                                                rf"timestamp \(DATE at training\), got {got} "
                                                r"value 5\."):
             base.execute(f"SELECT {call} FROM base").fetchall()
     for call, got in (("ml_predict('dated', x1, {'k': 1}, d)", "struct<k: int32>"),
                       ("predict_dated(x1, {'k': 1}, d)", "STRUCT\\(k INTEGER\\)")):
-        with pytest.raises(duckdb.Error, match=r"(predict_dated|ml_predict): feature 'cat' must "
-                                               r"be text or "
+        with pytest.raises(duckdb.Error, match=r"(predict_dated(_probability)?|ml_predict): "
+                                               r"feature 'cat' must be text or "
                                                rf"a category \(VARCHAR at training\), got {got} "
                                                r"value \{'k': 1\}"):
             base.execute(f"SELECT {call} FROM dated").fetchall()

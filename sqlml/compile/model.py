@@ -258,8 +258,12 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
     # nothing to create; the big body itself is parsed and bound once, last.
     out = [f"CREATE OR REPLACE MACRO {generated.quote(name)}({args}) AS NULL"
            for name, _ in bodies]
+    # A body that calls another of these macros gets its argument checks through that one:
+    # checked twice, they would be bound twice, on every query.
+    inner = [f"{generated.quote(n)}(" for n, _ in bodies]
     for name, body in reversed(bodies):
-        out.append(_create(name, body, features, params))
+        out.append(_create(name, body, features, params,
+                           guard=not any(call in body for call in inner)))
     return out
 
 
@@ -306,7 +310,8 @@ def _classifier_bodies(fn: str, args: str, problem_type: str, ltype: str, classe
     return bodies
 
 
-def _create(name: str, body: str, features: list[Feature], params: list[str]) -> str:
+def _create(name: str, body: str, features: list[Feature], params: list[str],
+            guard: bool = True) -> str:
     """The CREATE MACRO of one ``_sql`` function: positional, and whole-row unless it has a
     single feature."""
     q = generated.quote(name)
@@ -322,7 +327,7 @@ def _create(name: str, body: str, features: list[Feature], params: list[str]) ->
                    f"also takes the row).")
         body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
                 f"ELSE {body} END")
-    else:
+    elif guard:
         body = _type_guard(name, features, params, body)
     return (f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
             f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "

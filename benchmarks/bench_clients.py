@@ -36,13 +36,15 @@ import numpy as np
 from _tables import best_of
 
 import sqlml
+from sqlml.catalog import generated
 from sqlml.compile.trees import _node_count
 
 CHURN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "churn" / "mlc_churn.csv"
 MODELS = (("lr", "logistic", None),
           ("gb", "gradient_boosting", {"max_iter": 100, "early_stopping": False}),
           ("rf", "random_forest", {"n_estimators": 200}))
-DASHBOARD = "SELECT area_code, avg({fn}(d)) FROM dash d GROUP BY area_code ORDER BY 1"
+DASHBOARD_OF = "SELECT area_code, avg({call}) FROM dash d GROUP BY area_code ORDER BY 1"
+DASHBOARD = DASHBOARD_OF.replace("{call}", "{fn}(d)")
 
 
 def build(path: Path) -> str:
@@ -134,11 +136,17 @@ def clients(repeat: int) -> None:
                 cells.append(f"{fn} {best_of(5, lambda q=q: con.execute(q).fetchall()) * 1e3:.1f}"
                              f" ms ({body / 1e3:.1f} KB)")
             print("  " + " | ".join(cells))
-        python = {}
+        python, session_sql, serves = {}, {}, {}
         for name, _, _ in MODELS:
-            q = DASHBOARD.format(fn=f"{name}_probability")
+            # The Python path by its UDF: a model's own function may be served by its SQL.
+            q = DASHBOARD_OF.format(call=f"{generated.PROBABILITY_UDF}('{name}', d)")
             con.execute(q).fetchall()   # the model is loaded and cached by the first call
             python[name] = best_of(repeat, lambda q=q: con.execute(q).fetchall())
+            q = DASHBOARD.format(fn=f"{name}_probability_sql")
+            session_sql[name] = best_of(repeat, lambda q=q: con.execute(q).fetchall())
+            serves[name] = "Python" if con.execute(
+                "SELECT parameters->>'$.compiled_sql.python_first' FROM sqlml.model_versions "
+                "WHERE name = ?", [name]).fetchall()[0][0] == "true" else "SQL"
         con.close()
         sql = cli_times(path, [DASHBOARD.format(fn=f"{n}_probability_sql") for n, _, _ in MODELS],
                         repeat)
@@ -148,6 +156,12 @@ def clients(repeat: int) -> None:
         for (name, _, _), s in zip(MODELS, sql, strict=True):
             print(f"  {name}: CLI {s:.3f}s | Python-served {python[name]:.3f}s | ratio "
                   f"{s / python[name]:.2f}x")
+        print("In a sqlml session, <fn>_probability is served by the faster of its SQL and "
+              "Python (sqlml.compile.model.python_first):")
+        for name, _, _ in MODELS:
+            faster = "SQL" if session_sql[name] < python[name] else "Python"
+            print(f"  {name}: session SQL {session_sql[name]:.3f}s | Python {python[name]:.3f}s"
+                  f" | faster: {faster} | served by: {serves[name]}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

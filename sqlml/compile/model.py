@@ -226,7 +226,9 @@ def _probability_list(fn: str, args: str, compiled: Compiled, pos: int | None) -
     big = probs[pos] if _wrapped(probs[pos]) else None
     out = [call if k == pos else probs[k].replace(big, f"({call})") if big else probs[k]
            for k in range(len(probs))]
-    if len(probs[pos]) > BIND_ONCE_CHARS and all(call in o for o in out):
+    # Bound once by a lambda: the probability macro (its argument checks included) would
+    # otherwise be bound once per class, on every query.
+    if all(call in o for o in out):
         inner = [o.replace(call, "__sqlml_p") for o in out]
         return f"list_transform([{call}], lambda __sqlml_p: [{', '.join(inner)}])[1]"
     return f"[{', '.join(out)}]"

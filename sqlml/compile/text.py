@@ -186,6 +186,12 @@ def lowering() -> tuple[tuple[tuple[str, str], ...], tuple[str, str], bool]:
     for c, w, g in zip(chars, want, got, strict=True):
         if w != g:
             (one if len(w) == 1 else several).append((c, w))
+    targets = [w for _, w in several + one]
+    kept = str(_scalar("SELECT lower(?)", [" ".join(targets)])).split(" ") if targets else []
+    for (c, w), k in zip(several + one, kept, strict=True):
+        if k != w:   # DuckDB's lower would change what the mapping put before it
+            raise NotCompilable(f"DuckDB's lower() changes U+{ord(c):04X}'s lowercase form, "
+                                f"which sqlml's text cleaning keeps")
     final = cleaner.transform(np.array(["A\u03a3"], dtype=object))[0] == "a\u03c2"
     return (tuple(several), ("".join(c for c, _ in one), "".join(w for _, w in one)), final)
 

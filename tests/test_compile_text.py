@@ -166,24 +166,32 @@ def tickets(con):
     return con
 
 
-@pytest.mark.parametrize(("model_type", "target", "tol"), [
-    ("logistic", "label = 'churn'", 1e-12),
-    ("logistic", "label", 1e-12),
-    ("gradient_boosting", "label = 'churn'", 1e-12),
-], ids=["binary-logistic", "multiclass-logistic", "boosting"])
-def test_models_with_a_text_column_compile_and_equal_python(tickets, model_type, target, tol):
+@pytest.mark.parametrize(("model_type", "target", "extra"), [
+    ("logistic", "label = 'churn'", {}),
+    ("logistic", "label", {}),
+    ("logistic", "label = 'churn'", {"preprocessors": {"note": "tfidf_stop_words"}}),
+    ("linear", "calls * 1.5 + length(note)", {}),
+    ("gradient_boosting", "label = 'churn'", {"hyperparameters": {"max_iter": 20}}),
+    ("random_forest", "label", {"hyperparameters": {"n_estimators": 5, "max_depth": 4}}),
+], ids=["binary-logistic", "multiclass-logistic", "stop-words", "ridge", "boosting", "forest"])
+def test_models_with_a_text_column_compile_and_equal_python(tickets, model_type, target, extra):
     con = tickets
     s = sqlml.create_model(con, "tk", f"SELECT id, note, calls, {target} AS y FROM tickets",
-                           target="y", model_type=model_type, function="tk",
-                           hyperparameters={"max_iter": 20} if model_type != "logistic" else None,
-                           progress=False)
+                           target="y", model_type=model_type, function="tk", progress=False,
+                           **extra)
     assert "not compiled" not in (s["notes"] or ""), s["notes"]
     m = sqlml.load_model(con, "tk")
     frame = con.execute("SELECT id, note, calls FROM tickets ORDER BY id").df()
+    if m.problem_type == "regression":
+        want = np.asarray(m.predict(frame[["note", "calls"]]), dtype=float)
+        got = np.array([r[0] for r in con.execute(
+            "SELECT tk_sql(t) FROM tickets t ORDER BY id").fetchall()])
+        assert np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))) <= 1e-12
+        return
     want = np.asarray(m.predict_proba(frame[["note", "calls"]]))
     got = con.execute("SELECT (tk_probabilities_sql(t)).probabilities FROM tickets t "
                       "ORDER BY id").fetchall()
-    assert np.max(np.abs(np.array([r[0] for r in got]) - want)) <= tol
+    assert np.max(np.abs(np.array([r[0] for r in got]) - want)) <= 1e-12
 
 
 def test_macro_stays_small_with_a_10000_term_vocabulary(con):

@@ -24,7 +24,8 @@ What each step reproduces, and how:
   ``log`` then ``+ 1``, times idf, then each value divided by the square root of the sum of
   squares added left to right in column order (``list_reduce`` from 0.0). numpy's ``log``
   differs from DuckDB's ``ln`` in the last bit for a few integers (9170 is the first here);
-  those counts up to ``LN_CHECKED`` get numpy's value spelt out.
+  those counts up to ``LN_CHECKED`` get numpy's value from a stored table (numpy 1.26
+  differs on a third of the integers, numpy 2 on a few).
 
 The vocabulary, idf weights and coefficients are arrays in sqlml.model_params (``Params``):
 the macro text has one shape whatever the vocabulary's size. Terms are found by a hash join
@@ -46,7 +47,7 @@ from sqlml.compile.params import TABLE
 from sqlml.train.preprocessing import TextCleaner
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-LN_CHECKED = 1 << 17          # counts whose ln is checked against numpy's
+LN_CHECKED = 1 << 16          # counts whose ln is checked against numpy's
 MAX_CODE_POINT = 0x110000
 
 
@@ -186,6 +187,12 @@ def lowering() -> tuple[tuple[tuple[str, str], ...], tuple[str, str], bool]:
     for c, w, g in zip(chars, want, got, strict=True):
         if w != g:
             (one if len(w) == 1 else several).append((c, w))
+    targets = [w for _, w in several + one]
+    kept = str(_scalar("SELECT lower(?)", [" ".join(targets)])).split(" ") if targets else []
+    for (c, w), k in zip(several + one, kept, strict=True):
+        if k != w:   # DuckDB's lower would change what the mapping put before it
+            raise NotCompilable(f"DuckDB's lower() changes U+{ord(c):04X}'s lowercase form, "
+                                f"which sqlml's text cleaning keeps")
     final = cleaner.transform(np.array(["A\u03a3"], dtype=object))[0] == "a\u03c2"
     return (tuple(several), ("".join(c for c, _ in one), "".join(w for _, w in one)), final)
 
@@ -235,13 +242,32 @@ class TextBlock:
         self.values = self._values()
 
     def _weight(self, count: str) -> str:
-        """tf as TfidfTransformer transforms it: log then + 1 (sublinear), times idf."""
+        """tf as TfidfTransformer transforms it: log then + 1 (sublinear), times idf; numpy's
+        log where it differs from DuckDB's ln (x.ln, joined on the count)."""
         c = f"{count}::DOUBLE"
         if self.vec.sublinear_tf:
-            arms = " ".join(f"WHEN {k} THEN {num(v)}" for k, v in ln_exceptions())
-            ln = f"(CASE {count} {arms} ELSE ln({c}) END)" if arms else f"ln({c})"
+            ln = f"coalesce(x.ln, ln({c}))" if self._ln_table() else f"ln({c})"
             c = f"({ln} + 1.0e0)"
         return f"({c} * v.idf)" if self.idf is not None else c
+
+    def _ln_table(self) -> str | None:
+        """The counts whose ln DuckDB rounds differently from numpy, as a table (n, ln), one
+        per model (its blocks share it); None when there are none."""
+        bad = ln_exceptions() if self.vec.sublinear_tf else ()
+        if not bad:
+            return None
+        counts, logs = [k for k, _ in bad], [v for _, v in bad]
+        if self.store is None:
+            return (f"SELECT unnest({_store(None, '', counts, 'ints')}) AS n, "
+                    f"unnest({_store(None, '', logs, 'doubles')}) AS ln")
+        if "text.ln.counts" not in self.store.arrays:
+            self.store.add("text.ln.counts", counts, "ints")
+            self.store.add("text.ln.values", logs, "doubles")
+        where = [f"p{k}.name = {text(self.store.model)} AND p{k}.version = {self.store.version} "
+                 f"AND p{k}.key = '{key}'" for k, key in enumerate(("text.ln.counts",
+                                                                     "text.ln.values"))]
+        return (f"SELECT unnest(p0.ints) AS n, unnest(p1.doubles) AS ln FROM {TABLE} p0, "
+                f"{TABLE} p1 WHERE {' AND '.join(where)}")
 
     def entries(self, extra: dict[str, str]) -> str:
         """LIST(STRUCT(i, w, <extra>...)) of the row's terms in column order: i the column in
@@ -249,9 +275,11 @@ class TextBlock:
         element i + 1 of that DOUBLE[] expression (joined with the vocabulary, not indexed)."""
         fields = ["'i': v.i", f"'w': {self._weight('t.c')}",
                   *(f"'{name}': v.{name}" for name in extra)]
+        ln = self._ln_table()
+        logs = f" LEFT JOIN ({ln}) x ON x.n = t.c" if ln else ""
         return (f"coalesce((SELECT list({{{', '.join(fields)}}} ORDER BY v.i) "
                 f"FROM (SELECT g, count(*) AS c FROM (SELECT unnest({self.grams}) AS g) "
-                f"GROUP BY g) t JOIN ({self._vocabulary(extra)}) v ON t.g = v.term), [])")
+                f"GROUP BY g) t JOIN ({self._vocabulary(extra)}) v ON t.g = v.term{logs}), [])")
 
     def _vocabulary(self, extra: dict[str, str]) -> str:
         """The vocabulary as a table (term, i, idf, extra...). From the store it is one join

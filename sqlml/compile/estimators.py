@@ -87,6 +87,8 @@ class linear:
         coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
         intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=np.float64))
         cols = [c if isinstance(c, Column) else Column(c) for c in inputs]
+        # The matrix column each Column starts at: a text block stands for its width of them.
+        starts = np.cumsum([0] + [c.width for c in cols])
 
         binary = isinstance(est, LogisticRegression) and len(est.classes_) == 2 \
             and not raw_decision
@@ -98,12 +100,14 @@ class linear:
             terms, seen, constant = [], set(), [sign * float(intercept[k])]
             for j, c in enumerate(cols):
                 g = c.onehot
+                if c.text is not None:
+                    continue   # added by text_terms, outside the CASE below
                 if g is not None:
                     if id(g) not in seen:
                         seen.add(id(g))
                         terms.append(_onehot_term(g, sign * coef[k]))
                     continue
-                w = sign * float(coef[k, j])
+                w = sign * float(coef[k, starts[j]])
                 if w != 0.0:
                     term, offset = c.times(w, use_raw)
                     terms.append(term)
@@ -117,12 +121,38 @@ class linear:
             fast = decision(0, True)
             # Written so DuckDB's statistics fold the test away on columns with no NULL or NaN.
             zs = [f"(CASE WHEN NOT isnan({fast}) THEN {fast} ELSE {zs[0]} END)"]
+        if len(zs) > 1 and any(c.text is not None for c in cols):
+            return _bound_text_terms(est, zs, cols, coef)
+        zs = text_terms(zs, cols, sign * coef)
         if raw_decision or not isinstance(est, LogisticRegression):
             return zs
         if binary:
             p = f"(1.0e0 / (1.0e0 + exp({zs[0]})))"   # expit(z), given -z
             return [f"(1.0e0 - {p})", p]
         return softmax(zs)
+
+
+def _bound_text_terms(est, zs: list[str], cols: list[Column], coef: np.ndarray) -> Scores:
+    """Several outputs over text: each block's dot products computed once, as one DOUBLE[]
+    bound by a lambda around the outputs, rather than its subquery repeated per output."""
+    blocks = [c.text for c in cols if c.text is not None]
+    names = [f"d{b + 1}" for b in range(len(blocks))]
+    zs = [f"({z} + {' + '.join(f'__sqlml_t.{n}[{k + 1}]' for n in names)})"
+          for k, z in enumerate(zs)]
+    out = softmax(zs) if isinstance(est, LogisticRegression) else zs
+    vector = out if isinstance(out, Vector) else f"[{', '.join(out)}]"
+    dots = ", ".join(f"'{n}': {b.dots(coef)}" for n, b in zip(names, blocks, strict=True))
+    return Vector(f"list_transform([{{{dots}}}], lambda __sqlml_t: {vector})[1]")
+
+
+def text_terms(zs: list[str], cols: list[Column], coef: np.ndarray) -> list[str]:
+    """Each decision plus the sparse dot products of its text blocks: sum over the row's terms
+    of tfidf * coef (the row's few terms, not one product per vocabulary column)."""
+    for c in cols:
+        if c.text is not None:
+            dots = c.text.dots(coef)
+            zs = [f"({z} + ({dots})[{k + 1}])" for k, z in enumerate(zs)]
+    return zs
 
 
 def _onehot_term(g: OneHot, w: np.ndarray) -> str:

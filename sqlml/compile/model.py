@@ -1,8 +1,9 @@
 """Models compiled to plain SQL: persisted macros that score in any DuckDB client, no Python.
 
 A stored pipeline is ``[("prep", ColumnTransformer), ("model", estimator)]``. The preprocessing
-becomes one DOUBLE expression per column of the matrix the estimator receives
-(:mod:`sqlml.compile.preprocessing`); an estimator emitter turns those into the model's outputs
+becomes one DOUBLE expression per column of the matrix the estimator receives, or per text
+block one list of the row's non-zero entries (:mod:`sqlml.compile.preprocessing`,
+:mod:`sqlml.compile.text`); an estimator emitter turns those into the model's outputs
 (:mod:`sqlml.compile.estimators`, trees and boosting in :mod:`sqlml.compile.trees`). This module
 makes the ``_sql`` macros of those outputs, and publishes, drops or restores them with a model's
 versions.
@@ -15,10 +16,12 @@ over ``MAX_MACRO_CHARS``: the model then gets a not-compiled note saying why.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+from scipy import sparse
 from sklearn.pipeline import Pipeline
 
 from sqlml.catalog import artifacts, generated
@@ -65,6 +68,8 @@ class Compiled:
     vector: str | None = None
     prediction: str | None = None
     inputs: list[str] | None = None     # the transformed matrix's columns
+    widths: list[int] | None = None     # per input: 0, or the width of a text block whose
+    #                                     input is a LIST(STRUCT(i, v)) of its non-zero entries
     explain: str | None = None          # the _explain_sql body (sqlml/compile/explain.py)
 
     @property
@@ -90,18 +95,20 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
     est = pipeline.named_steps["model"]
     emitter(est)   # an estimator that does not compile says so before its inputs do
     params = [generated.quote(f.name) for f in features]
-    cols = columns(pipeline.named_steps["prep"], features, params)
-    if getattr(est, "n_features_in_", len(cols)) != len(cols):
+    cols = columns(pipeline.named_steps["prep"], features, params, store=store)
+    width = sum(c.width for c in cols)
+    if getattr(est, "n_features_in_", width) != width:
         raise NotCompilable("the model's input width differs from the preprocessing's output")
     inputs = [c.sql for c in cols]
     scores = estimator_scores(est, cols, problem_type, store)
+    widths = [c.width if c.text is not None else 0 for c in cols]
     if problem_type == "regression":
         out = Compiled(prediction=f"({scores})[1]" if isinstance(scores, Vector) else scores[0],
-                       inputs=inputs)
+                       inputs=inputs, widths=widths)
     elif isinstance(scores, Vector):
-        out = Compiled(vector=scores, inputs=inputs)
+        out = Compiled(vector=scores, inputs=inputs, widths=widths)
     else:
-        out = Compiled(probabilities=list(scores), inputs=inputs)
+        out = Compiled(probabilities=list(scores), inputs=inputs, widths=widths)
     out.explain = compile_explain.explain_sql(pipeline, features, inputs, problem_type,
                                               positive, store)
     if out.chars > MAX_MACRO_CHARS:
@@ -112,21 +119,62 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
     return out
 
 
+def dense_inputs(cols: list) -> tuple[list[str], Callable[[str], str]]:
+    """One DOUBLE expression per matrix column, for emitters that index inputs (trees), and
+    the wrapper that binds every text block's entries once around an output: a text column
+    is the value of its term in the row's entries, 0 where the row lacks the term. (All are
+    bound by one lambda: a lambda's body cannot hold the subquery of another block.)"""
+    out: list[str] = []
+    blocks: list[str] = []
+    for c in cols:
+        if c.text is None:
+            out.append(c.as_input())
+            continue
+        blocks.append(c.sql)
+        k = len(blocks)
+        out += [f"coalesce(__sqlml_x.v{k}[list_position(__sqlml_x.i{k}, {j})], 0.0e0)"
+                for j in range(c.width)]
+
+    def bind(expr: str) -> str:
+        if not blocks:
+            return expr
+        lists = ", ".join(f"'b{k}': {b}" for k, b in enumerate(blocks, 1))
+        split = ", ".join(
+            f"'i{k}': list_transform(__sqlml_b.b{k}, lambda __sqlml_q: __sqlml_q.i), "
+            f"'v{k}': list_transform(__sqlml_b.b{k}, lambda __sqlml_q: __sqlml_q.v)"
+            for k in range(1, len(blocks) + 1))
+        return (f"list_transform([{{{lists}}}], lambda __sqlml_b: list_transform([{{{split}}}],"
+                f" lambda __sqlml_x: {expr})[1])[1]")
+    return out, bind
+
+
 def estimator_scores(est, cols: list, problem_type: str, store: Params | None):
     """The estimator's outputs over the transformed columns ``cols`` (Columns): one expression
     per class or the prediction, or a Vector of them all."""
     emit = emitter(est)
+    text_col = next((c.text.column for c in cols if c.text is not None), None)
     if emit is knn:
+        if text_col is not None:
+            raise NotCompilable(
+                f"KNN model over text column {text_col}: its distances span every vocabulary "
+                f"term; model_type 'logistic' or a tree model compiles text columns")
         found = knn.scores_sql(est, [c.sql for c in cols], store=store)
         return found if isinstance(found, list) else Vector(found)
     if emit is calibration:
         return Vector(calibration.probabilities_sql(est, cols, store, estimator_scores))
     if emit in (linear, mlp):
+        if emit is mlp and text_col is not None:
+            raise NotCompilable(
+                f"MLP model over text column {text_col}: each hidden unit weighs every "
+                f"vocabulary term, which SQL would spell out term by term; model_type "
+                f"'logistic' or a tree model compiles text columns")
         return emit.scores_sql(est, cols)
+    dense, bind = dense_inputs(cols)
     if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
         # One list of every class: a softmax over boosted trees evaluates them once.
-        return Vector(emit.probabilities_sql(est, [c.as_input() for c in cols]))
-    return emit.scores_sql(est, [c.as_input() for c in cols])
+        return Vector(bind(emit.probabilities_sql(est, dense, store=store)))
+    scores = emit.scores_sql(est, dense, store=store)
+    return Vector(bind(scores)) if isinstance(scores, Vector) else [bind(x) for x in scores]
 
 
 def _wrapped(s: str) -> bool:
@@ -260,13 +308,45 @@ def _create(name: str, body: str, features: list[Feature], params: list[str]) ->
         # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
         # typeof() is folded when the query is planned, so a column pays nothing for this.
         refusal = (f"{name}: model function of one feature ({features[0].name} "
-                   f"{features[0].type}) takes that column, not a whole row. Call "
-                   f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
+                   f"{features[0].type}) takes that column, not a whole row, in SQL. Call "
+                   f"{name}(t.{params[0]}) (in a sqlml session the function without _sql "
+                   f"also takes the row).")
         body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
                 f"ELSE {body} END")
+    else:
+        body = _type_guard(name, features, params, body)
     return (f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
             f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
             f"({ROW}) AS {q}({row})")
+
+
+# What each kind of feature takes (typeof names); other types get the Python path's message.
+_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR",
+            '"NULL"')   # typeof(NULL) is '"NULL"', quotes included
+_DATES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
+          "TIMESTAMP_NS", "VARCHAR", '"NULL"')
+_ACCEPTS = {"numeric": ("a number", _NUMBERS), "boolean": ("a number", _NUMBERS),
+            "date": ("a date or timestamp", _DATES)}
+
+
+def _type_guard(name: str, features: list[Feature], params: list[str], body: str) -> str:
+    """``body`` behind a check of each argument's type, with the message the Python path gives
+    for a value of the wrong kind (an integer for a DATE would otherwise fail as a bare cast
+    error). typeof() is folded when the query is planned: a right-typed column pays nothing."""
+    fn = name.removesuffix("_sql")
+    whens = []
+    for f, p in zip(features, params, strict=True):
+        what, types = _ACCEPTS.get(f.kind, ("text or a category", None))
+        if types is None:   # text and categories take any scalar, as its text
+            wrong = f"regexp_matches(typeof({p}), '^(STRUCT|MAP|UNION)|\\[\\]$')"
+        else:
+            allowed = ", ".join(text(t) for t in types)
+            wrong = f"NOT (typeof({p}) IN ({allowed}) OR typeof({p}) LIKE 'DECIMAL%')"
+        message = (f"{fn}: feature {f.name!r} must be {what} ({f.type} at training), got ")
+        whens.append(f"WHEN {wrong} THEN error({text(message)} || typeof({p}) || ' value ' || "
+                     f"{p}::VARCHAR || '. Pass a value of the training type, or NULL.')")
+    return f"CASE {' '.join(whens)} ELSE {body} END"
 
 
 # -- training, rollback, verification -------------------------------------------------------------
@@ -302,8 +382,27 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     made = names(fn, problem_type, compiled.explain is not None)
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
-            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)},
+            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made),
+             # A one-feature model's SQL cannot tell a whole row from its feature (macros
+             # overload on arity only); Python can, so the row form keeps working in a session.
+             "functions": made, "python_first": python_first(pipeline) or len(features) == 1},
             params.rows())
+
+
+def python_first(pipeline) -> bool:
+    """Whether a sqlml session serves this compiled model faster through Python than through
+    its SQL (benchmarks/bench_clients.py measures both): a linear model's SQL is a handful of
+    multiply-adds per row, cheaper than handing the rows to Python; a tree ensemble walks its
+    node arrays level by level, slower than scikit-learn's compiled traversal."""
+    return emitter(pipeline.named_steps["model"]) is not linear
+
+
+def info_functions(info: dict, fn: str, problem_type: str) -> list[str]:
+    """The ``_sql`` macros a version's stored compile summary says it has (a version trained
+    before the summary listed them has the problem type's usual ones)."""
+    if not info.get("compiled"):
+        return []
+    return list(info.get("functions") or names(fn, problem_type))
 
 
 def remedy(model: str) -> str:
@@ -326,16 +425,8 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
     """
     table, frame = _sample(sample, features)
     prepared = pipeline.named_steps["prep"].transform(frame)
-    prepared = prepared.toarray() if hasattr(prepared, "toarray") else np.asarray(prepared)
     assert compiled.inputs is not None   # compile_pipeline records the transformed columns
-    got = _run(cur, table, compiled.inputs)
-    same = (got == prepared) | (np.isnan(got) & np.isnan(prepared))
-    if not same.all():
-        j = int(np.flatnonzero(~same.all(axis=0))[0])
-        raise NotCompilable(
-            f"the compiled preprocessing differs from the pipeline's in transformed column "
-            f"{j + 1} on the training rows (a compiler gap; the model still serves through "
-            f"Python)")
+    _same_inputs(cur, table, compiled, prepared)
     if compiled.chars > VERIFY_OUTPUT_CHARS:
         return
     got = _run(cur, table, compiled.select_list())
@@ -398,15 +489,65 @@ def verify_explain(cur, pipeline, features: list[Feature], problem_type: str, po
             return
 
 
-def _run(cur, table: pa.Table, exprs: list[str]) -> np.ndarray:
+def _same_inputs(cur, table: pa.Table, compiled: Compiled, prepared) -> None:
+    """The compiled transformed columns, bit for bit those of ``prep.transform``: a dense
+    column as its values, a text block as each row's non-zero entries (a CSR row)."""
+    assert compiled.inputs is not None
+    widths = compiled.widths or [0] * len(compiled.inputs)
+    starts = np.cumsum([0] + [max(w, 1) for w in widths])
+    dense = [k for k, w in enumerate(widths) if w == 0]
+    csr = prepared.tocsr() if hasattr(prepared, "tocsr") else None
+    if dense:
+        got = _run(cur, table, [compiled.inputs[k] for k in dense])
+        want = prepared[:, starts[dense]]
+        want = want.toarray() if hasattr(want, "toarray") else np.asarray(want)
+        same = (got == want) | (np.isnan(got) & np.isnan(want))
+        if not same.all():
+            j = int(starts[dense][int(np.flatnonzero(~same.all(axis=0))[0])])
+            raise NotCompilable(
+                f"the compiled preprocessing differs from the pipeline's in transformed column "
+                f"{j + 1} on the training rows (a compiler gap; the model still serves through "
+                f"Python)")
+    for k, w in enumerate(widths):
+        if w == 0:
+            continue
+        rows = _run_lists(cur, table, compiled.inputs[k])
+        if csr is not None:
+            block = csr[:, starts[k]:starts[k] + w].tocsr()
+            block.sort_indices()   # the order the SQL lists entries in
+        else:
+            block = sparse.csr_matrix(np.asarray(prepared)[:, starts[k]:starts[k] + w])
+        for r, entries in enumerate(rows):
+            row = block[r]
+            want_i, want_v = row.indices.tolist(), row.data.tolist()
+            if [e["i"] for e in entries] != want_i or [e["v"] for e in entries] != want_v:
+                raise NotCompilable(
+                    f"the compiled TF-IDF of transformed columns {starts[k] + 1} to "
+                    f"{starts[k] + w} differs from the pipeline's on training row {r + 1} (a "
+                    f"compiler gap; the model still serves through Python)")
+
+
+ROW_ORDER = "__sqlml_row"   # a correlated subquery (text) does not keep the rows' order
+
+
+def _ordered(cur, table: pa.Table, exprs: list[str]) -> list[tuple]:
     view = "__sqlml_compile_sample"
-    cur.register(view, table)
+    cur.register(view, table.append_column(ROW_ORDER, pa.array(range(table.num_rows))))
     try:
-        rows = cur.execute("SELECT " + ", ".join(exprs) + f" FROM {view}").fetchall()
+        return cur.execute("SELECT " + ", ".join(exprs) +
+                           f" FROM {view} ORDER BY {ROW_ORDER}").fetchall()
     except Exception as exc:  # a DuckDB limit or a compiler bug: never publish broken SQL
         raise NotCompilable(f"DuckDB could not run the compiled SQL ({exc})") from None
     finally:
         cur.unregister(view)
+
+
+def _run_lists(cur, table: pa.Table, expr: str) -> list[list[dict]]:
+    return [r[0] for r in _ordered(cur, table, [expr])]
+
+
+def _run(cur, table: pa.Table, exprs: list[str]) -> np.ndarray:
+    rows = _ordered(cur, table, exprs)
     if rows and isinstance(rows[0][0], list):
         out = np.empty((len(rows), 1), dtype=object)
         out[:, 0] = [r[0] for r in rows]

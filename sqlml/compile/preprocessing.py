@@ -7,6 +7,8 @@ Inputs are converted as ``preprocessing.to_frame`` converts them (pyarrow's cast
 DECIMAL rounding; DuckDB's differs in the last bit), for arguments of the training types. Each
 column is a :class:`Column`, which carries what an estimator emitter may use instead of the
 imputed value's SQL: the value before imputation, the scaler's constants, the one-hot block.
+A text column's TF-IDF block is one Column standing for its width of matrix columns, whose SQL
+is the row's non-zero entries (:mod:`sqlml.compile.text`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from sqlml.compile import text as compile_text
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.train import preprocessing
 from sqlml.train.preprocessing import DateParts, Feature
@@ -69,6 +72,13 @@ class Column:
     #                                 the imputed x in SQL or None, the median)
     choice: tuple | None = None    # an indicator: (missing, value if missing, value if not)
     missing: tuple | None = None   # unscaled and imputed: (x, missing, fill), see Input
+    # A TF-IDF block: ``width`` columns whose sql is one LIST(STRUCT(i, v)) per row, the
+    # non-zero entries in column order (i from 0 within the block).
+    text: compile_text.TextBlock | None = None
+
+    @property
+    def width(self) -> int:
+        return self.text.width if self.text is not None else 1
 
     def as_input(self) -> str:
         return Input(self.sql, *self.missing) if self.missing else self.sql
@@ -130,7 +140,14 @@ def double_input(f: Feature, p: str) -> str:
         return arrow_decimal_to_double(p, scale)
     if t in FLOAT_TYPES:
         return p   # used as is: DuckDB widens FLOAT exactly, and text fails to bind
-    return f"CAST({p} AS DOUBLE)"
+    # Text that is not a number gets the Python path's message, not a bare conversion error.
+    # typeof() is folded when the query is planned, so a numeric column pays nothing for it.
+    message = (f"feature {f.name!r} must be numeric ({f.type} at training), got string value "
+               f"'")
+    remedy = "'. Pass a number, or NULL to use the stored imputer."
+    return (f"CASE WHEN typeof({p}) = 'VARCHAR' AND TRY_CAST({p} AS DOUBLE) IS NULL AND {p} IS "
+            f"NOT NULL THEN error({text(message)} || {p} || {text(remedy)}) "
+            f"ELSE CAST({p} AS DOUBLE) END")
 
 
 def arrow_decimal_to_double(p: str, s: int) -> str:
@@ -157,8 +174,10 @@ def arrow_decimal_to_double(p: str, s: int) -> str:
     return f"(sign({p})::DOUBLE * ({body}))"
 
 
-def columns(prep: ColumnTransformer, features: list[Feature], params: list[str]) -> list[Column]:
-    """The transformed matrix as SQL, in the ColumnTransformer's output order."""
+def columns(prep: ColumnTransformer, features: list[Feature], params: list[str],
+            store=None) -> list[Column]:
+    """The transformed matrix as SQL, in the ColumnTransformer's output order. ``store``:
+    the Params that text vocabularies go to (None: spelt out in the SQL)."""
     by_name = {f.name: (f, p) for f, p in zip(features, params, strict=True)}
     out: list[Column] = []
     for name, trans, cols in prep.transformers_:
@@ -167,24 +186,24 @@ def columns(prep: ColumnTransformer, features: list[Feature], params: list[str])
         if name == "remainder" or name not in by_name:
             raise NotCompilable(f"preprocessing step {name!r} is not one sqlml builds")
         f, p = by_name[name]
-        if f.kind == "text":
-            raise NotCompilable(
-                f"TF-IDF text column {f.name}: scikit-learn splits text into terms with "
-                f"Python's Unicode regular expressions, which DuckDB's RE2 does not reproduce "
-                f"exactly (preprocessors := {{{f.name}: 'drop'}} leaves the column out)")
         if not isinstance(trans, Pipeline):
             raise NotCompilable(f"preprocessing of column {f.name} is not a pipeline")
-        if f.kind in ("numeric", "boolean"):
+        start = sum(c.width for c in out)
+        if f.kind == "text":
+            out += [Column(b.values, text=b)
+                    for b in compile_text.blocks(f.name, trans, p, start, store)]
+        elif f.kind in ("numeric", "boolean"):
             out += _numeric(f, trans, p)
         elif f.kind == "date":
             out += _date(f, trans, p)
         elif f.kind == "categorical":
-            out += _categorical(f, trans, p, len(out))
+            out += _categorical(f, trans, p, start)
         else:
             raise NotCompilable(f"column {f.name} of kind {f.kind}")
     width = prep.transform(_probe_frame(features)).shape[1]
-    if len(out) != width:
-        raise NotCompilable(f"the preprocessing makes {width} columns, the compiler {len(out)}")
+    made = sum(c.width for c in out)
+    if made != width:
+        raise NotCompilable(f"the preprocessing makes {width} columns, the compiler {made}")
     return out
 
 

@@ -183,13 +183,14 @@ def _saabas_sql(est, spans, inputs, problem_type, positive, store) -> str:
                 for m, leaf_id in zip(members, ids, strict=True)]
     c = _array(store, "explain_saabas", table, "doubles")
     n = len(spans)
+    # Everything that may read stored arrays (subqueries) goes in the lambda's input: DuckDB
+    # refuses a subquery inside a lambda's body.
     chosen = _argmax(PROBABILITIES) if outputs > 1 else "0"
     per_column = (f"list_transform(range({n}), lambda __sqlml_j: list_sum(list_transform("
                   f"__sqlml_s.l, lambda __sqlml_l: __sqlml_s.c[(__sqlml_l * {outputs} + "
-                  f"__sqlml_k) * {n} + __sqlml_j + 1])) / {num(len(members))})")
-    return (f"list_transform([{{'l': [{', '.join(leaf_sql)}]::BIGINT[], 'c': {c}}}], "
-            f"lambda __sqlml_s: list_transform([{chosen}], lambda __sqlml_k: {per_column})[1])"
-            f"[1]")
+                  f"__sqlml_s.k) * {n} + __sqlml_j + 1])) / {num(len(members))})")
+    return (f"list_transform([{{'l': [{', '.join(leaf_sql)}]::BIGINT[], 'c': {c}, "
+            f"'k': {chosen}}}], lambda __sqlml_s: {per_column})[1]")
 
 
 def saabas_reference(est, Xt, spans, problem_type, positive, k=None) -> np.ndarray:

@@ -360,17 +360,33 @@ def test_explain_sql_only_where_compiled(points):
 
 
 def test_not_compiled_note_says_why_and_what_to_do(points):
-    points.execute("CREATE OR REPLACE TABLE notes AS SELECT *, ['good', 'bad', 'late'][1 + "
-                   "(id % 3)::INTEGER] || ' delivery' AS remark FROM points")
-    s = sqlml.create_model(points, "noted", "SELECT a, b, remark, y FROM notes", target="y",
-                           model_type="mlp", function="f_noted",
-                           preprocessors={"remark": "tfidf"}, progress=False)
+    s = sqlml.create_model(points, "noted", "SELECT a, b, c, y FROM points", target="y",
+                           model_type="knn", hyperparameters={"metric": "cosine"},
+                           function="f_noted", progress=False)
     shown = points.execute("SELECT value FROM ml_show_model('noted') WHERE property = "
                            "'compiled_sql'").fetchall()[0][0]
     assert shown in s["notes"]
-    assert shown.startswith("not compiled to SQL: MLP model over text column remark: ")
-    for part in ("each hidden unit weighs every vocabulary term", "model_type 'logistic'",
-                 "sqlml.connect", "sqlml serve",
+    assert shown.startswith("not compiled to SQL: KNN model with metric 'cosine': ")
+    for part in ("hyperparameters := {metric: 'l2'}", "sqlml.connect", "sqlml serve",
                  "ml_refresh_scores('noted', '<table>', key := '<key column>')",
                  "sqlml_scores.noted"):
         assert part in shown, part
+
+
+@pytest.mark.parametrize("target", ["y", "y3", "amount"])
+def test_large_mlp_keeps_its_weights_as_data(points, target):
+    name = f"mlp_data_{target}"
+    m = train(points, name, target, "mlp", {"hidden_layer_sizes": [64, 32], "max_iter": 30})
+    fn = f"f_{name}_sql" if target == "amount" else f"f_{name}_probabilities_sql"
+    body = points.execute("SELECT macro_definition FROM duckdb_functions() WHERE "
+                          f"function_name = '{fn}'").fetchall()[0][0]
+    assert "mlp_w2" in body and len(body) < 20_000           # weights are data, not SQL
+    X = frame(points, "points", m)
+    if target == "amount":
+        got = np.array([r[0] for r in points.execute(
+            f"SELECT f_{name}_sql(t) FROM points t ORDER BY id").fetchall()])
+        want = m.pipeline.predict(X)
+        assert (np.abs(got - want) / np.maximum(1, np.abs(want))).max() <= TOL
+    else:
+        got = sql_probabilities(points, f"f_{name}", "points")
+        assert np.abs(got - m.pipeline.predict_proba(X)).max() <= TOL

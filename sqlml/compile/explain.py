@@ -182,6 +182,8 @@ def _saabas_sql(est, spans, inputs, problem_type, positive, store) -> str:
     leaves = trees.leaves_sql(members, ids, prepared, fill, store)
     c = _array(store, "explain_saabas", table, "doubles")
     n = len(spans)
+    # Everything that may read stored arrays (subqueries) goes in the lambda's input: DuckDB
+    # refuses a subquery inside a lambda's body.
     chosen = _argmax(PROBABILITIES) if outputs > 1 else "0"
     per_column = (f"list_transform(range({n}), lambda __sqlml_j: list_sum(list_transform("
                   f"__sqlml_s.l, lambda __sqlml_l: __sqlml_s.c[(__sqlml_l * {outputs} + "

@@ -15,12 +15,10 @@ over ``MAX_MACRO_CHARS``: the model then gets a not-compiled note saying why.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy import sparse
@@ -177,7 +175,9 @@ def estimator_scores(est, cols: list, problem_type: str, store: Params | None):
                 f"MLP model over text column {text_col}: each hidden unit weighs every "
                 f"vocabulary term, which SQL would spell out term by term; model_type "
                 f"'logistic' or a tree model compiles text columns")
-        return emit.scores_sql(est, cols)
+        if emit is mlp:
+            return mlp.scores_sql(est, cols, store=store)
+        return linear.scores_sql(est, cols)
     dense, bind = dense_inputs(cols)
     if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
         # One list of every class: a softmax over boosted trees evaluates them once.
@@ -549,16 +549,20 @@ ROW_ORDER = "__sqlml_row"   # a correlated subquery (text) does not keep the row
 def _ordered(cur, table: pa.Table, exprs: list[str]) -> list[tuple]:
     view = "__sqlml_compile_sample"
     cur.register(view, table.append_column(ROW_ORDER, pa.array(range(table.num_rows))))
+    failed: Exception | None = None
+    rows: list[tuple] = []
     try:
-        return cur.execute("SELECT " + ", ".join(exprs) +
+        rows = cur.execute("SELECT " + ", ".join(exprs) +
                            f" FROM {view} ORDER BY {ROW_ORDER}").fetchall()
     except Exception as exc:  # a DuckDB limit or a compiler bug: never publish broken SQL
         failed = exc
-    finally:
-        # In a transaction the failure aborted, only its ROLLBACK (params.staged) works.
-        with contextlib.suppress(duckdb.Error):
-            cur.unregister(view)
-    raise NotCompilable(f"DuckDB could not run the compiled SQL ({failed})") from None
+    try:
+        cur.unregister(view)
+    except Exception:  # the failed statement aborted the staged transaction,
+        pass           # whose rollback drops the view with it
+    if failed is not None:
+        raise NotCompilable(f"DuckDB could not run the compiled SQL ({failed})") from None
+    return rows
 
 
 def _run_lists(cur, table: pa.Table, expr: str) -> list[list[dict]]:

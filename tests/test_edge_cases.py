@@ -207,10 +207,10 @@ def test_scoring_inputs_of_the_wrong_kind_are_named(base):
     base.execute("CREATE TABLE dated AS SELECT x1, cat, DATE '2024-01-01' + x2 AS d, y FROM base")
     train(base, "dated", "dated", target="y")
     # An integer for a DATE used to be read as nanoseconds since 1970: a silent wrong answer.
-    # The same words from Python (ml_predict) and from the compiled SQL that serves a linear
-    # model's own function; each names the type as its side knows it.
+    # The same words from Python (ml_predict, the model's own function) and from its compiled
+    # SQL (_sql); each names the type as its side knows it.
     for call, got in (("ml_predict('dated', x1, cat, 5)", "int32"),
-                      ("predict_dated(x1, cat, 5)", "INTEGER"),
+                      ("predict_dated(x1, cat, 5)", "int32"),
                       ("predict_dated_sql(x1, cat, 5)", "INTEGER")):
         with pytest.raises(duckdb.Error, match=r"(predict_dated(_probability)?|ml_predict): "
                                                r"feature 'd' must be a date or "
@@ -218,7 +218,7 @@ def test_scoring_inputs_of_the_wrong_kind_are_named(base):
                                                r"value 5\."):
             base.execute(f"SELECT {call} FROM base").fetchall()
     for call, got in (("ml_predict('dated', x1, {'k': 1}, d)", "struct<k: int32>"),
-                      ("predict_dated(x1, {'k': 1}, d)", "STRUCT\\(k INTEGER\\)")):
+                      ("predict_dated_sql(x1, {'k': 1}, d)", "STRUCT\\(k INTEGER\\)")):
         with pytest.raises(duckdb.Error, match=r"(predict_dated(_probability)?|ml_predict): "
                                                r"feature 'cat' must be text or "
                                                rf"a category \(VARCHAR at training\), got {got} "

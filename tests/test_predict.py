@@ -113,11 +113,11 @@ def test_wrong_number_of_arguments_lists_expected_columns(churn):
 
 
 def test_row_missing_a_column_names_it(churn):
-    # Scored through Python (ml_predict, or a model Python serves): sqlml's message; through
-    # compiled SQL, DuckDB's binder names the missing field and the row's columns.
-    with pytest.raises(Exception, match=r"the row passed has no column 'monthly_spend'"):
-        churn.execute("SELECT ml_predict('churn', c) FROM (SELECT age, plan FROM customers) c"
-                      ).fetchall()
+    # Scored through Python (ml_predict, and a model's own function in a session): sqlml's
+    # message; through the compiled SQL (_sql), DuckDB's binder names the missing field.
+    for fn in ("ml_predict('churn', c)", "predict_churn(c)"):
+        with pytest.raises(Exception, match=r"the row passed has no column 'monthly_spend'"):
+            churn.execute(f"SELECT {fn} FROM (SELECT age, plan FROM customers) c").fetchall()
     with pytest.raises(Exception, match=r'Could not find key "monthly_spend" in struct'):
-        churn.execute("SELECT predict_churn(c) FROM (SELECT age, plan FROM customers) c"
+        churn.execute("SELECT predict_churn_sql(c) FROM (SELECT age, plan FROM customers) c"
                       ).fetchall()

@@ -399,18 +399,14 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
             {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made),
-             # A one-feature model's SQL cannot tell a whole row from its feature (macros
-             # overload on arity only); Python can, so the row form keeps working in a session.
-             "functions": made, "python_first": python_first(pipeline) or len(features) == 1},
+             # Whether a sqlml session serves the model's own functions through Python. It
+             # does for every model type: on a 2,000-row dashboard query Python answered
+             # faster than the SQL in a session for logistic (0.035 s against 0.049 s, 20-45
+             # ms of which is binding the SQL), boosting (0.044 / 0.17 s) and forests (0.07 /
+             # 0.46 s) (benchmarks/bench_clients.py). A batch of a million rows is faster
+             # through a linear model's <fn>_probability_sql (0.5x numpy), which stays there.
+             "functions": made, "python_first": True},
             params.rows())
-
-
-def python_first(pipeline) -> bool:
-    """Whether a sqlml session serves this compiled model faster through Python than through
-    its SQL (benchmarks/bench_clients.py measures both): a linear model's SQL is a handful of
-    multiply-adds per row, cheaper than handing the rows to Python; a tree ensemble walks its
-    node arrays level by level, slower than scikit-learn's compiled traversal."""
-    return emitter(pipeline.named_steps["model"]) is not linear
 
 
 def info_functions(info: dict, fn: str, problem_type: str) -> list[str]:

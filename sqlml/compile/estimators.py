@@ -33,7 +33,7 @@ from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
 MAX_SQL_CHARS = 2_000_000         # an inlined MLP above this binds each layer in a lambda
 # An MLP whose inlined SQL would pass this keeps its weights as data: 100 kB of SQL binds in
-# about 0.2 s per query, the data form in about 10 ms at any size.
+# about 0.2 s per query, the data form in 10-70 ms whatever the size.
 DATA_MLP_CHARS = 100_000
 
 
@@ -248,11 +248,13 @@ def _mlp(est, inputs: list[str], bind: bool) -> Scores:
 def _data_layer(xs: str, w: str, b: str, n_in: int, n_out: int, act) -> str:
     """One layer as a correlated subquery: ``xs`` (the SQL of the layer's input DOUBLE[]) times
     the row-major weights ``w`` (n_in x n_out, stored), grouped per unit, plus the intercept,
-    then the activation; a DOUBLE[] in unit order. The products of a unit are added by DuckDB's
-    sum (in no fixed order: about 1e-16 from numpy's dot)."""
+    then the activation; a DOUBLE[] in unit order. A unit's products are added in input order
+    (``list_sum`` of the ordered list: the same number every run, where DuckDB's ``sum`` adds
+    in arrival order; about 1e-16 from numpy's dot)."""
     z = act("(__sqlml_z + __sqlml_b[__sqlml_j + 1])")
     return (f"(SELECT list({z} ORDER BY __sqlml_j) FROM (SELECT __sqlml_k % {n_out} AS __sqlml_j, "
-            f"sum(__sqlml_x[__sqlml_k // {n_out} + 1] * __sqlml_w) AS __sqlml_z FROM (SELECT "
+            f"list_sum(list(__sqlml_x[__sqlml_k // {n_out} + 1] * __sqlml_w ORDER BY "
+            f"__sqlml_k)) AS __sqlml_z FROM (SELECT "
             f"{xs} AS __sqlml_x, unnest({w}) AS __sqlml_w, unnest(range({n_in * n_out})) AS "
             f"__sqlml_k) GROUP BY __sqlml_j), (SELECT {b} AS __sqlml_b))")
 

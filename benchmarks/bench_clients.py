@@ -179,12 +179,14 @@ def million(repeat: int) -> None:
     make_table(con, 1_000_000, seed=0.1)
     print(f"1,000,000 rows x 10 numeric features, threads=2, best of {repeat}: "
           f"sum(_probability_sql(...)) vs bare predict_proba on the preprocessed array")
-    for model_type, hyper in (("logistic", {}),
-                              ("gradient_boosting", {"max_iter": 100, "early_stopping": False})):
+    # The targets: logistic at most 0.6x numpy, histogram boosting at most 1.0x.
+    for model_type, hyper, target in (
+            ("logistic", {}, 0.6),
+            ("gradient_boosting", {"max_iter": 100, "early_stopping": False}, 1.0)):
         r = measure(con, model_type, hyper, repeat, 100_000)
         if r is not None:
             print(f"  {model_type}: _probability_sql {r['sql']:.3f}s | numpy {r['floor']:.3f}s "
-                  f"| ratio {r['sql'] / r['floor']:.2f}x (target <= 1.0x) | Python-served "
+                  f"| ratio {r['sql'] / r['floor']:.2f}x (target <= {target}x) | Python-served "
                   f"{r['python'] / r['floor']:.2f}x")
 
 

@@ -157,7 +157,7 @@ def clients(repeat: int) -> None:
             print(f"  {name}: CLI {s:.3f}s | Python-served {python[name]:.3f}s | ratio "
                   f"{s / python[name]:.2f}x")
         print("In a sqlml session, <fn>_probability is served by the faster of its SQL and "
-              "Python (sqlml.compile.model.python_first):")
+              "Python (see sqlml.compile.model.for_training):")
         for name, _, _ in MODELS:
             faster = "SQL" if session_sql[name] < python[name] else "Python"
             print(f"  {name}: session SQL {session_sql[name]:.3f}s | Python {python[name]:.3f}s"

@@ -195,3 +195,9 @@ CREATE TABLE IF NOT EXISTS sqlml.model_params (
     doubles DOUBLE[],
     texts   VARCHAR[]
 );
+
+-- Every recommender's active item factors by model name, for pure-SQL ml_similar_items; rebuilt
+-- by sqlml/catalog/store.py refresh_recommender_items whenever an active version changes.
+CREATE VIEW IF NOT EXISTS sqlml.recommender_items AS
+    SELECT NULL::VARCHAR AS model, NULL::VARCHAR AS item, NULL::BIGINT AS ordinal,
+           NULL::DOUBLE[] AS factors WHERE false;

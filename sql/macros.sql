@@ -1,6 +1,12 @@
 -- Macros that own the named arguments and defaults of sqlml's Python-backed functions, and
 -- pure-SQL views of the catalog that work in any DuckDB client.
 
+-- The dispatchers every generated function calls, and the functions only Python runs:
+-- in a plain DuckDB client they return the compiled SQL passed to them or an error saying what
+-- needs sqlml; a sqlml session shadows them with TEMP macros that call Python
+-- (sqlml/catalog/generated.py explains why).
+{{dispatchers}};
+
 -- ml_create_model(name, source, target := NULL, ...): generated from sqlml/spec.py's PARAMS
 -- (sqlml.spec.create_model_macro), so the macro, the Python API and the UDF agree on them.
 {{ml_create_model}}
@@ -116,10 +122,36 @@ CREATE OR REPLACE MACRO ml_training_log(model_name) AS TABLE
     WHERE l.name = model_name
     ORDER BY l.version, l.logged_at, l.trial, l.epoch;
 
--- Items closest to an item in a recommender's factor space (cosine similarity).
+-- The model's name when it is a recommender; otherwise the Python side's error.
+CREATE OR REPLACE MACRO __sqlml_require_recommender(model_name, caller) AS
+    CASE WHEN (SELECT v.problem_type FROM sqlml.models m JOIN sqlml.model_versions v
+               ON v.name = m.name AND v.version = m.active_version
+               WHERE m.name = ml_require_model(model_name)) = 'recommendation' THEN model_name
+         ELSE error(caller || ': model ''' || model_name || ''' is ' || (SELECT v.problem_type
+              || ', not a recommender. Score it with ' || m.function_name || '(...), or train '
+              || 'one with problem_type := ''recommendation''.' FROM sqlml.models m
+              JOIN sqlml.model_versions v ON v.name = m.name AND v.version = m.active_version
+              WHERE m.name = model_name)) END;
+
+-- Items closest to an item in a recommender's factor space (cosine similarity; ties to the
+-- lower item). In SQL over sqlml.recommender_items in any client; through Python in a sqlml
+-- session (the same items, similarities to 1e-12). Every column is qualified: a macro's
+-- parameter (item) replaces any unqualified column of its name.
 CREATE OR REPLACE MACRO ml_similar_items(model_name, item, k := 10) AS TABLE
-    SELECT r.rank, r.item, r.similarity
-    FROM (SELECT unnest(__sqlml_py_similar_items(model_name, item, k)) AS r);
+    SELECT * FROM (
+        SELECT r.rank, r.item, r.similarity
+        FROM (SELECT unnest(__sqlml_serve_similar(model_name, item, k, [])) AS r)
+        WHERE __sqlml_serve_session()
+        UNION ALL
+        SELECT s.rank, s.item, s.similarity FROM (
+            SELECT (row_number() OVER (ORDER BY list_cosine_similarity(o.factors, me.factors)
+                    DESC, o.ordinal))::INTEGER AS rank, o.item AS item,
+                   list_cosine_similarity(o.factors, me.factors) AS similarity
+            FROM sqlml.recommender_items o, sqlml.recommender_items me
+            WHERE o.model = __sqlml_require_recommender(model_name, 'ml_similar_items')
+              AND me.model = o.model AND me.item = item::VARCHAR AND o.item <> me.item) s
+        WHERE s.rank <= k AND NOT __sqlml_serve_session()
+    ) ORDER BY rank;
 
 -- Over/underfitting verdict and learning curve of the active version (settings := {diagnose: true}).
 CREATE OR REPLACE MACRO ml_diagnose(model_name) AS TABLE
@@ -180,4 +212,4 @@ CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
 -- Scores of a model for every row of a table or query, written to sqlml_scores.<model> for
 -- clients without Python (sqlml/refresh_scores.py); returns the number of rows written.
 CREATE OR REPLACE MACRO ml_refresh_scores(model_name, source, "key" := NULL) AS
-    __sqlml_py_refresh_scores(model_name, source, "key");
+    __sqlml_call_refresh_scores(model_name, source, "key");

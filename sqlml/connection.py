@@ -7,7 +7,7 @@ import os
 import duckdb
 
 from sqlml import context, functions, sqlfiles
-from sqlml.catalog import migrations
+from sqlml.catalog import generated, migrations
 
 # DuckDB 2.x writes files that DuckDB 1.4 and 1.5 clients (the duckdb CLI, BI tools' drivers)
 # cannot open. sqlml models are meant to be read by those clients too, so new files are written
@@ -53,6 +53,25 @@ def install(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         _install_temp_macros(con)
     else:
         _install_sql(con, version)
+    serve_from_python(con, public=read_only and (version or 0) < migrations.DISPATCH)
+    return con
+
+
+def serve_from_python(con: duckdb.DuckDBPyConnection,
+                      public: bool = False) -> duckdb.DuckDBPyConnection:
+    """Make ``con`` (a connection or one of its cursors, which do not see the connection's TEMP
+    macros) serve the generated functions through sqlml's Python UDFs where a model asks for it
+    (sqlml/catalog/generated.py). Without this a cursor still gets right answers from the
+    compiled SQL, and an error naming the remedy for a model only Python scores.
+
+    ``public``: also the macros ml_predict, ml_drop_model, ... for this connection only, for a
+    read-only file written before they were persisted (ml_predict's 130 overloads take about
+    0.1 s to create, so only then)."""
+    for stmt in generated.dispatch_statements(temp=True):
+        con.execute(stmt)
+    if public:
+        for stmt in generated.public_statements(temp=True):
+            con.execute(stmt)
     return con
 
 
@@ -80,6 +99,8 @@ def _install_sql(con: duckdb.DuckDBPyConnection, version: int | None) -> None:
         for name in sqlfiles.SQL_FILES:
             for stmt in sqlfiles.statements(name):
                 cur.execute(stmt)
+        if version is not None:
+            migrations.after_sql(cur, version)
         migrations.stamp(cur)
         cur.execute(
             "INSERT OR REPLACE INTO sqlml.meta (key, value) VALUES ('sql_fingerprint', ?)",

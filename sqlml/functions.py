@@ -49,8 +49,21 @@ class Udf:
 
 
 # -- scoring --------------------------------------------------------------------------------------
+def _positional(args) -> list:
+    """ml_predict's arguments: the macro packs the features given after the model name into
+    one STRUCT (fields __sqlml_arg1, ...; NULL for none), since macros are not variadic."""
+    packed = args[1]
+    if pa.types.is_null(packed.type):
+        return [args[0]]
+    if isinstance(packed, pa.ChunkedArray):
+        packed = packed.combine_chunks()
+    return [args[0], *(packed.field(i) for i in range(packed.type.num_fields))]
+
+
 def _model_for(inst: Instance, args, caller: str | None,
                suffix: str = "") -> tuple[StoredModel, str, list]:
+    if caller:   # ml_predict and ml_predict_probability
+        args = _positional(args)
     refs = args[0]
     ref = refs[0].as_py()
     if not isinstance(ref, str):
@@ -184,6 +197,39 @@ def _drop_model(inst: Instance):
     return udf
 
 
+def version_functions(cur, name: str, row: dict) -> list[str]:
+    """The DDL of a stored version's generated functions, as its training made them: for a
+    rollback, and for a file whose functions predate the current dispatch (migrations)."""
+    if row["problem_type"] == "recommendation":
+        return recommend_train.macros_for_version(name, row)
+    ddl = compile_sql.for_rollback(cur, name, row)
+    info = (json.loads(row["parameters"]) or {}).get("compiled_sql") or {}
+    return ddl + generated.create_statements(
+        name, row["function_name"], [f["name"] for f in json.loads(row["features"])],
+        row["problem_type"], row["target_type"],
+        compiled=compile_sql.info_functions(info, row["function_name"], row["problem_type"]),
+        python_first=info.get("python_first", True),
+        reason=info.get("summary", "not compiled to SQL: trained before sqlml compiled models"))
+
+
+def regenerate_all(cur) -> None:
+    """Rewrite every model's generated functions from its active version (inside the caller's
+    transaction)."""
+    for name in catalog.model_names(cur):
+        model = catalog.model_row(cur, name)
+        assert model is not None   # listed just now, in this transaction
+        row = catalog.version_row(cur, name, model["active_version"])
+        try:
+            ddl = version_functions(cur, name, row)
+        except Exception:   # an artifact this scikit-learn cannot load, say
+            # The file must still open: the model keeps the functions it had, which a sqlml
+            # session with a scikit-learn that loads it still serves.
+            continue
+        for stmt in ddl:
+            cur.execute(stmt)
+    catalog.refresh_recommender_items(cur)
+
+
 def _rollback_model(inst: Instance):
     def udf(names, versions):
         out = []
@@ -195,16 +241,9 @@ def _rollback_model(inst: Instance):
                     catalog.require_version(cur, name, version, "ml_rollback_model",
                                             "Pass one of them.")
                     row = catalog.version_row(cur, name, version)
-                    features = [f["name"] for f in json.loads(row["features"])]
                     ddl = generated.drop_statements(generated.all_names(
                         current["function_name"]))
-                    if row["problem_type"] == "recommendation":
-                        ddl += recommend_train.macros_for_version(name, row)
-                    else:
-                        ddl += generated.create_statements(
-                            name, row["function_name"], features, row["problem_type"],
-                            row["target_type"])
-                        ddl += compile_sql.for_rollback(cur, name, row)
+                    ddl += version_functions(cur, name, row)
                     catalog.set_active(cur, name, version, row["function_name"], ddl)
                 finally:
                     inst.models.forget(name)
@@ -304,15 +343,15 @@ UDFS = (
     Udf(generated.PROBABILITY_UDF, _probability(), None, "DOUBLE"),
     Udf(generated.PROBABILITIES_UDF, _probabilities, None, generated.PROBABILITIES_TYPE),
     Udf(generated.EXPLAIN_UDF, _explain, None, generated.EXPLAIN_TYPE),
-    Udf("ml_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
-    Udf("ml_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
+    Udf("__sqlml_py_predict", _labels(pa.string(), "ml_predict"), None, "VARCHAR"),
+    Udf("__sqlml_py_predict_probability", _probability("ml_predict_probability"), None, "DOUBLE"),
     Udf(generated.RECOMMEND_UDF, _recommend, None,
         "STRUCT(rank INTEGER, item VARCHAR, score DOUBLE, source VARCHAR, reason VARCHAR)[]"),
     Udf(generated.RATING_UDF, _rec_rating, None, "DOUBLE"),
     Udf("__sqlml_py_similar_items", _similar_items, None,
         "STRUCT(rank INTEGER, item VARCHAR, similarity DOUBLE)[]"),
-    Udf("ml_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
-    Udf("ml_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
+    Udf("__sqlml_py_drop_model", _drop_model, ["VARCHAR"], "VARCHAR", side_effects=True),
+    Udf("__sqlml_py_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
         side_effects=True),
     Udf("__sqlml_py_refresh_scores", _refresh_scores, None, "BIGINT", side_effects=True),
 )

@@ -445,8 +445,10 @@ def create_model_macro() -> str:
     heads = [_quoted(p.name) if p.required else f"{_quoted(p.name)} := {sql_literal(p.default)}"
              for p in PARAMS]
     args = ", ".join(_quoted(p.name) for p in PARAMS)
+    # Through the Python-only stand-in (sqlml/catalog/generated.py): a plain client is told
+    # that training needs sqlml, a sqlml session reaches the UDF.
     return (f"CREATE OR REPLACE MACRO ml_create_model({', '.join(heads)}) AS\n"
-            f"    {UDF}({args});\n")
+            f"    __sqlml_call_create_model({args});\n")
 
 
 def _rule_text(rule: Rule) -> str:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from sqlml import spec
+from sqlml.catalog import generated
 from sqlml.catalog import store as catalog
 from sqlml.errors import ModelNotFoundError
 
@@ -56,6 +57,9 @@ PLACEHOLDERS = {
                    f"{_literal(catalog.NO_MODELS)})"}),
     # The whole CREATE MACRO statement: its parameters, order and defaults are sqlml.spec's.
     "ml_create_model": spec.create_model_macro().rstrip("\n"),
+    # The persisted dispatchers the generated functions call (sqlml/catalog/generated.py).
+    "dispatchers": ";\n".join([*generated.dispatch_statements(temp=False),
+                                *generated.public_statements()]),
 }
 
 

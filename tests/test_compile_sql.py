@@ -267,12 +267,13 @@ def test_not_compilable_models_say_why(con):
     con.register("frame", make_customers(400))
     con.execute("CREATE TABLE customers AS FROM frame")
     cases = {"text": dict(source="customers", model_type="mlp"),
-             "near": dict(source=NO_TEXT, model_type="knn"),
-             "calib": dict(source=NO_TEXT, model_type="logistic",
+             "near": dict(source=NO_TEXT, model_type="knn",
+                          hyperparameters={"metric": "cosine"}),
+             "calib": dict(source=NO_TEXT, model_type="knn", hyperparameters={"metric": "cosine"},
                            settings={"calibrate": "sigmoid"})}
     why = {"text": "MLP model over text column support_notes: each hidden unit weighs every "
-                   "vocabulary term", "near": "KNN model",
-           "calib": "calibrated model"}
+                   "vocabulary term", "near": "KNN model with metric 'cosine'",
+           "calib": "KNN model with metric 'cosine'"}   # a calibrated model: its base's reason
     for name, opts in cases.items():
         s = sqlml.create_model(con, name, opts.pop("source"), target="churned",
                                function=f"p_{name}", progress=False, **opts)
@@ -295,7 +296,7 @@ def test_versions_rollback_and_drop_keep_sql_macros_in_step(con):
     v1 = col(con, "SELECT p_m_probability_sql(c) FROM new_customers c")
     assert sql_names <= names_in(con, "p_m")
     sqlml.create_model(con, "m", NO_TEXT, target="churned", model_type="knn",
-                       function="p_m", progress=False)
+                       hyperparameters={"metric": "cosine"}, function="p_m", progress=False)
     assert not sql_names & names_in(con, "p_m")            # v2 does not compile: none left
     con.execute("SELECT ml_rollback_model('m', 1)").fetchall()
     back = col(con, "SELECT p_m_probability_sql(c) FROM new_customers c")
@@ -319,12 +320,17 @@ def test_refresh_scores_writes_the_served_scores(shop):
     cols = [r[0] for r in con.execute("DESCRIBE sqlml_scores.lr").fetchall()]
     assert cols == ["customer_id", "label", "probability", "probabilities", "model_version",
                     "refreshed_at"]
+    # Refreshed through Python; a logistic model's function serves its compiled SQL: 1e-12.
     diff = con.execute("""SELECT count(*), max(abs(s.probability - p_lr_probability(c))),
             count(*) FILTER (WHERE s.label IS DISTINCT FROM p_lr(c)),
-            count(*) FILTER (WHERE s.probabilities IS DISTINCT FROM p_lr_probabilities(c)),
+            count(*) FILTER (WHERE s.probabilities.labels
+                             IS DISTINCT FROM p_lr_probabilities(c).labels),
+            max(list_max(list_transform(list_zip(s.probabilities.probabilities,
+                p_lr_probabilities(c).probabilities), lambda z: abs(z[1] - z[2])))),
             min(s.model_version)
         FROM new_customers c JOIN sqlml_scores.lr s USING (customer_id)""").fetchall()[0]
-    assert diff == (120, 0.0, 0, 0, 1)
+    assert diff[0] == 120 and diff[1] <= 1e-12 and diff[2:4] == (0, 0)
+    assert diff[4] <= 1e-12 and diff[5] == 1
     # A query as source, two key columns, a regression model.
     n = con.execute("""SELECT ml_refresh_scores('spend_ridge',
             'SELECT customer_id, region AS r, * EXCLUDE (customer_id) FROM new_customers

@@ -9,11 +9,13 @@ always identically.
 
 import csv
 import io
+import time
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import shared_file
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -30,6 +32,8 @@ from threadpoolctl import threadpool_limits
 
 import sqlml
 from sqlml.compile import trees as compile_trees
+from sqlml.compile.estimators import Vector
+from sqlml.compile.params import Params
 from sqlml.compile.trees import probabilities_sql, scores_sql, supports
 
 F32 = np.float32
@@ -116,10 +120,28 @@ def table(X, nulls=None):
     return pa.table(cols)
 
 
-def run_sql(exprs, X, nulls=None):
+@pytest.fixture(params=["case", "arrays"])
+def sql_form(request, monkeypatch):
+    """Each exactness test runs on both forms: CASE SQL and node arrays read by a traversal."""
+    for limit in ("CASE_MAX_NODES", "CASE_MAX_CHARS"):
+        monkeypatch.setattr(compile_trees, limit, 10 ** 9 if request.param == "case" else 0)
+    return request.param
+
+
+def run_sql(exprs, X, nulls=None, store=None):
     con = duckdb.connect()
+    if store is not None:   # the arrays, as the catalog keeps them
+        con.execute("CREATE SCHEMA sqlml")
+        con.execute("CREATE TABLE sqlml.model_params (name VARCHAR, version INTEGER, "
+                    "key VARCHAR, ints BIGINT[], doubles DOUBLE[], texts VARCHAR[])")
+        store.write(con)
     frame = table(X, nulls)  # noqa: F841  (scanned by name)
-    got = np.array(con.execute(f"SELECT {', '.join(exprs)} FROM frame").fetchall(), dtype=float)
+    if isinstance(exprs, Vector):   # one DOUBLE[] of every output
+        rows = con.execute(f"SELECT {exprs} FROM frame").fetchall()
+        got = np.array([r[0] for r in rows], dtype=float)
+    else:
+        got = np.array(con.execute(f"SELECT {', '.join(exprs)} FROM frame").fetchall(),
+                       dtype=float)
     # the inputs arrive unchanged: NaN stays NaN, NULL is NULL, every other value bit for bit
     back = con.sql("SELECT * FROM frame").to_arrow_table()
     for j in range(X.shape[1]):
@@ -137,8 +159,8 @@ def check_classifier(est, X, splits, edges, exact):
     E, nulls = eval_data(X, splits, edges=edges)
     want = est.predict_proba(E)
     exprs = scores_sql(est, inputs(X.shape[1]))
-    assert len(exprs) == len(est.classes_)
     got = run_sql(exprs, E, nulls)
+    assert got.shape == (len(E), len(est.classes_))
     if exact:
         np.testing.assert_array_equal(got, want)
     else:
@@ -149,8 +171,7 @@ def check_classifier(est, X, splits, edges, exact):
 
 def check_regressor(est, X, splits, edges, exact):
     E, nulls = eval_data(X, splits, edges=edges)
-    (expr,) = scores_sql(est, inputs(X.shape[1]))
-    got = run_sql([expr], E, nulls)[:, 0]
+    got = run_sql(scores_sql(est, inputs(X.shape[1])), E, nulls)[:, 0]
     want = est.predict(E)
     if exact:
         np.testing.assert_array_equal(got, want)
@@ -181,7 +202,7 @@ def test_float32_bound_is_the_exact_cut_point_of_the_float32_comparison():
 
 # -- each kind against scikit-learn ----------------------------------------------------------
 
-def test_decision_tree_classifier_matches_bit_for_bit():
+def test_decision_tree_classifier_matches_bit_for_bit(sql_form):
     X, score = training_data()
     y = np.digitize(score, [-0.5, 0.7])  # three classes
     est = DecisionTreeClassifier(min_samples_leaf=3, random_state=0).fit(X, y)
@@ -189,13 +210,13 @@ def test_decision_tree_classifier_matches_bit_for_bit():
     check_classifier(est, X, sk_splits(est), float32_edges, exact=True)
 
 
-def test_decision_tree_regressor_matches_bit_for_bit():
+def test_decision_tree_regressor_matches_bit_for_bit(sql_form):
     X, score = training_data(seed=2)
     est = DecisionTreeRegressor(min_samples_leaf=3, random_state=0).fit(X, score)
     check_regressor(est, X, sk_splits(est), float32_edges, exact=True)
 
 
-def test_random_forest_classifier_matches_bit_for_bit():
+def test_random_forest_classifier_matches_bit_for_bit(sql_form):
     X, score = training_data(seed=4)
     y = np.array(["no", "maybe", "yes"])[np.digitize(score, [-0.3, 0.6])]
     # n_jobs=1: scikit-learn then adds the trees in order, as the SQL does
@@ -205,14 +226,14 @@ def test_random_forest_classifier_matches_bit_for_bit():
     assert len(np.unique(got[:, 1])) > 20  # fractions from many leaves, not just 0 and 1
 
 
-def test_random_forest_regressor_matches_bit_for_bit():
+def test_random_forest_regressor_matches_bit_for_bit(sql_form):
     X, score = training_data(seed=5)
     est = RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0, n_jobs=1).fit(
         X, score)
     check_regressor(est, X, sk_splits(est), float32_edges, exact=True)
 
 
-def test_binary_hist_gradient_boosting_matches():
+def test_binary_hist_gradient_boosting_matches(sql_form):
     X, score = training_data(seed=6)
     est = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(X, score > 0.1)
     got = check_classifier(est, X, hgb_splits(est), hgb_edges, exact=False)
@@ -220,7 +241,7 @@ def test_binary_hist_gradient_boosting_matches():
     np.testing.assert_array_equal(got[:, 0], 1 - got[:, 1])
 
 
-def test_multiclass_hist_gradient_boosting_matches_per_class_and_as_one_list():
+def test_multiclass_hist_gradient_boosting_matches_per_class_and_as_one_list(sql_form):
     X, score = training_data(seed=7)
     y = np.digitize(score, [-0.6, 0.0, 0.8])  # four classes
     est = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, y)
@@ -234,7 +255,7 @@ def test_multiclass_hist_gradient_boosting_matches_per_class_and_as_one_list():
 
 
 @pytest.mark.parametrize("loss", ["squared_error", "poisson"])
-def test_hist_gradient_boosting_regressor_matches(loss):
+def test_hist_gradient_boosting_regressor_matches(loss, sql_form):
     X, score = training_data(seed=8)
     target = np.exp(score / 2) if loss == "poisson" else score
     est = HistGradientBoostingRegressor(loss=loss, max_iter=30, random_state=0).fit(X, target)
@@ -242,7 +263,7 @@ def test_hist_gradient_boosting_regressor_matches(loss):
     check_regressor(est, X, hgb_splits(est), hgb_edges, exact=loss == "squared_error")
 
 
-def test_imputation_folded_into_the_splits_equals_the_pipeline():
+def test_imputation_folded_into_the_splits_equals_the_pipeline(sql_form):
     """missing_as: raw inputs and each column's median give the imputed pipeline's scores."""
     X, score = training_data(seed=9)
     for model in (DecisionTreeClassifier(min_samples_leaf=3, random_state=0),
@@ -281,7 +302,7 @@ def chain_tree(depth: int) -> DecisionTreeRegressor:
     return est
 
 
-def test_a_tree_deeper_than_the_expression_depth_limit_compiles():
+def test_a_tree_deeper_than_the_expression_depth_limit_compiles(sql_form):
     est = chain_tree(1500)
     assert est.get_depth() == 1500
     # One CASE nested per level would be refused by DuckDB:
@@ -291,11 +312,10 @@ def test_a_tree_deeper_than_the_expression_depth_limit_compiles():
     with pytest.raises(duckdb.ParserException, match="expression depth"):
         duckdb.connect().execute(f"SELECT {nested} FROM (SELECT 1.0e0 AS x0)").fetchall()
     X = np.array([[-1.0], [0.5], [np.nextafter(0.5, 1)], [700.5], [1499.5], [1500.0], [np.nan]])
-    (expr,) = scores_sql(est, ["x0"])
-    np.testing.assert_array_equal(run_sql([expr], X)[:, 0], est.predict(X))
+    np.testing.assert_array_equal(run_sql(scores_sql(est, ["x0"]), X)[:, 0], est.predict(X))
 
 
-def test_an_ensemble_of_more_trees_than_the_depth_limit_compiles():
+def test_an_ensemble_of_more_trees_than_the_depth_limit_compiles(sql_form):
     X, score = training_data(n=300, seed=10)
     est = HistGradientBoostingClassifier(max_iter=1050, max_leaf_nodes=3, learning_rate=0.05,
                                          early_stopping=False, random_state=0).fit(X, score > 0)
@@ -322,7 +342,7 @@ def test_supports_refuses_what_it_cannot_compile_exactly(monkeypatch):
     assert not supports(forest)
     with pytest.raises(ValueError, match=rf"RandomForestRegressor cannot be compiled to exact "
                                          rf"SQL: it has {nodes} tree nodes, above the "
-                                         rf"{nodes - 1} that DuckDB binds.*train fewer"):
+                                         rf"{nodes - 1} whose arrays a query reads.*train fewer"):
         scores_sql(forest, inputs(3))
 
 
@@ -407,3 +427,182 @@ def test_decision_tree_model_type_trains_stores_and_serves(customers, tmp_path):
         "SELECT predict_spend_tree(c) FROM customers c ORDER BY customer_id").fetchall()])
     np.testing.assert_array_equal(got, reg.pipeline.predict(frame))
     con.close()
+
+
+# -- node arrays: real data, size, storage, the CLI --------------------------------------------
+
+CHURN_NUMERIC = ["account_length", "number_vmail_messages", "total_day_minutes",
+                 "total_day_calls", "total_eve_minutes", "total_eve_calls", "total_night_minutes",
+                 "total_night_calls", "total_intl_minutes", "total_intl_calls",
+                 "number_customer_service_calls"]
+
+
+@pytest.fixture(scope="module")
+def churn():
+    path = shared_file("churn", "mlc_churn.csv")
+    frame = duckdb.connect().sql(f"SELECT * FROM read_csv('{path}')").df()
+    X = frame[CHURN_NUMERIC].to_numpy(dtype=np.float64)
+    return frame, X
+
+
+def test_both_forms_match_scikit_learn_on_real_churn_data(churn, sql_form):
+    frame, X = churn
+    churned = frame["churn"].to_numpy(dtype=bool)
+    area = frame["area_code"].to_numpy()
+    intl = frame["total_intl_charge"].to_numpy(dtype=np.float64)
+    fit = X[:4000]
+    classifiers = [
+        DecisionTreeClassifier(random_state=0).fit(fit, churned[:4000]),
+        RandomForestClassifier(n_estimators=30, random_state=0, n_jobs=1).fit(fit, area[:4000]),
+        HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(fit, churned[:4000]),
+        HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(fit, area[:4000])]
+    regressors = [DecisionTreeRegressor(random_state=0).fit(fit, intl[:4000]),
+                  RandomForestRegressor(n_estimators=20, random_state=0, n_jobs=1).fit(
+                      fit, intl[:4000]),
+                  HistGradientBoostingRegressor(max_iter=40, random_state=0).fit(
+                      fit, intl[:4000])]
+    for est in classifiers + regressors:
+        store = Params("churn", 1)
+        exprs = scores_sql(est, inputs(X.shape[1]), store=store)
+        if sql_form == "arrays":
+            assert isinstance(exprs, Vector) and len(exprs) < 3000, type(est).__name__
+        got = run_sql(exprs, X, store=store)
+        want = est.predict_proba(X) if hasattr(est, "predict_proba") else \
+            est.predict(X).reshape(-1, 1)
+        if isinstance(est, HistGradientBoostingClassifier):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-15)
+        else:   # trees and forests, and boosting with no exp: bit for bit
+            np.testing.assert_array_equal(got, want)
+
+
+def test_node_arrays_send_missing_values_where_scikit_learn_does(monkeypatch):
+    """NaN and NULL, where scikit-learn learnt to send them left or right, and unseen in
+    training (they go right); the inputs at, above and below every threshold."""
+    monkeypatch.setattr(compile_trees, "CASE_MAX_NODES", 0)
+    X, score = training_data(n=800, seed=14)
+    clean = np.nan_to_num(X, nan=0.25)
+    y = np.digitize(score, [-0.4, 0.5])
+    for est, data in ((RandomForestClassifier(n_estimators=15, random_state=0, n_jobs=1), X),
+                      (DecisionTreeRegressor(random_state=0), clean),
+                      (HistGradientBoostingRegressor(max_iter=25, random_state=0), X),
+                      (HistGradientBoostingRegressor(max_iter=25, random_state=0), clean)):
+        est.fit(data, y if hasattr(est, "classes_") or isinstance(
+            est, RandomForestClassifier) else score)
+        splits = hgb_splits(est) if hasattr(est, "_predictors") else sk_splits(est)
+        edges = hgb_edges if hasattr(est, "_predictors") else float32_edges
+        E, nulls = eval_data(X, splits, edges=edges)
+        exprs = scores_sql(est, inputs(3))
+        assert isinstance(exprs, Vector)
+        got = run_sql(exprs, E, nulls)
+        want = est.predict_proba(E) if hasattr(est, "predict_proba") else \
+            est.predict(E).reshape(-1, 1)
+        np.testing.assert_array_equal(got, want)
+
+
+def _macro(con, name: str) -> str:
+    return con.execute("SELECT macro_definition FROM duckdb_functions() WHERE function_name = ?",
+                       [name]).fetchall()[0][0]
+
+
+def test_a_200_tree_forest_trains_to_a_small_macro_reading_stored_arrays(customers):
+    con = customers
+    sqlml.create_model(con, "churn_forest", "customers", target="churned",
+                       model_type="random_forest", function="forest",
+                       hyperparameters={"n_estimators": 200, "n_jobs": 1})
+    model = sqlml.load_model(con, "churn_forest")
+    est = model.pipeline.named_steps["model"]
+    assert len(est.estimators_) == 200
+    body = _macro(con, "forest_probability_sql")
+    assert len(body) < 20_000 and "sqlml.model_params" in body
+    stored = dict(con.execute("SELECT key, len(coalesce(ints, doubles)) FROM sqlml.model_params "
+                              "WHERE name = 'churn_forest'").fetchall())
+    nodes = sum(t.tree_.node_count for t in est.estimators_)
+    assert stored["trees.feature"] == stored["trees.threshold"] == nodes
+    assert stored["trees.roots"] == stored["trees.depths"] == 200
+    frame = con.sql("FROM customers ORDER BY customer_id").df()
+    got = np.array([r[0] for r in con.execute(
+        "SELECT forest_probability_sql(c) FROM customers c ORDER BY customer_id").fetchall()])
+    pos = list(est.classes_).index(True)
+    np.testing.assert_array_equal(got, model.pipeline.predict_proba(frame)[:, pos])
+    t0 = time.perf_counter()
+    con.execute("SELECT forest_probability_sql(c) FROM customers c LIMIT 0").fetchall()
+    assert time.perf_counter() - t0 < 2.0   # binds in milliseconds; a loose bound, not a timing
+
+
+def test_a_boosting_model_stored_by_sqlml_scores_the_same_in_the_duckdb_cli(customers, tmp_path):
+    path = tmp_path / "gb.duckdb"
+    con = sqlml.connect(path)
+    rows = customers.sql("FROM customers").to_arrow_table()  # noqa: F841
+    con.execute("CREATE TABLE customers AS FROM rows")
+    sqlml.create_model(con, "churn_gb", "customers", target="churned",
+                       model_type="gradient_boosting", function="gb",
+                       hyperparameters={"max_iter": 100, "early_stopping": False})
+    model = sqlml.load_model(con, "churn_gb")
+    assert compile_trees._node_count(model.pipeline.named_steps["model"]) > \
+        compile_trees.CASE_MAX_NODES
+    assert len(_macro(con, "gb_probability_sql")) < 20_000
+    query = ("SELECT customer_id, gb_probability_sql(c) AS p, gb_sql(c) AS label "
+             "FROM customers c ORDER BY customer_id")
+    session = con.execute(query).fetchall()
+    frame = con.sql("FROM customers ORDER BY customer_id").df()
+    np.testing.assert_allclose([r[1] for r in session],
+                               model.pipeline.predict_proba(frame)[:, 1], rtol=0, atol=1e-12)
+    con.close()
+    done = cli(path, query)
+    assert done.returncode == 0, done.stderr
+    out = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert [float(r["p"]) for r in out] == [r[1] for r in session]
+    assert [r["label"] == "true" for r in out] == [r[2] for r in session]
+
+
+def test_inputs_that_read_stored_arrays_get_the_struct_form(monkeypatch):
+    """DuckDB allows no subquery inside a lambda: an input holding one (a preprocessing step
+    that reads sqlml.model_params) is bound next to the arrays instead, with the same result."""
+    monkeypatch.setattr(compile_trees, "CASE_MAX_NODES", 0)
+    X, score = training_data(n=500, seed=15)
+    est = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, score > 0)
+    E, nulls = eval_data(X, hgb_splits(est), edges=hgb_edges)
+    plain = scores_sql(est, inputs(3))
+    reading = scores_sql(est, [f"(x{j} + (SELECT 0.0e0))" for j in range(3)])
+    assert "__sqlml_s" in reading and "__sqlml_s" not in plain
+    np.testing.assert_array_equal(run_sql(reading, E, nulls), run_sql(plain, E, nulls))
+    np.testing.assert_allclose(run_sql(reading, E, nulls), est.predict_proba(E), rtol=0,
+                               atol=1e-15)
+
+
+def test_a_rolled_back_forest_reads_its_own_stored_arrays(customers):
+    con = customers
+    for n_trees in (30, 40):   # versions 1 and 2, each with its own arrays
+        sqlml.create_model(con, "rf_versions", "customers", target="churned",
+                           model_type="random_forest", function="rfv",
+                           hyperparameters={"n_estimators": n_trees, "n_jobs": 1})
+    query = "SELECT rfv_probability_sql(c) FROM customers c ORDER BY customer_id"
+    frame = con.sql("FROM customers ORDER BY customer_id").df()
+    first = sqlml.load_model(con, "rf_versions@1").pipeline
+    con.execute("SELECT ml_rollback_model('rf_versions', 1)").fetchall()
+    assert "version = 1" in _macro(con, "rfv_probability_sql").replace('"', "")
+    assert con.execute("SELECT count(DISTINCT version) FROM sqlml.model_params "
+                       "WHERE name = 'rf_versions'").fetchall()[0][0] == 2
+    got = np.array([r[0] for r in con.execute(query).fetchall()])
+    np.testing.assert_array_equal(got, first.predict_proba(frame)[:, 1])
+
+
+def test_decision_function_and_leaf_ids_have_both_forms(sql_form):
+    """What calibration (decision_function) and tree explanations (the leaf reached in each
+    tree) compile, in CASE SQL and as node arrays alike."""
+    X, score = training_data(n=500, seed=16)
+    E, nulls = eval_data(X, [])
+    hgb = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, score > 0)
+    got = run_sql([compile_trees.decision_sql(hgb, inputs(3))], E, nulls)[:, 0]
+    np.testing.assert_array_equal(got, hgb.decision_function(E))
+    forest = RandomForestRegressor(n_estimators=6, max_depth=7, random_state=0, n_jobs=1).fit(
+        X, score)
+    ids = [np.arange(m.tree_.node_count) * 10 + i for i, m in enumerate(forest.estimators_)]
+    prepared, fill = compile_trees._prepare(forest, inputs(3), None)
+    expr = compile_trees.leaves_sql(forest.estimators_, ids, prepared, fill)
+    con = duckdb.connect()
+    frame = table(E, nulls)  # noqa: F841
+    rows = np.array([r[0] for r in con.execute(f"SELECT {expr} FROM frame").fetchall()])
+    want = np.column_stack([ids[i][m.apply(E.astype(F32))]
+                            for i, m in enumerate(forest.estimators_)])
+    np.testing.assert_array_equal(rows, want)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import clients
 import duckdb
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 import sqlml
 from sqlml import spec
 from sqlml.compile import estimators as compile_estimators
+from sqlml.compile import explain as compile_explain
 from sqlml.compile import model as compile_model
 from sqlml.compile.expressions import NotCompilable
 from sqlml.datasets import make_ratings
@@ -393,7 +395,9 @@ def test_compiled_sql_agrees_or_the_notes_say_why(suite, case):
         case.outputs(model.compiled_rows).assert_matches(
             case.outputs(model.rows), 1e-9, "compiled SQL vs Python")
     if isinstance(case, SupervisedCase):
-        made = compile_model.names(case.function, case.problem_type)
+        est = sqlml.load_model(suite.con, case.name).pipeline.named_steps["model"]
+        made = compile_model.names(case.function, case.problem_type,
+                                   explain=compile_explain.supports(est))
         present = {r[0] for r in suite.con.execute(
             "SELECT function_name FROM duckdb_functions()").fetchall()}
         if reason is None:
@@ -490,3 +494,78 @@ def test_every_registered_type_is_covered():
     covered = {c.model_type for c in CASES}
     assert covered == set(estimators.MODEL_TYPES) | {RECOMMENDER_MODEL_TYPE}
     assert {c.problem_type for c in CASES} == {*estimators.PROBLEM_TYPES, "recommendation"}
+
+
+# -- plain DuckDB clients on the saved file: no sqlml, no Python (tests/clients.py) -------------
+def client_queries(case: Case, con) -> list[str]:
+    """Every generated function by its own name: by whole row, by position, inside GROUP BY."""
+    fn = case.function
+    # The catalog functions a plain client calls are pure SQL too.
+    catalog = [f"FROM ml_show_model('{case.name}')", f"FROM ml_model_metrics('{case.name}')",
+               f"SELECT trial, model_type, score, status FROM ml_trials('{case.name}')"]
+    if isinstance(case, RecommenderCase):
+        return [*case.queries(False), *catalog,
+                f"FROM ml_similar_items('{case.name}', (SELECT min(movie_id) FROM ratings), "
+                f"k := 3)",
+                f"SELECT user_id % 2 AS g, avg({fn}_rating(user_id, movie_id)) AS r "
+                f"FROM rating_pairs GROUP BY g ORDER BY g",
+                f"SELECT count(*) AS n, count(DISTINCT user_id) AS users, sum(score) AS s "
+                f"FROM {fn}_all(k := 3)"]
+    assert isinstance(case, SupervisedCase)
+    args = ", ".join(f.name for f in sqlml.load_model(con, case.name).features)
+    x = f"{case.data}_x"
+    out = [*case.queries(False), f"SELECT {fn}({args}) FROM {x} ORDER BY id", *catalog,
+           f"FROM ml_explain_model('{case.name}')"]
+    if case.problem_type == "regression":
+        out.append(f"SELECT id % 3 AS g, avg({fn}(t)) AS p FROM {x} t GROUP BY g ORDER BY g")
+    else:
+        out.append(f"SELECT id % 3 AS g, {fn}(t)::VARCHAR AS label, count(*) AS n "
+                   f"FROM {x} t GROUP BY ALL ORDER BY ALL")
+    if case.problem_type == "binary_classification":
+        out.append(f"SELECT id % 3 AS g, avg({fn}_probability(t)) AS p FROM {x} t "
+                   f"GROUP BY g ORDER BY g")
+    return out
+
+
+@pytest.fixture(scope="module")
+def plain_clients(suite, request) -> dict[Case, dict]:
+    """The session's answers and the duckdb CLI's and Node's, for every selected case."""
+    wanted = [item.callspec.params["case"] for item in request.session.items
+              if item.originalname == "test_plain_clients_call_every_generated_function"]
+    for case in wanted:
+        suite.trained(case)
+    plan = {case: client_queries(case, suite.con) for case in wanted}
+    session = {case: [suite.con.execute(q).fetchall() for q in qs] for case, qs in plan.items()}
+    suite.con.execute("CHECKPOINT")
+    suite.con.close()
+    try:
+        cli = {case: [clients.cli_json(suite.path, q) for q in qs] for case, qs in plan.items()}
+        node = {case: clients.node_json(suite.path, qs) for case, qs in plan.items()} \
+            if clients.node_available() else None
+    finally:
+        suite.con = sqlml.connect(suite.path)
+    return {case: {"queries": plan[case], "session": session[case], "cli": cli[case],
+                   "node": None if node is None else node[case]} for case in wanted}
+
+
+def assert_client_agrees(client: str, query: str, got, want: list) -> None:
+    if isinstance(got, str):   # an error: only a model sqlml alone scores may give one
+        assert "does not exist" not in got, f"{client}: {query}: {got}"
+        assert "is scored by sqlml's Python package only" in got and \
+            "Score it where sqlml runs" in got, f"{client}: {query}: {got}"
+        return
+    assert len(got) == len(want), f"{client}: {query}"
+    for g, w in zip(got, want, strict=True):
+        assert clients.same(list(g.values()) if isinstance(g, dict) else g, list(w)), \
+            f"{client}: {query}: {g} != {w}"
+
+
+@parametrize
+def test_plain_clients_call_every_generated_function(plain_clients, case):
+    run = plain_clients[case]
+    for i, query in enumerate(run["queries"]):
+        assert_client_agrees("duckdb CLI", query, run["cli"][i], run["session"][i])
+        if run["node"] is not None:
+            answer = run["node"][i]
+            assert_client_agrees("Node", query, answer.get("rows", answer.get("error")),
+                                 run["session"][i])

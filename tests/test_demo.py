@@ -1,3 +1,8 @@
+import json
+import shlex
+import subprocess
+
+import clients
 from click.testing import CliRunner
 
 import sqlml
@@ -17,11 +22,23 @@ def test_demo_creates_trains_scores_and_prints_sql(tmp_path):
                       "WHERE metric = 'roc_auc'").fetchall()[0][0]
     assert 0.75 < auc <= 1.0  # the synthetic story is learnable
     # The printed SQL runs as printed.
-    sql = out.split("Try it yourself:\n", 1)[1]
+    sql, command = out.split("Try it yourself:\n", 1)[1].split(
+        "\nOr from the duckdb command line, with no Python at all:\n")
     for stmt in [s for s in sql.split(";") if s.strip() and not s.strip().startswith("--")]:
         body = "\n".join(line for line in stmt.splitlines() if not line.startswith("--"))
         if body.strip():
             assert con.execute(body).fetchall()
+    # The printed CLI command, run by the plain duckdb CLI, answers as the session does.
+    want = con.execute("SELECT plan, count(*), round(avg(predict_churn_probability(c)), 4) "
+                       "AS r FROM customers c GROUP BY plan ORDER BY r DESC").fetchall()
+    con.close()
+    argv = shlex.split(command.strip())
+    assert argv[0] == "duckdb"
+    done = subprocess.run([clients.duckdb_cli(), "-json", *argv[1:]], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    got = [list(r.values()) for r in json.loads(done.stdout)]
+    assert got == [list(r) for r in want]
 
 
 def test_demo_error_goes_to_stderr_with_nonzero_exit(tmp_path):

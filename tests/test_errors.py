@@ -124,8 +124,8 @@ def test_failed_training_keeps_previous_version_serving(customers, monkeypatch):
 
     real = generated.create_statements
 
-    def broken(*args):  # fails inside the publishing transaction, after the version row
-        return [*real(*args), "CREATE MACRO broken( AS nonsense"]
+    def broken(*args, **kwargs):  # fails inside the publishing transaction, after the version
+        return [*real(*args, **kwargs), "CREATE MACRO broken( AS nonsense"]
 
     monkeypatch.setattr(generated, "create_statements", broken)
     with pytest.raises(Exception, match="Parser Error"):

@@ -1,9 +1,16 @@
-"""The numpy fast path gives exactly what the stored scikit-learn pipeline gives."""
+"""The numpy fast path gives exactly what the stored scikit-learn pipeline gives.
+
+The Python UDFs are called by name: a sqlml session serves a linear model's own functions
+through its compiled SQL, which is not the path under test here."""
 
 import numpy as np
 import pytest
 
 import sqlml
+from sqlml.catalog import generated
+
+PY_PROBABILITY = generated.PROBABILITY_UDF
+PY_PREDICTION = generated.LABEL_UDF["DOUBLE"]
 
 
 @pytest.fixture
@@ -30,7 +37,7 @@ def test_classifier_fast_path_is_exact(numeric, model_type):
     ref = model.pipeline.predict_proba(df)[:, 1]
     numeric.execute("SET threads = 2")
     got = np.array([r[0] for r in numeric.execute(
-        "SELECT score_m_probability(a, b, c, d, e) FROM numt").fetchall()])
+        f"SELECT {PY_PROBABILITY}('m', a, b, c, d, e) FROM numt").fetchall()])
     assert np.array_equal(got, ref)
 
 
@@ -43,7 +50,7 @@ def test_regressor_fast_path_is_exact(numeric, model_type):
     df = numeric.sql("SELECT * EXCLUDE (y, v) FROM numt").df()
     ref = model.pipeline.predict(df)
     got = np.array([r[0] for r in numeric.execute(
-        "SELECT score_r(a, b, c, d, e) FROM numt").fetchall()])
+        f"SELECT {PY_PREDICTION}('r', a, b, c, d, e) FROM numt").fetchall()])
     assert np.array_equal(got, ref)
 
 
@@ -54,5 +61,5 @@ def test_multiclass_logistic_fast_path_is_exact(numeric):
     assert model._fast is not None
     ref = model.pipeline.predict_proba(numeric.sql("SELECT a, b, c FROM mc").df())
     got = np.array([r[0]["probabilities"] for r in numeric.execute(
-        "SELECT score_k_probabilities(a, b, c) FROM mc").fetchall()])
+        f"SELECT {generated.PROBABILITIES_UDF}('k', a, b, c) FROM mc").fetchall()])
     assert np.array_equal(got, ref)

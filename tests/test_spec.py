@@ -14,6 +14,7 @@ import pytest
 
 import sqlml
 from sqlml import api, spec, sqlfiles
+from sqlml.catalog import generated
 from sqlml.errors import TrainingError
 from sqlml.recommend import fit as recommend_fit
 from sqlml.recommend import train as recommend_train
@@ -55,6 +56,9 @@ def test_macro_defaults_are_the_spec_defaults():
     con = duckdb.connect()
     con.create_function(spec.UDF, lambda *a: json.dumps(a, default=float), None, "VARCHAR",
                         null_handling="special")
+    # The macro reaches the UDF through the dispatcher a sqlml session creates.
+    con.execute(next(s for s in generated.python_only_statements(temp=True)
+                     if "__sqlml_call_create_model" in s))
     con.execute(spec.create_model_macro())
     got = json.loads(con.execute("SELECT ml_create_model('m', 'src')").fetchall()[0][0])
     want = ["m", "src", *(p.default for p in spec.PARAMS if not p.required)]

@@ -6,6 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
+import sqlml
 from sqlml.errors import TrainingError
 from sqlml.train import tuning
 
@@ -215,7 +216,7 @@ def test_progress_rows_are_visible_from_another_connection_while_training(custom
     import threading
 
     watcher = customers.cursor()
-    trainer = customers.cursor()
+    trainer = sqlml.install(customers.cursor())   # a cursor gets the session's functions
     result = {}
 
     def run():

@@ -42,17 +42,33 @@ class Migration:
     # True when this sqlml serves a file still lacking this migration correctly (so a read-only
     # connection may): not when code reads a table or column the migration creates.
     read_only_ok: bool = False
+    # fn(cursor), run once the SQL files are installed (same transaction): for a migration that
+    # rewrites the models' generated functions, which call macros those files create.
+    after_sql: Callable[[Any], None] | None = None
+
+
+def _regenerate_functions(cur: Any) -> None:
+    # Loads the models' artifacts and compilers: imported here, as only this migration needs
+    # them (and they import the catalog).
+    from sqlml import functions
+
+    functions.regenerate_all(cur)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     # Version 2 only records the version: the tables are those of version 1.
     Migration(2, "record the catalog schema version in sqlml.meta", "", read_only_ok=True),
-    # catalog.sql creates sqlml.model_params; only models trained from now on read it.
-    Migration(3, "store compiled models' parameters as data in sqlml.model_params", "",
-              read_only_ok=True),
+    # catalog.sql creates sqlml.model_params and sqlml.recommender_items; the models' functions
+    # are rewritten to serve every DuckDB client (a read-only file keeps the old ones, which
+    # a sqlml session still runs).
+    Migration(3, "serve every DuckDB client: compiled models' parameters as data in "
+              "sqlml.model_params, generated functions that run without Python", "",
+              read_only_ok=True, after_sql=_regenerate_functions),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED
+# The first version whose files persist the dispatchers and ml_predict & co. as macros.
+DISPATCH = 3
 
 
 def file_version(con: Any) -> int | None:
@@ -118,6 +134,13 @@ def migrate(cur: Any, version: int) -> list[int]:
                 f"the file was changed; report this with the file's sqlml.meta rows.") from exc
         done.append(m.version)
     return done
+
+
+def after_sql(cur: Any, version: int) -> None:
+    """The ``after_sql`` steps of every migration above ``version`` (see Migration)."""
+    for m in pending(version):
+        if m.after_sql is not None:
+            m.after_sql(cur)
 
 
 def stamp(cur: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from sqlml.catalog import generated
 from sqlml.errors import ModelNotFoundError, did_you_mean
 
 VERSION_COLUMNS = (
@@ -196,6 +197,7 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
             ddl = [*ddl, *extra(cur, version)]
         for stmt in ddl:
             cur.execute(stmt)
+        refresh_recommender_items(cur)
         cur.execute(
             insert("training_runs", "?, ?, 'succeeded', ?, ?, ?, NULL"),
             [name, version, record["created_at"], now(), record["training_seconds"]])
@@ -204,6 +206,27 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         cur.execute("ROLLBACK")
         raise
     return version
+
+
+def refresh_recommender_items(cur) -> None:
+    """Point the view sqlml.recommender_items at every recommender's active item factors, so
+    that pure SQL (ml_similar_items) can reach a model's factors by the model's name; DuckDB
+    macros cannot name a table from an argument. Run inside the transaction that changes which
+    versions are active."""
+    rows = cur.execute(
+        "SELECT m.name, m.active_version FROM sqlml.models m JOIN sqlml.model_versions v "
+        "ON v.name = m.name AND v.version = m.active_version "
+        "WHERE v.problem_type = 'recommendation' ORDER BY m.name").fetchall()
+    parts = [f"SELECT '{name}' AS model, item_id::VARCHAR AS item, "
+             f"row_number() OVER (ORDER BY item_id) AS ordinal, factors::DOUBLE[] AS factors "
+             f"FROM {generated.factor_table(name, version)}_items" for name, version in rows]
+    cur.execute("CREATE OR REPLACE VIEW sqlml.recommender_items AS " + (
+        " UNION ALL ".join(parts) if parts else RECOMMENDER_ITEMS_EMPTY))
+
+
+# The view's shape while there is no recommender (also in sql/catalog.sql).
+RECOMMENDER_ITEMS_EMPTY = ("SELECT NULL::VARCHAR AS model, NULL::VARCHAR AS item, "
+                           "NULL::BIGINT AS ordinal, NULL::DOUBLE[] AS factors WHERE false")
 
 
 def _set_active(cur, name: str, version: int, function_name: str) -> None:
@@ -225,6 +248,7 @@ def set_active(cur, name: str, version: int, function_name: str, ddl: list[str])
         for stmt in ddl:
             cur.execute(stmt)
         _set_active(cur, name, version, function_name)
+        refresh_recommender_items(cur)
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
@@ -250,6 +274,7 @@ def drop(cur, name: str, ddl: list[str]) -> int:
                 "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'sqlml_scores' "
                 "AND database_name = current_database() AND table_name = ?", [name]).fetchall():
             cur.execute(f'DROP TABLE sqlml_scores."{table}"')
+        refresh_recommender_items(cur)
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")

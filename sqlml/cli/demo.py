@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 
 import sqlml
 from sqlml import datasets
 
 PASTE_SQL = """\
--- Run these on con = sqlml.connect('{path}') from Python. The catalog queries (the first
--- three) also work in the plain duckdb CLI.
+-- Run these on con = sqlml.connect('{path}') from Python, or paste them into any DuckDB
+-- client: the models' functions are plain SQL stored in the file.
 FROM ml_models();
 FROM ml_show_model('customer_churn');
 FROM ml_model_metrics('customer_churn');
@@ -19,8 +20,12 @@ FROM customers c GROUP BY plan ORDER BY avg_risk DESC;
 SELECT customer_id, predict_churn(c) AS churn, round(predict_churn_probability(c), 3) AS p_churn
 FROM new_customers c ORDER BY p_churn DESC LIMIT 5;
 SELECT r.rank, m.title, round(r.score, 2) AS score, r.reason
-FROM recommend_movies(42, k := 5) r JOIN movies m USING (movie_id) ORDER BY r.rank;
-FROM recommend_movies_sql(42, k := 5);"""
+FROM recommend_movies(42, k := 5) r JOIN movies m USING (movie_id) ORDER BY r.rank;"""
+
+# The same dashboard query from the plain duckdb CLI (pip install duckdb-cli), without Python.
+CLI_COMMAND = ("duckdb -readonly {path} -c \"SELECT plan, count(*) AS customers, "
+               "round(avg(predict_churn_probability(c)), 4) AS avg_risk FROM customers c "
+               "GROUP BY plan ORDER BY avg_risk DESC\"")
 
 
 def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
@@ -65,6 +70,8 @@ def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
         echo(f"  customer {cid}: {plan:10s} {contract:15s} churn={churn!s:5s} p={p}")
     recommend_demo(con, echo)
     echo("\nTry it yourself:\n" + PASTE_SQL.format(path=path))
+    echo("\nOr from the duckdb command line, with no Python at all:\n"
+         + CLI_COMMAND.format(path=shlex.quote(os.fspath(path))))
     con.close()
     return {"summary": summary, "metrics": metrics, "top": top}
 

@@ -32,6 +32,9 @@ from sqlml.compile.preprocessing import Column, OneHot
 from sqlml.train.scaled_mlp import ScaledTargetMLPRegressor
 
 MAX_SQL_CHARS = 2_000_000         # an inlined MLP above this binds each layer in a lambda
+# An MLP whose inlined SQL would pass this keeps its weights as data: 100 kB of SQL binds in
+# about 0.2 s per query, the data form in 10-70 ms whatever the size.
+DATA_MLP_CHARS = 100_000
 
 
 def expit(z: str) -> str:
@@ -80,16 +83,18 @@ class linear:
         return isinstance(est, _LINEAR)
 
     @staticmethod
-    def scores_sql(est, inputs: list) -> Scores:
+    def scores_sql(est, inputs: list, raw_decision: bool = False) -> Scores:
         """``inputs`` are strings or Columns; Columns let one-hot blocks collapse to one CASE
-        and let a single-output model skip imputation on rows where nothing is missing."""
+        and let a single-output model skip imputation on rows where nothing is missing.
+        ``raw_decision``: the decision function instead (one expression per row of coef_)."""
         coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
         intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=np.float64))
         cols = [c if isinstance(c, Column) else Column(c) for c in inputs]
         # The matrix column each Column starts at: a text block stands for its width of them.
         starts = np.cumsum([0] + [c.width for c in cols])
 
-        binary = isinstance(est, LogisticRegression) and len(est.classes_) == 2
+        binary = isinstance(est, LogisticRegression) and len(est.classes_) == 2 \
+            and not raw_decision
         # A binary model's sigmoid needs -z; negating every weight gives exactly -z (IEEE
         # negation commutes with rounding) and saves DuckDB one pass over the rows.
         sign = -1.0 if binary else 1.0
@@ -122,7 +127,7 @@ class linear:
         if len(zs) > 1 and any(c.text is not None for c in cols):
             return _bound_text_terms(est, zs, cols, coef)
         zs = text_terms(zs, cols, sign * coef)
-        if not isinstance(est, LogisticRegression):
+        if raw_decision or not isinstance(est, LogisticRegression):
             return zs
         if binary:
             p = f"(1.0e0 / (1.0e0 + exp({zs[0]})))"   # expit(z), given -z
@@ -176,9 +181,14 @@ class mlp:
                 "identity", "logistic", "softmax")
 
     @staticmethod
-    def scores_sql(est, inputs: list[str]) -> Scores:
+    def scores_sql(est, inputs: list[str], store=None) -> Scores:
+        """``store`` (sqlml.compile.params.Params): where a network whose inlined SQL would pass
+        DATA_MLP_CHARS keeps its weights, as data (see _mlp_data)."""
         inputs = [c.sql if isinstance(c, Column) else c for c in inputs]
-        return _mlp(est, inputs, bind=_inlined_size(est, inputs) > MAX_SQL_CHARS)
+        size = _inlined_size(est, inputs)
+        if store is not None and size > DATA_MLP_CHARS:
+            return _mlp_data(est, inputs, store)
+        return _mlp(est, inputs, bind=size > MAX_SQL_CHARS)
 
 
 def _inlined_size(est, inputs: list[str]) -> float:
@@ -235,14 +245,56 @@ def _mlp(est, inputs: list[str], bind: bool) -> Scores:
     return Vector(body)
 
 
+def _data_layer(xs: str, w: str, b: str, n_in: int, n_out: int, act) -> str:
+    """One layer as a correlated subquery: ``xs`` (the SQL of the layer's input DOUBLE[]) times
+    the row-major weights ``w`` (n_in x n_out, stored), grouped per unit, plus the intercept,
+    then the activation; a DOUBLE[] in unit order. A unit's products are added in input order
+    (``list_sum`` of the ordered list: the same number every run, where DuckDB's ``sum`` adds
+    in arrival order; about 1e-16 from numpy's dot)."""
+    z = act("(__sqlml_z + __sqlml_b[__sqlml_j + 1])")
+    return (f"(SELECT list({z} ORDER BY __sqlml_j) FROM (SELECT __sqlml_k % {n_out} AS __sqlml_j, "
+            f"list_sum(list(__sqlml_x[__sqlml_k // {n_out} + 1] * __sqlml_w ORDER BY "
+            f"__sqlml_k)) AS __sqlml_z FROM (SELECT "
+            f"{xs} AS __sqlml_x, unnest({w}) AS __sqlml_w, unnest(range({n_in * n_out})) AS "
+            f"__sqlml_k) GROUP BY __sqlml_j), (SELECT {b} AS __sqlml_b))")
+
+
+def _mlp_data(est, inputs: list[str], store) -> Scores:
+    """BaseMultilayerPerceptron._forward_pass_fast with the weights stored as data: the macro's
+    text has one shape whatever the network's size; each layer is a join of the row's previous
+    activations with the stored weights (sqlml/compile/params.py)."""
+    hidden = _ACTIVATIONS[est.activation]
+    x = f"[{', '.join(inputs)}]"
+    n = len(est.coefs_)
+    for i, (W, b) in enumerate(zip(est.coefs_, est.intercepts_, strict=True)):
+        W = np.asarray(W, dtype=np.float64)
+        x = _data_layer(x, store.add(f"mlp_w{i + 1}", W.ravel(), "doubles"),
+                        store.add(f"mlp_b{i + 1}", np.asarray(b, np.float64), "doubles"),
+                        W.shape[0], W.shape[1], hidden if i < n - 1 else (lambda v: v))
+    o = [f"__sqlml_o[{k + 1}]" for k in range(est.coefs_[-1].shape[1])]
+    if est.out_activation_ == "softmax":
+        outs = softmax(o)
+        body = outs if isinstance(outs, Vector) else f"[{', '.join(outs)}]"
+        return Vector(f"list_transform([{x}], lambda __sqlml_o: {body})[1]")
+    if est.out_activation_ == "logistic":
+        p = expit(o[0])
+        return Vector(f"list_transform([{x}], lambda __sqlml_o: [(1.0e0 - {p}), {p}])[1]")
+    out = f"({x})[1]"
+    if isinstance(est, ScaledTargetMLPRegressor):
+        out = f"(({out} * {num(est.target_scale_)}) + {num(est.target_mean_)})"
+    return [out]
+
+
 def emitter(est):
     """The module whose scores_sql compiles ``est``, or NotCompilable saying why not."""
     name = type(est).__name__
     if name == "CalibratedClassifierCV":
-        raise NotCompilable("calibrated model (settings calibrate): the calibration maps "
-                            "are not compiled")
-    if name.startswith("KNeighbors"):
-        raise NotCompilable("KNN model: a prediction searches the stored training rows")
+        from sqlml.compile import calibration
+        return calibration
+    from sqlml.compile import knn
+    if knn.supports(est):
+        knn.check(est)
+        return knn
     for candidate in (linear, mlp):
         if candidate.supports(est):
             return candidate

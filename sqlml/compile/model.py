@@ -26,6 +26,9 @@ from sklearn.pipeline import Pipeline
 
 from sqlml.catalog import artifacts, generated
 from sqlml.catalog import store as catalog
+from sqlml.compile import calibration, knn
+from sqlml.compile import explain as compile_explain
+from sqlml.compile import params as params_module
 from sqlml.compile.estimators import Vector, emitter, linear, mlp
 from sqlml.compile.expressions import NotCompilable, num, text
 from sqlml.compile.params import Params, staged
@@ -42,12 +45,14 @@ VERIFY_TOLERANCE = 1e-9
 VERIFY_OUTPUT_CHARS = 1_000_000   # larger outputs are checked through their inputs only
 
 
-def names(fn: str, problem_type: str) -> list[str]:
+def names(fn: str, problem_type: str, explain: bool = False) -> list[str]:
     out = [fn + "_sql"]
     if problem_type == "binary_classification":
         out.append(fn + "_probability_sql")
     if problem_type != "regression":
         out.append(fn + "_probabilities_sql")
+    if explain:
+        out.append(fn + "_explain_sql")
     return out
 
 
@@ -66,6 +71,7 @@ class Compiled:
     inputs: list[str] | None = None     # the transformed matrix's columns
     widths: list[int] | None = None     # per input: 0, or the width of a text block whose
     #                                     input is a LIST(STRUCT(i, v)) of its non-zero entries
+    explain: str | None = None          # the _explain_sql body (sqlml/compile/explain.py)
 
     @property
     def chars(self) -> int:
@@ -81,36 +87,21 @@ class Compiled:
 
 
 def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: str,
-                     store: Params | None = None) -> Compiled:
+                     store: Params | None = None, positive=None) -> Compiled:
     """``store``: where the compilers put the model's arrays (see sqlml/compile/params.py);
-    None compiles them into the SQL text, for tests of the emitters alone."""
+    None compiles them into the SQL text, for tests of the emitters alone. ``positive``: a
+    binary model's positive class (its explanation is towards it)."""
     if not isinstance(pipeline, Pipeline) or [n for n, _ in pipeline.steps] != ["prep", "model"]:
         raise NotCompilable("the stored pipeline is not preprocessing then one model")
     est = pipeline.named_steps["model"]
-    emit = emitter(est)
+    emitter(est)   # an estimator that does not compile says so before its inputs do
     params = [generated.quote(f.name) for f in features]
     cols = columns(pipeline.named_steps["prep"], features, params, store=store)
     width = sum(c.width for c in cols)
     if getattr(est, "n_features_in_", width) != width:
         raise NotCompilable("the model's input width differs from the preprocessing's output")
     inputs = [c.sql for c in cols]
-    if emit in (linear, mlp):
-        text_col = next((c.text.column for c in cols if c.text is not None), None)
-        if emit is mlp and text_col is not None:
-            raise NotCompilable(
-                f"MLP model over text column {text_col}: each hidden unit weighs every "
-                f"vocabulary term, which SQL would spell out term by term; model_type "
-                f"'logistic' or a tree model compiles text columns")
-        scores = emit.scores_sql(est, cols)
-    else:
-        dense, bind = dense_inputs(cols)
-        if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
-            # One list of every class: a softmax over boosted trees evaluates them once.
-            scores = Vector(bind(emit.probabilities_sql(est, dense)))
-        else:
-            scores = emit.scores_sql(est, dense)
-            scores = Vector(bind(scores)) if isinstance(scores, Vector) else \
-                [bind(x) for x in scores]
+    scores = estimator_scores(est, cols, problem_type, store)
     widths = [c.width if c.text is not None else 0 for c in cols]
     if problem_type == "regression":
         out = Compiled(prediction=f"({scores})[1]" if isinstance(scores, Vector) else scores[0],
@@ -119,6 +110,8 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
         out = Compiled(vector=scores, inputs=inputs, widths=widths)
     else:
         out = Compiled(probabilities=list(scores), inputs=inputs, widths=widths)
+    out.explain = compile_explain.explain_sql(pipeline, features, inputs, problem_type,
+                                              positive, store)
     if out.chars > MAX_MACRO_CHARS:
         raise NotCompilable(
             f"its SQL would be {out.chars / 1e6:.1f} MB, over the {MAX_MACRO_CHARS / 1e6:g} MB "
@@ -146,7 +139,13 @@ def dense_inputs(cols: list) -> tuple[list[str], Callable[[str], str]]:
     def bind(expr: str) -> str:
         if not blocks:
             return expr
-        lists = ", ".join(f"'b{k}': {b}" for k, b in enumerate(blocks, 1))
+        # The model's stored arrays (tree nodes) are read outside the lambdas: DuckDB allows
+        # no subquery inside one.
+        refs = list(dict.fromkeys(params_module.REF.findall(expr)))
+        for n, ref in enumerate(refs):
+            expr = expr.replace(ref, f"__sqlml_b.p{n}")
+        lists = ", ".join([*(f"'b{k}': {b}" for k, b in enumerate(blocks, 1)),
+                           *(f"'p{n}': {ref}" for n, ref in enumerate(refs))])
         split = ", ".join(
             f"'i{k}': list_transform(__sqlml_b.b{k}, lambda __sqlml_q: __sqlml_q.i), "
             f"'v{k}': list_transform(__sqlml_b.b{k}, lambda __sqlml_q: __sqlml_q.v)"
@@ -154,6 +153,37 @@ def dense_inputs(cols: list) -> tuple[list[str], Callable[[str], str]]:
         return (f"list_transform([{{{lists}}}], lambda __sqlml_b: list_transform([{{{split}}}],"
                 f" lambda __sqlml_x: {expr})[1])[1]")
     return out, bind
+
+
+def estimator_scores(est, cols: list, problem_type: str, store: Params | None):
+    """The estimator's outputs over the transformed columns ``cols`` (Columns): one expression
+    per class or the prediction, or a Vector of them all."""
+    emit = emitter(est)
+    text_col = next((c.text.column for c in cols if c.text is not None), None)
+    if emit is knn:
+        if text_col is not None:
+            raise NotCompilable(
+                f"KNN model over text column {text_col}: its distances span every vocabulary "
+                f"term; model_type 'logistic' or a tree model compiles text columns")
+        found = knn.scores_sql(est, [c.sql for c in cols], store=store)
+        return found if isinstance(found, list) else Vector(found)
+    if emit is calibration:
+        return Vector(calibration.probabilities_sql(est, cols, store, estimator_scores))
+    if emit in (linear, mlp):
+        if emit is mlp and text_col is not None:
+            raise NotCompilable(
+                f"MLP model over text column {text_col}: each hidden unit weighs every "
+                f"vocabulary term, which SQL would spell out term by term; model_type "
+                f"'logistic' or a tree model compiles text columns")
+        if emit is mlp:
+            return mlp.scores_sql(est, cols, store=store)
+        return linear.scores_sql(est, cols)
+    dense, bind = dense_inputs(cols)
+    if problem_type == "multiclass_classification" and hasattr(emit, "probabilities_sql"):
+        # One list of every class: a softmax over boosted trees evaluates them once.
+        return Vector(bind(emit.probabilities_sql(est, dense, store=store)))
+    scores = emit.scores_sql(est, dense, store=store)
+    return Vector(bind(scores)) if isinstance(scores, Vector) else [bind(x) for x in scores]
 
 
 def _wrapped(s: str) -> bool:
@@ -196,7 +226,9 @@ def _probability_list(fn: str, args: str, compiled: Compiled, pos: int | None) -
     big = probs[pos] if _wrapped(probs[pos]) else None
     out = [call if k == pos else probs[k].replace(big, f"({call})") if big else probs[k]
            for k in range(len(probs))]
-    if len(probs[pos]) > BIND_ONCE_CHARS and all(call in o for o in out):
+    # Bound once by a lambda: the probability macro (its argument checks included) would
+    # otherwise be bound once per class, on every query.
+    if all(call in o for o in out):
         inner = [o.replace(call, "__sqlml_p") for o in out]
         return f"list_transform([{call}], lambda __sqlml_p: [{', '.join(inner)}])[1]"
     return f"[{', '.join(out)}]"
@@ -218,13 +250,22 @@ def statements(fn: str, features: list[Feature], problem_type: str, target_type:
         bodies = _classifier_bodies(fn, args, problem_type,
                                     generated.label_type(problem_type, target_type), classes,
                                     positive, threshold, compiled)
+    if compiled.explain is not None:
+        probabilities = (f"({generated.quote(fn + '_probabilities_sql')}({args}))"
+                         f".probabilities")
+        bodies.append((fn + "_explain_sql",
+                       compiled.explain.replace(compile_explain.PROBABILITIES, probabilities)))
     # Stand-ins first: the whole-row form names its own macro, and creating a macro binds its
     # body, calls included. Bound against stand-ins, the macros that call the big one cost
     # nothing to create; the big body itself is parsed and bound once, last.
     out = [f"CREATE OR REPLACE MACRO {generated.quote(name)}({args}) AS NULL"
            for name, _ in bodies]
+    # A body that calls another of these macros gets its argument checks through that one:
+    # checked twice, they would be bound twice, on every query.
+    inner = [f"{generated.quote(n)}(" for n, _ in bodies]
     for name, body in reversed(bodies):
-        out.append(_create(name, body, features, params))
+        out.append(_create(name, body, features, params,
+                           guard=not any(call in body for call in inner)))
     return out
 
 
@@ -271,7 +312,8 @@ def _classifier_bodies(fn: str, args: str, problem_type: str, ltype: str, classe
     return bodies
 
 
-def _create(name: str, body: str, features: list[Feature], params: list[str]) -> str:
+def _create(name: str, body: str, features: list[Feature], params: list[str],
+            guard: bool = True) -> str:
     """The CREATE MACRO of one ``_sql`` function: positional, and whole-row unless it has a
     single feature."""
     q = generated.quote(name)
@@ -282,13 +324,45 @@ def _create(name: str, body: str, features: list[Feature], params: list[str]) ->
         # only), and a row cast to VARCHAR would score as an unseen category: refuse it.
         # typeof() is folded when the query is planned, so a column pays nothing for this.
         refusal = (f"{name}: model function of one feature ({features[0].name} "
-                   f"{features[0].type}) takes that column, not a whole row. Call "
-                   f"{name}(t.{params[0]}), or pass the row to {name[:-4]}(t).")
+                   f"{features[0].type}) takes that column, not a whole row, in SQL. Call "
+                   f"{name}(t.{params[0]}) (in a sqlml session the function without _sql "
+                   f"also takes the row).")
         body = (f"CASE WHEN typeof({args}) LIKE 'STRUCT%' THEN error({text(refusal)}) "
                 f"ELSE {body} END")
+    elif guard:
+        body = _type_guard(name, features, params, body)
     return (f"CREATE OR REPLACE MACRO {q}({args}) AS {body}" if len(params) == 1 else
             f"CREATE OR REPLACE MACRO {q}({args}) AS {body},\n    "
             f"({ROW}) AS {q}({row})")
+
+
+# What each kind of feature takes (typeof names); other types get the Python path's message.
+_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "BOOLEAN", "VARCHAR",
+            '"NULL"')   # typeof(NULL) is '"NULL"', quotes included
+_DATES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS",
+          "TIMESTAMP_NS", "VARCHAR", '"NULL"')
+_ACCEPTS = {"numeric": ("a number", _NUMBERS), "boolean": ("a number", _NUMBERS),
+            "date": ("a date or timestamp", _DATES)}
+
+
+def _type_guard(name: str, features: list[Feature], params: list[str], body: str) -> str:
+    """``body`` behind a check of each argument's type, with the message the Python path gives
+    for a value of the wrong kind (an integer for a DATE would otherwise fail as a bare cast
+    error). typeof() is folded when the query is planned: a right-typed column pays nothing."""
+    fn = name.removesuffix("_sql")
+    whens = []
+    for f, p in zip(features, params, strict=True):
+        what, types = _ACCEPTS.get(f.kind, ("text or a category", None))
+        if types is None:   # text and categories take any scalar, as its text
+            wrong = f"regexp_matches(typeof({p}), '^(STRUCT|MAP|UNION)|\\[\\]$')"
+        else:
+            allowed = ", ".join(text(t) for t in types)
+            wrong = f"NOT (typeof({p}) IN ({allowed}) OR typeof({p}) LIKE 'DECIMAL%')"
+        message = (f"{fn}: feature {f.name!r} must be {what} ({f.type} at training), got ")
+        whens.append(f"WHEN {wrong} THEN error({text(message)} || typeof({p}) || ' value ' || "
+                     f"{p}::VARCHAR || '. Pass a value of the training type, or NULL.')")
+    return f"CASE {' '.join(whens)} ELSE {body} END"
 
 
 # -- training, rollback, verification -------------------------------------------------------------
@@ -296,7 +370,8 @@ def for_version(model: str, version: int, fn: str, pipeline, features: list[Feat
                 problem_type: str, target_type: str, classes, positive,
                 threshold) -> tuple[list[str], Params]:
     params = Params(model, version)
-    compiled = compile_pipeline(pipeline, features, problem_type, store=params)
+    compiled = compile_pipeline(pipeline, features, problem_type, store=params,
+                                positive=positive)
     return (statements(fn, features, problem_type, target_type, classes, positive, threshold,
                        compiled), params)
 
@@ -309,19 +384,45 @@ def for_training(cur, model: str, version: int, fn: str, pipeline, features: lis
     sqlml.model_params (``Params.rows``), which the publishing transaction writes first."""
     params = Params(model, version)
     try:
-        compiled = compile_pipeline(pipeline, features, problem_type, store=params)
+        compiled = compile_pipeline(pipeline, features, problem_type, store=params,
+                                    positive=positive)
         with staged(cur, params):
             verify(cur, pipeline, features, problem_type, compiled, sample)
+            verify_explain(cur, pipeline, features, problem_type, positive, compiled, sample)
     except NotCompilable as exc:
         return (generated.drop_statements(all_names(fn)),
-                {"compiled": False, "summary": f"not compiled to SQL: {exc}"}, [])
+                {"compiled": False, "summary": f"not compiled to SQL: {exc}. {remedy(model)}"},
+                [])
     ddl = statements(fn, features, problem_type, target_type, classes, positive, threshold,
                      compiled)
-    made = names(fn, problem_type)
+    made = names(fn, problem_type, compiled.explain is not None)
     stale = [n for n in all_names(fn) if n not in made]
     return (generated.drop_statements(stale) + ddl,
-            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made)},
+            {"compiled": True, "summary": "pure-SQL functions " + ", ".join(made),
+             # Whether a sqlml session serves the model's own functions through Python. It
+             # does for every model type: on a 2,000-row dashboard query Python answered
+             # faster than the SQL in a session for logistic (0.035 s against 0.049 s, 20-45
+             # ms of which is binding the SQL), boosting (0.044 / 0.17 s) and forests (0.07 /
+             # 0.46 s) (benchmarks/bench_clients.py). A batch of a million rows is faster
+             # through a linear model's <fn>_probability_sql (0.5x numpy), which stays there.
+             "functions": made, "python_first": True},
             params.rows())
+
+
+def info_functions(info: dict, fn: str, problem_type: str) -> list[str]:
+    """The ``_sql`` macros a version's stored compile summary says it has (a version trained
+    before the summary listed them has the problem type's usual ones)."""
+    if not info.get("compiled"):
+        return []
+    return list(info.get("functions") or names(fn, problem_type))
+
+
+def remedy(model: str) -> str:
+    """What a model without ``_sql`` macros offers the clients that cannot run Python."""
+    return (f"Its functions score in Python only: in sqlml.connect sessions, and for Postgres "
+            f"and REST clients through sqlml serve; plain DuckDB clients read scores written "
+            f"by SELECT ml_refresh_scores('{model}', '<table>', key := '<key column>') from "
+            f"sqlml_scores.{model}")
 
 
 def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: Compiled,
@@ -334,17 +435,7 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
     trusted to its compiler, whose exactness its own tests check, since binding it would add
     seconds to every training.
     """
-    n = sample.num_rows
-    idx: np.ndarray | list[int] = (
-        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
-    cols = []
-    for f in features:
-        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
-        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
-            c = c.dictionary_decode()
-        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
-    table = pa.table(cols, names=[f.name for f in features])
-    frame = preprocessing.to_frame(list(table.columns), features, "compile")
+    table, frame = _sample(sample, features)
     prepared = pipeline.named_steps["prep"].transform(frame)
     assert compiled.inputs is not None   # compile_pipeline records the transformed columns
     _same_inputs(cur, table, compiled, prepared)
@@ -360,10 +451,54 @@ def verify(cur, pipeline, features: list[Feature], problem_type: str, compiled: 
         want = pipeline.predict_proba(frame)
         scale = 1.0
     err = np.abs(got - want) / scale
+    ties = knn.ties_in(pipeline.named_steps["model"], prepared)
+    if ties is not None:
+        # Where the k-th and (k+1)-th nearest tie, the SQL's documented rule and scikit-learn's
+        # heap may keep different neighbours (sqlml/compile/knn.py).
+        err[ties] = 0.0
     if not np.all((err <= VERIFY_TOLERANCE) | (np.isnan(got) & np.isnan(want))):
         raise NotCompilable(
             f"the compiled SQL differs from the model by {float(np.nanmax(err)):.3g} on the "
             f"training rows (a compiler gap; the model still serves through Python)")
+
+
+def _sample(sample: pa.Table, features: list[Feature]) -> tuple[pa.Table, object]:
+    """Up to VERIFY_ROWS training rows and a row of NULLs, as a table and as the pipeline's
+    frame."""
+    n = sample.num_rows
+    idx: np.ndarray | list[int] = (
+        np.unique(np.linspace(0, n - 1, min(n, VERIFY_ROWS)).astype(int)) if n else [])
+    cols = []
+    for f in features:
+        c = sample.column(f.name).take(pa.array(idx, type=pa.int64())).combine_chunks()
+        if pa.types.is_dictionary(c.type):   # ENUM: its text, as the Python path decodes it
+            c = c.dictionary_decode()
+        cols.append(pa.concat_arrays([c, pa.nulls(1, type=c.type)]))
+    table = pa.table(cols, names=[f.name for f in features])
+    return table, preprocessing.to_frame(list(table.columns), features, "compile")
+
+
+def verify_explain(cur, pipeline, features: list[Feature], problem_type: str, positive,
+                   compiled: Compiled, sample: pa.Table) -> None:
+    """Drop the ``_explain_sql`` body (the other macros stay) unless it gives, on training
+    rows, the contributions of sqlml/compile/explain.py's numpy reference."""
+    if compiled.explain is None:
+        return
+    table, frame = _sample(sample, features)
+    probabilities = compiled.vector if compiled.vector is not None else (
+        f"[{', '.join(compiled.probabilities)}]" if compiled.probabilities else "[1.0e0]")
+    body = compiled.explain.replace(compile_explain.PROBABILITIES, probabilities)
+    try:
+        got = _run(cur, table, [body])[:, 0]
+        want = compile_explain.reference(pipeline, features, frame, problem_type, positive)
+    except NotCompilable:
+        compiled.explain = None
+        return
+    for row, top in zip(got, want, strict=True):
+        if [e["feature"] for e in row] != [f for f, _ in top] or not np.allclose(
+                [e["contribution"] for e in row], [c for _, c in top], rtol=1e-12, atol=1e-12):
+            compiled.explain = None
+            return
 
 
 def _same_inputs(cur, table: pa.Table, compiled: Compiled, prepared) -> None:
@@ -410,13 +545,20 @@ ROW_ORDER = "__sqlml_row"   # a correlated subquery (text) does not keep the row
 def _ordered(cur, table: pa.Table, exprs: list[str]) -> list[tuple]:
     view = "__sqlml_compile_sample"
     cur.register(view, table.append_column(ROW_ORDER, pa.array(range(table.num_rows))))
+    failed: Exception | None = None
+    rows: list[tuple] = []
     try:
-        return cur.execute("SELECT " + ", ".join(exprs) +
+        rows = cur.execute("SELECT " + ", ".join(exprs) +
                            f" FROM {view} ORDER BY {ROW_ORDER}").fetchall()
     except Exception as exc:  # a DuckDB limit or a compiler bug: never publish broken SQL
-        raise NotCompilable(f"DuckDB could not run the compiled SQL ({exc})") from None
-    finally:
+        failed = exc
+    try:
         cur.unregister(view)
+    except Exception:  # the failed statement aborted the staged transaction,
+        pass           # whose rollback drops the view with it
+    if failed is not None:
+        raise NotCompilable(f"DuckDB could not run the compiled SQL ({failed})") from None
+    return rows
 
 
 def _run_lists(cur, table: pa.Table, expr: str) -> list[list[dict]]:

@@ -14,6 +14,7 @@ compiled SQL on sample rows first with the rows written inside a transaction it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -21,6 +22,10 @@ import numpy as np
 
 KINDS = ("ints", "doubles", "texts")
 TABLE = "sqlml.model_params"
+# What ``Params.ref`` writes, to find the references in an expression: DuckDB refuses a
+# subquery inside a lambda, so code that wraps an expression in one hoists them out first.
+REF = re.compile(r"\(SELECT (?:ints|doubles|texts) FROM sqlml\.model_params WHERE name = "
+                 r"'(?:[^']|'')*' AND version = \d+ AND key = '(?:[^']|'')*'\)")
 
 
 def _literal(s: str) -> str:
@@ -86,4 +91,4 @@ def staged(cur, params: Params) -> Iterator[None]:
         params.write(cur)
         yield
     finally:
-        cur.execute("ROLLBACK")
+        cur.execute("ROLLBACK")   # also ends a transaction a failed check left aborted

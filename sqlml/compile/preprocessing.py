@@ -140,7 +140,14 @@ def double_input(f: Feature, p: str) -> str:
         return arrow_decimal_to_double(p, scale)
     if t in FLOAT_TYPES:
         return p   # used as is: DuckDB widens FLOAT exactly, and text fails to bind
-    return f"CAST({p} AS DOUBLE)"
+    # Text that is not a number gets the Python path's message, not a bare conversion error.
+    # typeof() is folded when the query is planned, so a numeric column pays nothing for it.
+    message = (f"feature {f.name!r} must be numeric ({f.type} at training), got string value "
+               f"'")
+    remedy = "'. Pass a number, or NULL to use the stored imputer."
+    return (f"CASE WHEN typeof({p}) = 'VARCHAR' AND TRY_CAST({p} AS DOUBLE) IS NULL AND {p} IS "
+            f"NOT NULL THEN error({text(message)} || {p} || {text(remedy)}) "
+            f"ELSE CAST({p} AS DOUBLE) END")
 
 
 def arrow_decimal_to_double(p: str, s: int) -> str:
@@ -298,14 +305,18 @@ DATE_SQL_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP
 
 def _date(f: Feature, trans: Pipeline, p: str) -> list[Column]:
     t = preprocessing.base_type(f.type)
-    if t not in DATE_SQL_TYPES:
-        raise NotCompilable(
-            f"date column {f.name} is {f.type}, whose parts depend on the session time zone")
+    if t not in (*DATE_SQL_TYPES, "TIMESTAMP WITH TIME ZONE"):
+        raise NotCompilable(f"date column {f.name} is {f.type}")
     if len(trans.steps) < 2 or not isinstance(trans.steps[0][1], DateParts):
         raise NotCompilable(f"preprocessing of date column {f.name}")
     # DateParts computes days since 1970 in the unit pandas holds the column in: nanoseconds
     # for TIMESTAMP_NS, a coarser unit (the same quotient) otherwise.
-    if t == "TIMESTAMP_NS":
+    if t == "TIMESTAMP WITH TIME ZONE":
+        # Its UTC time, as preprocessing.to_frame takes it: epoch_us of an instant does not
+        # depend on the session's TimeZone, where a cast to TIMESTAMP would (with ICU loaded).
+        ts = f"(TIMESTAMP '1970-01-01' + to_microseconds(epoch_us({p})))"
+        days = f"(epoch_us({p})::DOUBLE / 8.64e10)"
+    elif t == "TIMESTAMP_NS":
         ts = f"CAST({p} AS TIMESTAMP_NS)"
         days = f"(epoch_ns({ts})::DOUBLE / 8.64e13)"
     else:

@@ -22,6 +22,12 @@ equal bit for bit (except through ``exp``, whose last bit may differ from numpy'
   ``missing_go_to_left`` names. With ``missing_as`` (an imputation constant per input) it goes
   where the constant goes instead, which is the tree applied to the imputed value.
 
+That SQL grows with the model, and DuckDB binds a macro's text again in every query (10-60
+microseconds per node, more where the inputs are long expressions). A model of more than
+``CASE_MAX_NODES`` nodes, or whose CASE SQL would exceed ``CASE_MAX_CHARS``, is therefore
+compiled to node arrays stored as data, read by SQL of one fixed size
+(:mod:`sqlml.compile.tree_arrays`), equally exact.
+
 Not compiled (``supports`` is False): unfitted or multi-output estimators, HistGradientBoosting
 with native categorical features, regression losses whose link is not identity or log, and
 ensembles of more than ``MAX_NODES`` nodes per score.
@@ -38,10 +44,22 @@ from sklearn.ensemble import (
 )
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-# DuckDB parses, binds and optimises about 40-100 microseconds per tree node, on every query
-# that uses the expression (the macro is stored as text). 50,000 nodes (about 3 MB of SQL per
-# score) costs 2-5 s before the first row; beyond that the Python function scores faster.
-MAX_NODES = 50_000
+from sqlml.compile import tree_arrays
+from sqlml.compile.estimators import Vector
+from sqlml.compile.params import Params
+from sqlml.compile.tree_arrays import float32_bounds as _float32_bounds
+from sqlml.compile.tree_arrays import missing_left as _missing_left
+
+# The CASE SQL is kept while it binds in under 50 ms: up to 1,500 nodes and 60 KB of SQL per
+# score (a 1,220-node boosting model, 49 KB, binds in 29 ms on a loaded 2-core machine; 2,440
+# nodes in 42 ms; benchmarks/bench_clients.py prints it). There it scores a million rows
+# several times faster than the node arrays, whose every step is a DuckDB lambda call.
+CASE_MAX_NODES = 1_500
+CASE_MAX_CHARS = 60_000
+# The arrays path reads its arrays (about 30 bytes a node) into memory once per query, and
+# numbers nodes with INTEGER: 5M nodes is 150 MB per query, 20 times a 200-tree forest on
+# 100,000 rows.
+MAX_NODES = 5_000_000
 
 _TREE = (DecisionTreeClassifier, DecisionTreeRegressor)
 _FOREST = (RandomForestClassifier, RandomForestRegressor)
@@ -58,7 +76,8 @@ def supports(estimator) -> bool:
         return False
 
 
-def scores_sql(estimator, inputs: list[str], *, missing_as=None) -> list[str]:
+def scores_sql(estimator, inputs: list[str], *, missing_as=None,
+               store: Params | None = None) -> list[str] | Vector:
     """Pure-SQL scores of a fitted tree model, one DOUBLE expression each.
 
     ``inputs`` are DOUBLE SQL expressions, one per column of the matrix the estimator receives.
@@ -71,8 +90,20 @@ def scores_sql(estimator, inputs: list[str], *, missing_as=None) -> list[str]:
     constant goes. That is the same tree on the imputed value, without evaluating an imputation
     expression at every split that reads the input (DuckDB does not share work across CASE
     branches).
+
+    Above ``CASE_MAX_NODES`` nodes or ``CASE_MAX_CHARS`` characters of CASE SQL the result is
+    one ``Vector`` of every output, reading node arrays that ``store`` keeps as data (None:
+    spelled out in the SQL, for tests).
     """
     inputs, fill = _prepare(estimator, inputs, missing_as)
+    if _node_count(estimator) <= CASE_MAX_NODES:
+        case = _case_scores(estimator, inputs, fill)
+        if sum(map(len, case)) <= CASE_MAX_CHARS:
+            return case
+    return Vector(_arrays_sql(estimator, inputs, fill, store))
+
+
+def _case_scores(estimator, inputs: list[str], fill: np.ndarray) -> list[str]:
     if isinstance(estimator, _HGB):
         return _hgb_scores(estimator, inputs, fill)
     members = [estimator] if isinstance(estimator, _TREE) else list(estimator.estimators_)
@@ -85,17 +116,45 @@ def scores_sql(estimator, inputs: list[str], *, missing_as=None) -> list[str]:
                    for m in members])]
 
 
-def probabilities_sql(estimator, inputs: list[str], *, missing_as=None) -> str:
+def probabilities_sql(estimator, inputs: list[str], *, missing_as=None,
+                      store: Params | None = None) -> str:
     """One ``DOUBLE[]`` expression with every class's probability, in ``classes_`` order.
 
     For a multiclass boosting model this evaluates the trees once, where each per-class
     expression of ``scores_sql`` evaluates all of them (the softmax needs every class).
     """
     if isinstance(estimator, HistGradientBoostingClassifier) and supports(estimator) \
-            and estimator.n_trees_per_iteration_ > 1:
+            and estimator.n_trees_per_iteration_ > 1 and _node_count(estimator) <= CASE_MAX_NODES:
         inputs, fill = _prepare(estimator, inputs, missing_as)
-        return _softmax_list(_hgb_raw(estimator, inputs, fill))
-    return "[" + ", ".join(scores_sql(estimator, inputs, missing_as=missing_as)) + "]"
+        case = _softmax_list(_hgb_raw(estimator, inputs, fill))
+        if len(case) <= CASE_MAX_CHARS:
+            return case
+        return _arrays_sql(estimator, inputs, fill, store)
+    scores = scores_sql(estimator, inputs, missing_as=missing_as, store=store)
+    return scores if isinstance(scores, Vector) else "[" + ", ".join(scores) + "]"
+
+
+def decision_sql(estimator, inputs: list[str], store: Params | None = None) -> str:
+    """A binary HistGradientBoostingClassifier's ``decision_function``: its raw score."""
+    inputs, fill = _prepare(estimator, inputs, None)
+    if _node_count(estimator) <= CASE_MAX_NODES:
+        raw = _hgb_raw(estimator, inputs, fill)[0]
+        if len(raw) <= CASE_MAX_CHARS:
+            return raw
+    nodes, raws = tree_arrays.hgb_layout(estimator, fill, len(inputs))
+    return f"({tree_arrays.traversal(nodes, inputs, store, f'[{raws[0]}]')})[1]"
+
+
+def leaves_sql(members: list, leaf_ids: list[np.ndarray], inputs: list[str],
+               fill: np.ndarray, store: Params | None = None) -> str:
+    """BIGINT[]: per tree of a DecisionTree or RandomForest (``members``), ``leaf_ids[tree]``
+    of the leaf the row reaches; ``inputs`` and ``fill`` as ``_prepare`` returns them."""
+    if sum(m.tree_.node_count for m in members) <= CASE_MAX_NODES:
+        case = [_leaf_sql(m.tree_, ids, inputs, fill)
+                for m, ids in zip(members, leaf_ids, strict=True)]
+        if sum(map(len, case)) <= CASE_MAX_CHARS:
+            return f"[{', '.join(case)}]::BIGINT[]"
+    return tree_arrays.leaf_ids_sql(members, leaf_ids, inputs, fill, store)
 
 
 def _prepare(estimator, inputs, missing_as) -> tuple[list[str], np.ndarray]:
@@ -146,21 +205,28 @@ def _reason(estimator) -> str | None:
         trees = [p.nodes for it in estimator._predictors for p in it]
         if any(n["is_categorical"][n["is_leaf"] == 0].any() for n in trees):
             return "it has categorical splits"
-        per_score = sum(n.size for n in trees)  # a class's softmax needs every class's trees
-    elif isinstance(estimator, (*_TREE, *_FOREST)):
+    elif not isinstance(estimator, (*_TREE, *_FOREST)):
+        return "it is not a decision tree, random forest or histogram gradient boosting model"
+    else:
         members = [estimator] if isinstance(estimator, _TREE) else \
             getattr(estimator, "estimators_", None)
         if not members or not all(hasattr(m, "tree_") for m in members):
             return "it is not fitted"
         if estimator.n_outputs_ != 1:
             return f"it has {estimator.n_outputs_} outputs; one is compiled"
-        per_score = sum(m.tree_.node_count for m in members)
-    else:
-        return "it is not a decision tree, random forest or histogram gradient boosting model"
-    if per_score > MAX_NODES:
-        return (f"it has {per_score} tree nodes, above the {MAX_NODES} that DuckDB binds in a "
-                f"few seconds (train fewer or shallower trees to get a compiled macro)")
+    nodes = _node_count(estimator)
+    if nodes > MAX_NODES:
+        return (f"it has {nodes} tree nodes, above the {MAX_NODES} whose arrays a query reads "
+                f"into memory (train fewer or shallower trees to get a compiled macro)")
     return None
+
+
+def _node_count(estimator) -> int:
+    """Nodes evaluated per score (a class's softmax needs every class's trees)."""
+    if isinstance(estimator, _HGB):
+        return sum(p.nodes.size for it in estimator._predictors for p in it)
+    members = [estimator] if isinstance(estimator, _TREE) else estimator.estimators_
+    return sum(m.tree_.node_count for m in members)
 
 
 # --- scikit-learn trees (DecisionTree*, RandomForest*) -------------------------------------
@@ -171,31 +237,16 @@ def _class_fractions(tree) -> np.ndarray:
     return tree.value[:, 0, :]
 
 
-def _float32_bounds(thresholds: np.ndarray) -> np.ndarray:
-    """For each float64 threshold t, the largest float64 T with ``float32(x) <= t`` iff x <= T.
-
-    float32(x) <= t iff float32(x) <= f, the largest float32 not above t, iff x lies below the
-    midpoint between f and the next float32 g, or on it when that tie rounds (to even) to f.
-    """
-    t = np.asarray(thresholds, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        f = t.astype(np.float32)
-        f = np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
-        g = np.nextafter(f, np.float32(np.inf))
-        f64, g64 = f.astype(np.float64), g.astype(np.float64)
-        # the midpoint is exact in float64 (25 significant bits); beyond float32's largest
-        # magnitude, rounding goes to infinity from half an ulp (2**103) out
-        mid = np.where(np.isinf(g), f64 + 2.0 ** 103,
-                       np.where(np.isinf(f), g64 - 2.0 ** 103, f64 + (g64 - f64) / 2))
-        keep = mid.astype(np.float32) == f
-    return np.where(keep, mid, np.nextafter(mid, -np.inf))
-
-
 def _sk_tree_sql(tree, leaf_values: np.ndarray, inputs: list[str], fill: np.ndarray) -> str:
     bounds = _float32_bounds(tree.threshold)
     return _tree_sql(tree.children_left, tree.children_right, tree.feature, bounds,
                      _missing_left(tree.feature, bounds, tree.missing_go_to_left, fill),
                      leaf_values, inputs)
+
+
+def _leaf_sql(tree, leaf_id: np.ndarray, inputs: list[str], fill: np.ndarray) -> str:
+    """The row's leaf in one tree, as ``leaf_id[leaf]`` (a DOUBLE), routed as _sk_tree_sql."""
+    return _sk_tree_sql(tree, leaf_id.astype(np.float64), inputs, fill)
 
 
 def _mean(trees: list[str]) -> str:
@@ -251,6 +302,26 @@ def _softmax_list(raws: list[str]) -> str:
             f"lambda w: exp(w - list_max(r))))))[1]")
 
 
+# --- node arrays (models of more than CASE_MAX_NODES nodes) ----------------------------------
+
+def _arrays_sql(estimator, inputs: list[str], fill: np.ndarray, store: Params | None) -> str:
+    if not isinstance(estimator, _HGB):
+        members = [estimator] if isinstance(estimator, _TREE) else list(estimator.estimators_)
+        return tree_arrays.forest_sql(members, inputs, fill, store)
+    nodes, raws = tree_arrays.hgb_layout(estimator, fill, len(inputs))
+    link = type(estimator._loss.link).__name__
+    if link == "IdentityLink":
+        body = f"[{raws[0]}]"
+    elif link == "LogLink":
+        body = f"[exp({raws[0]})]"
+    elif link == "LogitLink":
+        p = f"(1.0e0 / (1.0e0 + exp(-{raws[0]})))"
+        body = f"list_transform([{p}], lambda __sqlml_p: [1.0e0 - __sqlml_p, __sqlml_p])[1]"
+    else:
+        body = _softmax_list(raws)
+    return tree_arrays.traversal(nodes, inputs, store, body)
+
+
 # --- SQL text ---------------------------------------------------------------------------
 
 def _num(value: float) -> str:
@@ -266,16 +337,6 @@ def _num(value: float) -> str:
         return f"CAST('{'' if v > 0 else '-'}Infinity' AS DOUBLE)"
     text = repr(v)
     return text if "e" in text else text + "e0"
-
-
-def _missing_left(feature, threshold, native, fill: np.ndarray) -> np.ndarray:
-    """Where a missing input goes at each split: left if its imputation constant passes the
-    test (``x <= T``, T being the float32 bound for DecisionTree/RandomForest), else
-    scikit-learn's own choice for a NaN."""
-    feature = np.asarray(feature, dtype=np.int64)
-    constant = fill[np.clip(feature, 0, None)]  # leaves (feature < 0) are never tested
-    return np.where(np.isnan(constant), np.asarray(native).astype(bool),
-                    constant <= np.asarray(threshold, dtype=np.float64))
 
 
 def _subtree_sizes(left: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from sqlml.connection import STORAGE_COMPATIBILITY, install
+from sqlml.connection import STORAGE_COMPATIBILITY, install, serve_from_python
 from sqlml.errors import MissingDependencyError, SqlmlError
 
 PIP_COMMAND = "pip install 'sqlml[sqlalchemy]'"
@@ -76,7 +76,9 @@ def _connections(database, cfg: dict, read_only: bool, sa, wrapper
 
 def _cursors_of(con: duckdb.DuckDBPyConnection, wrapper) -> Callable[[], Any]:
     def creator():
-        return wrapper(con.cursor())
+        # A cursor does not see the connection's TEMP dispatchers, through which a session
+        # reaches Python (sqlml/catalog/generated.py): it gets its own.
+        return wrapper(serve_from_python(con.cursor()))
     return creator
 
 

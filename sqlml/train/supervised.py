@@ -753,15 +753,18 @@ def _ddl(run: _Run, data: TrainingData, problem: Problem, chosen: Selection, fit
          record: dict) -> list[str]:
     """The generated functions' statements; the compiled SQL's summary goes into ``record``."""
     req, names = run.req, [f.name for f in chosen.features]
-    ddl = generated.create_statements(req.name, req.function, names, problem.problem_type,
-                                      data.target_type)
     version = catalog.next_version(run.cur, req.name)   # training holds the write lock
-    sql_ddl, record["parameters"]["compiled_sql"], param_rows = compile_sql.for_training(
+    ddl, info, param_rows = compile_sql.for_training(
         run.cur, req.name, version, req.function, fitted.served, chosen.features,
         problem.problem_type, data.target_type, record["classes"], problem.positive,
         fitted.validation.threshold, data.table)
+    record["parameters"]["compiled_sql"] = info
     record["model_params"] = param_rows
-    ddl += sql_ddl
+    # After the _sql macros: creating a macro binds its body, and these call them.
+    ddl += generated.create_statements(
+        req.name, req.function, names, problem.problem_type, data.target_type,
+        compiled=compile_sql.info_functions(info, req.function, problem.problem_type),
+        python_first=info.get("python_first", True), reason=info["summary"])
     if not record["parameters"]["compiled_sql"]["compiled"]:
         run.notes.append(record["parameters"]["compiled_sql"]["summary"])
     return ddl

@@ -110,8 +110,10 @@ def compile_pipeline(pipeline: Pipeline, features: list[Feature], problem_type: 
         out = Compiled(vector=scores, inputs=inputs, widths=widths)
     else:
         out = Compiled(probabilities=list(scores), inputs=inputs, widths=widths)
-    out.explain = compile_explain.explain_sql(pipeline, features, inputs, problem_type,
-                                              positive, store)
+    # _explain_sql reads one SQL input per matrix column; a text block is one list of its
+    # row's entries, so a model with a text column explains itself through Python only.
+    out.explain = None if any(w for w in widths) else compile_explain.explain_sql(
+        pipeline, features, inputs, problem_type, positive, store)
     if out.chars > MAX_MACRO_CHARS:
         raise NotCompilable(
             f"its SQL would be {out.chars / 1e6:.1f} MB, over the {MAX_MACRO_CHARS / 1e6:g} MB "

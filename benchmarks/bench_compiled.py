@@ -24,11 +24,12 @@ from _tables import COLUMNS, best_of, make_table
 import sqlml
 
 
-def measure(con, model_type: str, hyper: dict, repeat: int, train_rows: int) -> dict | None:
+def measure(con, model_type: str, hyper: dict, repeat: int, train_rows: int,
+            settings: dict | None = None) -> dict | None:
     name, fn = f"bench_{model_type}", f"score_{model_type}"
     con.execute(f"CREATE OR REPLACE TABLE bench_train AS FROM bench LIMIT {train_rows}")
     summary = sqlml.create_model(con, name, "bench_train", target="y", model_type=model_type,
-                                 function=fn, hyperparameters=hyper)
+                                 function=fn, hyperparameters=hyper, settings=settings)
     compiled = con.execute(f"SELECT value FROM ml_show_model('{name}') "
                            "WHERE property = 'compiled_sql'").fetchall()[0][0]
     if compiled.startswith("not compiled"):

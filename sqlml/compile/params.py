@@ -60,6 +60,15 @@ class Params:
         self.arrays[key] = (kind, data)
         return self.ref(key)
 
+    def fresh(self, key: str) -> str:
+        """``key``, or ``key#2``, ``key#3``... if taken: for an array a compiler may add once per
+        use of the same input (a text block's coefficients, once per calibration fold)."""
+        n, out = 1, key
+        while out in self.arrays:
+            n += 1
+            out = f"{key}#{n}"
+        return out
+
     def ref(self, key: str) -> str:
         kind, _ = self.arrays[key]
         return (f"(SELECT {kind} FROM {TABLE} WHERE name = {_literal(self.model)} "

@@ -323,8 +323,12 @@ class TextBlock:
         """DOUBLE[] of sum_i x_i * coef[k, start + i], one per row k of ``coef``: each value
         x_i as the matrix holds it (w / norm), times its coefficient."""
         block = np.asarray(coef, dtype=np.float64)[:, self.start:self.start + self.width]
-        extra = {f"coef{k + 1}": _store(self.store, f"{self.key}.coef{k + 1}", block[k],
-                                        "doubles") for k in range(block.shape[0])}
+        # A fresh key per call: a calibrated model's folds each weigh the same block.
+        keys = [f"{self.key}.coef{k + 1}" for k in range(block.shape[0])]
+        if self.store is not None:
+            keys = [self.store.fresh(key) for key in keys]
+        extra = {f"coef{k + 1}": _store(self.store, key, block[k], "doubles")
+                 for k, key in enumerate(keys)}
         e, n = "__sqlml_e", "__sqlml_n"
         value = self._scaled("__sqlml_q.w", n) if self.vec.norm is not None else "__sqlml_q.w"
         # list_sum of no terms is NULL: a row without vocabulary terms adds 0.

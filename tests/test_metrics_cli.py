@@ -6,24 +6,15 @@ runs the persisted macros. Values are checked against scikit-learn.
 
 import csv
 import io
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from clients import duckdb_cli  # re-exported: test_compile_sql imports it from here
 from sklearn import metrics
 
 import sqlml
-
-
-def duckdb_cli() -> str:
-    beside = Path(sys.executable).with_name("duckdb")
-    found = shutil.which("duckdb") or (str(beside) if beside.exists() else None)
-    if found is None:
-        pytest.skip("the duckdb command-line client is not installed (pip install duckdb-cli)")
-    return found
 
 
 def cli(path: Path, sql: str) -> subprocess.CompletedProcess:

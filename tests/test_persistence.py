@@ -1,12 +1,12 @@
 """Everything lives in the .duckdb file: a new process gets every model and function back."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from clients import duckdb_cli
 from conftest import SMALL_CUSTOMERS
 
 import sqlml
@@ -70,13 +70,6 @@ def test_drop_and_rollback_persist(db_path):
     assert con.execute("SELECT count(*) FROM ml_models()").fetchall() == [(0,)]
     with pytest.raises(Exception, match="predict_churn"):
         con.execute(SCORE).fetchall()
-
-
-def duckdb_cli() -> str:
-    found = shutil.which("duckdb") or str(Path(sys.executable).with_name("duckdb"))
-    if not Path(found).exists():
-        pytest.skip("the duckdb CLI (PyPI duckdb-cli) is not installed")
-    return found
 
 
 def test_plain_duckdb_cli_reads_the_catalog(db_path):

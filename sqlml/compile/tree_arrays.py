@@ -220,23 +220,29 @@ def leaf_ids_sql(members: list, leaf_ids: list[np.ndarray], inputs: list[str],
                      f"CAST(list_select({M}.v1, {LEAF}) AS BIGINT[])", key="leaves")
 
 
+def hgb_trees(estimator, k: int, fill: np.ndarray) -> list[Tree]:
+    """Class ``k``'s trees of a HistGradientBoosting model, in iteration order, in
+    scikit-learn's layout (both SQL forms read them from here)."""
+    trees = []
+    for iteration in estimator._predictors:
+        nodes = iteration[k].nodes
+        leaf = nodes["is_leaf"] == 1
+        trees.append(Tree(
+            np.where(leaf, -1, nodes["left"].astype(np.int64)),
+            np.where(leaf, -1, nodes["right"].astype(np.int64)),
+            nodes["feature_idx"], nodes["num_threshold"],
+            missing_left(nodes["feature_idx"], nodes["num_threshold"],
+                         nodes["missing_go_to_left"], fill),
+            nodes["value"].astype(np.float64)[:, None]))
+    return trees
+
+
 def hgb_layout(estimator, fill: np.ndarray, n_inputs: int) -> tuple[Nodes, list[str]]:
     """A HistGradientBoosting model's nodes, and the SQL of each tree column's raw score
     (baseline, then every iteration's tree, in order) for the body of ``traversal``."""
     # Trees class after class, each class's in iteration order: its raw score is one run.
     n_classes, n_iter = estimator.n_trees_per_iteration_, len(estimator._predictors)
-    trees = []
-    for k in range(n_classes):
-        for iteration in estimator._predictors:
-            nodes = iteration[k].nodes
-            leaf = nodes["is_leaf"] == 1
-            trees.append(Tree(
-                np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                nodes["feature_idx"], nodes["num_threshold"],
-                missing_left(nodes["feature_idx"], nodes["num_threshold"],
-                             nodes["missing_go_to_left"], fill),
-                nodes["value"].astype(np.float64)[:, None]))
+    trees = [t for k in range(n_classes) for t in hgb_trees(estimator, k, fill)]
     baseline = np.asarray(estimator._baseline_prediction, dtype=np.float64).ravel()
     raws = [leaf_sum(1, num(baseline[k]), None if n_classes == 1 else
                      (k * n_iter + 1, (k + 1) * n_iter)) for k in range(n_classes)]

@@ -264,16 +264,9 @@ def _hgb_raw(estimator, inputs: list[str], fill: np.ndarray) -> list[str]:
     raws = []
     for k in range(estimator.n_trees_per_iteration_):
         terms = [_num(baseline[k])]
-        for iteration in estimator._predictors:
-            nodes = iteration[k].nodes
-            leaf = nodes["is_leaf"] == 1
-            terms.append(_tree_sql(
-                np.where(leaf, -1, nodes["left"].astype(np.int64)),
-                np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                nodes["feature_idx"], nodes["num_threshold"],
-                _missing_left(nodes["feature_idx"], nodes["num_threshold"],
-                              nodes["missing_go_to_left"], fill),
-                nodes["value"], inputs))
+        for t in tree_arrays.hgb_trees(estimator, k, fill):
+            terms.append(_tree_sql(t.left, t.right, t.feature, t.threshold, t.missing_left,
+                                   t.values[:, 0], inputs))
         raws.append(f"list_sum([{', '.join(terms)}])")
     return raws
 

@@ -440,7 +440,11 @@ CHURN_NUMERIC = ["account_length", "number_vmail_messages", "total_day_minutes",
 @pytest.fixture(scope="module")
 def churn():
     path = shared_file("churn", "mlc_churn.csv")
-    frame = duckdb.connect().sql(f"SELECT * FROM read_csv('{path}')").df()
+    # The connection is kept in a name: DuckDB 1.4 closes an unreferenced one
+    # before the relation it returned has run.
+    con = duckdb.connect()
+    frame = con.sql(f"SELECT * FROM read_csv('{path}')").df()
+    con.close()
     X = frame[CHURN_NUMERIC].to_numpy(dtype=np.float64)
     return frame, X
 

@@ -41,7 +41,13 @@ DEFAULTS = {
     "client_min_messages": "notice", "in_hot_standby": "off", "session_authorization": "",
     "row_security": "on", "search_path": '"$user", public', "jit": "off",
     "synchronous_commit": "on", "max_index_keys": "32", "block_size": "8192",
+    "ssl": "off", "password_encryption": "scram-sha-256", "max_connections": "64",
+    "timezone_abbreviations": "Default", "default_transaction_deferrable": "off",
+    "transaction_deferrable": "off", "array_nulls": "on", "escape_string_warning": "on",
 }
+# SHOW's multi-word forms, as the setting each one shows.
+_SHOW_ALIASES = {"time zone": "timezone", "transaction isolation level": "transaction_isolation",
+                 "session authorization": "session_authorization"}
 REPORTED = ("server_version", "server_encoding", "client_encoding", "DateStyle", "IntervalStyle",
             "integer_datetimes", "standard_conforming_strings", "is_superuser",
             "application_name", "session_authorization", "default_transaction_read_only",
@@ -161,15 +167,34 @@ class Compat:
         m = _SHOW.match(text)
         if not m:
             return None
-        name = " ".join(m.group("name").lower().split())
-        if name == "transaction isolation level":
-            name = "transaction_isolation"
+        written = " ".join(m.group("name").split())
+        name = _SHOW_ALIASES.get(written.lower(), written.lower())
+        column = SPELLING.get(name, name)          # SHOW TIME ZONE answers a TimeZone column
+        if name == "all":
+            return self._show_all()
+        if name == "timezone":
+            return Answer("SHOW", [column], [(self.timezone(),)])
+        if name == "search_path":
+            path = self.cur.execute("SELECT current_setting('search_path')").fetchall()[0][0]
+            return Answer("SHOW", [column], [(str(path) or "main",)])
         if name in self.settings and name not in duckdb_settings(self.cur):
-            return Answer("SHOW", [name], [(self.settings[name],)])
+            return Answer("SHOW", [column], [(self.settings[name],)])
         if name in duckdb_settings(self.cur):
             value = self.cur.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
-            return Answer("SHOW", [name], [(str(value),)])
-        return None
+            return Answer("SHOW", [column], [(str(value),)])
+        return None            # DuckDB's own SHOW: SHOW TABLES, SHOW customers (its columns)
+
+    def _show_all(self) -> Answer:
+        """Postgres' SHOW ALL (name, setting, description): this server's Postgres settings,
+        then DuckDB's own (DuckDB's SHOW ALL would list tables instead)."""
+        rows = {name: (SPELLING.get(name, name), value, "PostgreSQL setting (sqlml serve)")
+                for name, value in self.settings.items()}
+        rows["timezone"] = ("TimeZone", self.timezone(), "PostgreSQL setting (sqlml serve)")
+        for name, value, description in self.cur.execute(
+                "SELECT name, value, description FROM duckdb_settings()").fetchall():
+            rows.setdefault(name.lower(), (name, str(value), f"DuckDB: {description}"))
+        return Answer("SHOW", ["name", "setting", "description"],
+                      [rows[k] for k in sorted(rows)])
 
     # -- catalog queries
     def install(self) -> None:

@@ -13,13 +13,13 @@ import secrets
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
 from sqlml.errors import SqlSyntaxError
 from sqlml.redshift.parser import Statement, parse
-from sqlml.server.pgwire import codec, compat, types
+from sqlml.server.pgwire import codec, compat, prepare, types
 from sqlml.server.pgwire import statements as stmt_text
 from sqlml.server.pgwire.auth import AuthFailed, ScramExchange, Verifier
 from sqlml.server.pgwire.errors import PgError, describe
@@ -64,7 +64,14 @@ class Outcome:
 @dataclass
 class Prepared:
     statement: Statement | None          # None for an empty query
-    param_oids: list[int]
+    param_oids: list[int]                # as the client gave them (0: unspecified)
+    cast_oids: dict[int, int] = field(default_factory=dict)   # {n: oid} from $n::type casts
+    cast_names: list[str] = field(default_factory=list)       # PREPARE's type list
+
+    def described(self) -> list[int]:
+        """The parameter types ParameterDescription reports, which asyncpg encodes by."""
+        return [oid or self.cast_oids.get(i + 1) or types.TEXT
+                for i, oid in enumerate(self.param_oids)]
 
 
 @dataclass
@@ -301,7 +308,7 @@ class Session:
             st = statements[0] if statements else None
             n = stmt_text.parameter_count(msg.query)
             oids = (msg.param_oids + [0] * n)[:max(n, len(msg.param_oids))]
-            self.statements[msg.name] = Prepared(st, oids)
+            self.statements[msg.name] = Prepared(st, oids, types.cast_param_oids(msg.query))
             self.send(codec.PARSE_COMPLETE)
         except (PgError, SqlSyntaxError) as exc:
             self._fail(exc, extended=True)
@@ -320,6 +327,11 @@ class Session:
             params = []
             for i, (oid, data) in enumerate(zip(prepared.param_oids, msg.params, strict=True)):
                 fmt = codec.result_format(formats, i)
+                cast = prepared.cast_oids.get(i + 1, 0)
+                # A binary value is read as the type the server described; a text one as the
+                # client's type, except array literals ({a,b}), which DuckDB cannot cast.
+                if not oid and (fmt == 1 or cast in types.ELEMENT_OF):
+                    oid = cast
                 try:
                     params.append(types.decode_param(oid, fmt, data))
                 except ValueError as exc:
@@ -336,8 +348,7 @@ class Session:
                 prepared = self.statements.get(name)
                 if prepared is None:
                     raise PgError("26000", f'prepared statement "{name}" does not exist')
-                self.send(codec.parameter_description(
-                    [oid or types.TEXT for oid in prepared.param_oids]))
+                self.send(codec.parameter_description(prepared.described()))
                 fields = self._describe_statement(prepared)
                 self.send(codec.row_description(fields) if fields else codec.NO_DATA)
                 return
@@ -376,9 +387,15 @@ class Session:
         sql = st.sql
         if compat.touches_catalog(sql):
             sql = self._compat.rewrite(sql) or sql
-        try:
-            rel = self._cursor.sql(sql, params=[None] * len(prepared.param_oids) or None)
-        except duckdb.Error:
+        nulls = [None] * len(prepared.param_oids) or None
+        # As _run_sql does: Postgres' dialect ($1::jsonb) may bind once rewritten.
+        for attempt in (sql, None):
+            try:
+                rel = self._cursor.sql(attempt or self._compat.rewrite(sql) or sql, params=nulls)
+                break
+            except duckdb.Error:
+                continue
+        else:
             return []
         return [_field(name, typ) for name, typ in zip(rel.columns, rel.types, strict=True)]
 
@@ -467,8 +484,8 @@ class Session:
                                                         "DISCARD") else None
         if answer is not None:
             return self._answered(answer)
-        if word == "DEALLOCATE":
-            return self._deallocate(st.sql)
+        if word in ("PREPARE", "EXECUTE", "DEALLOCATE", "CLOSE"):
+            return self._sql_prepared(word, st.sql, params)
         if word in ("SAVEPOINT", "RELEASE") or stmt_text.words(st.sql, 2) == ["ROLLBACK", "TO"]:
             return self._savepoint(word)
         sql = st.sql
@@ -553,17 +570,57 @@ class Session:
                                    "send ROLLBACK")
         return Outcome([], word)
 
-    def _deallocate(self, sql: str) -> Outcome:
-        w = stmt_text.words(sql, 3)
-        name = w[-1] if len(w) > 1 else ""
-        if name == "ALL":
-            self.statements = {k: v for k, v in self.statements.items() if k == ""}
-        elif name.lower() not in {k.lower() for k in self.statements}:
-            raise PgError("26000", f'prepared statement "{name.lower()}" does not exist')
-        else:
-            self.statements = {k: v for k, v in self.statements.items()
-                               if k.lower() != name.lower()}
-        return Outcome([], "DEALLOCATE ALL" if name == "ALL" else "DEALLOCATE")
+    def _sql_prepared(self, word: str, sql: str, params: list | None) -> Outcome:
+        """PREPARE, EXECUTE, DEALLOCATE and CLOSE, on the names Parse and Bind use too."""
+        if word == "PREPARE":
+            cmd = prepare.parse_prepare(sql)
+            if cmd.name in self.statements:
+                raise PgError("42P05", f'prepared statement "{cmd.name}" already exists; '
+                                       f"DEALLOCATE it first or use another name")
+            oids = [types.oid_of_name(t) for t in cmd.type_names]
+            if 0 in oids:
+                unknown = cmd.type_names[oids.index(0)]
+                raise PgError("42704", f'PREPARE {cmd.name}: type "{unknown}" does not exist '
+                                       f"here; use a Postgres type name (int, text, numeric, "
+                                       f"timestamptz, ...)")
+            body = _split(cmd.body)
+            if len(body) != 1:
+                raise PgError("42601", f"PREPARE {cmd.name} takes exactly one statement after "
+                                       f"AS, got {len(body)}")
+            n = max(stmt_text.parameter_count(cmd.body), len(oids))
+            self.statements[cmd.name] = Prepared(body[0], (oids + [0] * n)[:n],
+                                                 types.cast_param_oids(cmd.body), cmd.type_names)
+            return Outcome([], "PREPARE")
+        if word == "EXECUTE":
+            name, args = prepare.parse_execute(sql)
+            prepared = self.statements.get(name)
+            if prepared is None or prepared.statement is None:
+                raise PgError("26000", f'prepared statement "{name}" does not exist')
+            if len(args) != len(prepared.param_oids):
+                raise PgError("42601", f'wrong number of parameters for prepared statement '
+                                       f'"{name}": it takes {len(prepared.param_oids)}, '
+                                       f"EXECUTE gave {len(args)}")
+            return self._run(prepared.statement, self._evaluate(args, prepared, params))
+        target = prepare.parse_name(sql, word)
+        pool: dict = self.statements if word == "DEALLOCATE" else self.portals
+        if target is not None and target not in pool:
+            what = "prepared statement" if word == "DEALLOCATE" else "cursor"
+            raise PgError("26000" if word == "DEALLOCATE" else "34000",
+                          f'{what} "{target}" does not exist')
+        for key in [k for k in pool if k and (target is None or k == target)]:
+            del pool[key]
+        tag = "DEALLOCATE" if word == "DEALLOCATE" else "CLOSE CURSOR"
+        return Outcome([], tag + (" ALL" if target is None else ""))
+
+    def _evaluate(self, args: list[str], prepared: Prepared, params: list | None) -> list | None:
+        """EXECUTE's argument expressions, computed by DuckDB (cast to PREPARE's types)."""
+        if not args:
+            return None
+        casts = prepared.cast_names + [""] * len(args)
+        exprs = [f"CAST(({a}) AS {t})" if t else f"({a})" for a, t in zip(args, casts,
+                                                                          strict=False)]
+        self._park_streaming()
+        return list(self._cursor.execute("SELECT " + ", ".join(exprs), params).fetchall()[0])
 
 
 def _field(name: str, duckdb_type) -> tuple[str, int, int]:

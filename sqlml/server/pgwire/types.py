@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import struct
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,59 @@ BOOL, BYTEA, INT8, INT2, INT4, TEXT, OID, JSON = 16, 17, 20, 21, 23, 25, 26, 114
 FLOAT4, FLOAT8, UNKNOWN, VARCHAR, BPCHAR, DATE, TIME, TIMESTAMP = 700, 701, 705, 1043, 1042, 1082, \
     1083, 1114
 TIMESTAMPTZ, INTERVAL, TIMETZ, NUMERIC, UUID, JSONB = 1184, 1186, 1266, 1700, 2950, 3802
+
+# Parameters only: the array type of each element type (results send DuckDB lists as JSON text).
+ARRAY_OF = {BOOL: 1000, BYTEA: 1001, INT2: 1005, INT4: 1007, INT8: 1016, TEXT: 1009,
+            VARCHAR: 1015, BPCHAR: 1014, FLOAT4: 1021, FLOAT8: 1022, DATE: 1182, TIME: 1183,
+            TIMESTAMP: 1115, TIMESTAMPTZ: 1185, INTERVAL: 1187, NUMERIC: 1231, UUID: 2951,
+            JSON: 199, JSONB: 3807, OID: 1028, TIMETZ: 1270}
+ELEMENT_OF = {array: element for element, array in ARRAY_OF.items()}
+
+# Type names as a cast or PREPARE's type list writes them (lower case, single spaces).
+_BY_NAME = {
+    "bool": BOOL, "boolean": BOOL, "bytea": BYTEA, "blob": BYTEA, "int8": INT8, "bigint": INT8,
+    "int2": INT2, "smallint": INT2, "int4": INT4, "int": INT4, "integer": INT4, "text": TEXT,
+    "oid": OID, "json": JSON, "float4": FLOAT4, "real": FLOAT4, "float8": FLOAT8,
+    "double precision": FLOAT8, "double": FLOAT8, "float": FLOAT8, "varchar": VARCHAR,
+    "character varying": VARCHAR, "char": BPCHAR, "character": BPCHAR, "bpchar": BPCHAR,
+    "date": DATE, "time": TIME, "time without time zone": TIME, "timestamp": TIMESTAMP,
+    "timestamp without time zone": TIMESTAMP, "timestamptz": TIMESTAMPTZ,
+    "timestamp with time zone": TIMESTAMPTZ, "interval": INTERVAL, "timetz": TIMETZ,
+    "time with time zone": TIMETZ, "numeric": NUMERIC, "decimal": NUMERIC, "uuid": UUID,
+    "jsonb": JSONB,
+}
+# One type name: optional pg_catalog., the words of multi-word names, (p, s), then [] pairs.
+TYPE_NAME = (r'(?:pg_catalog\.)?"?[A-Za-z_]\w*"?(?:\s+(?:precision|varying|with(?:out)?\s+time'
+             r'\s+zone))?(?:\s*\(\s*\d+(?:\s*,\s*\d+)?\s*\))?(?:\s*\[\s*\d*\s*\])*')
+_CAST_PARAM = re.compile(r"\$(\d+)\s*::\s*(" + TYPE_NAME + r")|CAST\s*\(\s*\$(\d+)\s+AS\s+("
+                         + TYPE_NAME + r")\s*\)", re.I)
+_NOISE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
+
+
+def oid_of_name(name: str) -> int:
+    """The OID of a Postgres type name (``int``, ``timestamp with time zone``, ``text[]``);
+    0 (unspecified) for a name this server does not map."""
+    text = " ".join(name.lower().replace('"', "").split())
+    text = text.removeprefix("pg_catalog.")
+    dims = text.count("[")
+    base = re.sub(r"\s*\(.*?\)|\s*\[.*", "", text).strip()
+    oid = _BY_NAME.get(base, 0)
+    if dims and oid:
+        return ARRAY_OF.get(oid, 0)
+    return oid
+
+
+def cast_param_oids(sql: str) -> dict[int, int]:
+    """``{n: oid}`` for the parameters the statement casts (``$1::int``, ``CAST($2 AS date)``):
+    DuckDB does not report parameter types, and asyncpg encodes each value by the type the
+    server describes."""
+    out: dict[int, int] = {}
+    for m in _CAST_PARAM.finditer(_NOISE.sub(" ", sql)):
+        n, name = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        oid = oid_of_name(name)
+        if oid:
+            out.setdefault(int(n), oid)
+    return out
 
 SIZES = {BOOL: 1, INT2: 2, INT4: 4, INT8: 8, OID: 4, FLOAT4: 4, FLOAT8: 8, DATE: 4, TIME: 8,
          TIMESTAMP: 8, TIMESTAMPTZ: 8, INTERVAL: 16, UUID: 16, TIMETZ: 12}
@@ -145,6 +199,13 @@ def _numeric_binary(value) -> bytes:
                        dscale, *groups)
 
 
+def _timetz_binary(v: dt.time) -> bytes:
+    """Microseconds of the local time, then the zone's offset in seconds west of UTC."""
+    offset = v.utcoffset() or dt.timedelta(0)
+    micros = ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000 + v.microsecond
+    return struct.pack("!qi", micros, -int(offset.total_seconds()))
+
+
 # Each encoder takes the Python value DuckDB returns for that column's type (hence Any).
 def _binary_encoder(oid: int) -> Callable[[Any], bytes]:
     if oid == BOOL:
@@ -169,6 +230,8 @@ def _binary_encoder(oid: int) -> Callable[[Any], bytes]:
     if oid == TIME:
         return lambda v: struct.pack("!q", ((v.hour * 60 + v.minute) * 60 + v.second) * 1_000_000
                                      + v.microsecond)
+    if oid == TIMETZ:
+        return _timetz_binary
     if oid == INTERVAL:
         return lambda v: struct.pack("!qii", v.seconds * 1_000_000 + v.microseconds, v.days, 0)
     if oid == UUID:
@@ -215,6 +278,8 @@ def _text_param(oid: int, text: str):
         return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
     if oid == UUID:
         return uuid.UUID(text)
+    if oid in ELEMENT_OF:
+        return _array_from_text(text)
     return text
 
 
@@ -226,6 +291,57 @@ def _numeric_from_binary(data: bytes) -> Decimal:
     value = sum(Decimal(d) * Decimal(10000) ** (weight - i) for i, d in enumerate(digits))
     value = value.quantize(Decimal(1).scaleb(-dscale)) if dscale else value.to_integral_value()
     return -value if sign == 0x4000 else value
+
+
+def _time_from_micros(micros: int) -> dt.time:
+    seconds, us = divmod(micros, 1_000_000)
+    return dt.time(seconds // 3600 % 24, seconds // 60 % 60, seconds % 60, us)
+
+
+def _interval_from_binary(data: bytes):
+    micros, days, months = struct.unpack("!qii", data)
+    if not months:
+        return dt.timedelta(days=days, microseconds=micros)
+    # timedelta has no months: DuckDB reads this text when the statement casts it (::interval).
+    return f"{months} months {days} days {micros} microseconds"
+
+
+def _array_from_binary(data: bytes) -> list:
+    """Postgres' binary array: ndim, has-null flag, element OID, (size, lower bound) per
+    dimension, then each element as int32 length and bytes (-1: NULL)."""
+    ndim, _, element = struct.unpack_from("!iiI", data)
+    sizes = [struct.unpack_from("!ii", data, 12 + 8 * d)[0] for d in range(ndim)]
+    pos = 12 + 8 * ndim
+    flat = []
+    for _ in range(math.prod(sizes) if ndim else 0):
+        (n,) = struct.unpack_from("!i", data, pos)
+        pos += 4
+        flat.append(None if n == -1 else _binary_param(element, data[pos:pos + n]))
+        pos += max(n, 0)
+    for size in reversed(sizes[1:]):
+        flat = [flat[i:i + size] for i in range(0, len(flat), size)]
+    return flat
+
+
+def _binary_scalar(oid: int, data: bytes):
+    if oid == TIME:
+        return _time_from_micros(struct.unpack("!q", data)[0])
+    if oid == TIMETZ:
+        micros, west = struct.unpack("!qi", data)
+        return _time_from_micros(micros).replace(
+            tzinfo=dt.timezone(dt.timedelta(seconds=-west)))
+    if oid == INTERVAL:
+        return _interval_from_binary(data)
+    if oid == UUID:
+        return uuid.UUID(bytes=bytes(data))
+    if oid == JSONB:
+        return data[1:].decode("utf-8")
+    if oid in ELEMENT_OF:
+        return _array_from_binary(data)
+    if oid in (TEXT, VARCHAR, BPCHAR, UNKNOWN, JSON, 0):
+        return data.decode("utf-8")
+    raise ValueError(f"binary parameters of type OID {oid} are not supported; send this "
+                     f"parameter in text format")
 
 
 def _binary_param(oid: int, data: bytes):
@@ -247,14 +363,45 @@ def _binary_param(oid: int, data: bytes):
         return _PG_EPOCH + dt.timedelta(microseconds=struct.unpack("!q", data)[0])
     if oid == TIMESTAMPTZ:
         return _PG_EPOCH_TZ + dt.timedelta(microseconds=struct.unpack("!q", data)[0])
-    if oid == UUID:
-        return uuid.UUID(bytes=bytes(data))
-    if oid == JSONB:
-        return data[1:].decode("utf-8")
-    if oid in (TEXT, VARCHAR, BPCHAR, UNKNOWN, JSON, 0):
-        return data.decode("utf-8")
-    raise ValueError(f"binary parameters of type OID {oid} are not supported; send this "
-                     f"parameter in text format")
+    return _binary_scalar(oid, data)
+
+
+def _array_from_text(text: str) -> list:
+    """A Postgres array literal (``{1,2,NULL}``, ``{{1,2},{3,4}}``, ``{"a b","c\\"d"}``) as
+    nested lists of strings (None for NULL); DuckDB casts them to the element type."""
+    stack: list[list] = []
+    out: list = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "{":
+            stack.append([])
+            i += 1
+        elif ch == "}":
+            done = stack.pop()
+            (stack[-1] if stack else out).append(done)
+            i += 1
+        elif ch in ", \t\n":
+            i += 1
+        elif ch == '"':
+            j, buf = i + 1, []
+            while text[j] != '"':
+                if text[j] == "\\":
+                    j += 1
+                buf.append(text[j])
+                j += 1
+            stack[-1].append("".join(buf))
+            i = j + 1
+        else:
+            j = i
+            while j < n and text[j] not in ",}":
+                j += 1
+            item = text[i:j].strip()
+            stack[-1].append(None if item.upper() == "NULL" else item)
+            i = j
+    if stack or len(out) != 1:
+        raise ValueError(f"malformed array literal {text!r}")
+    return out[0]
 
 
 def decode_param(oid: int, fmt: int, data: bytes | None):

@@ -1,0 +1,216 @@
+"""The protocol details drivers rely on, against the real clients: quoted statement names in
+PREPARE/EXECUTE/DEALLOCATE/CLOSE (psqlODBC), binary parameters (asyncpg, psycopg 3), the SHOW
+forms of psql, pgcli and JDBC, the COPY sub-protocol (psql, psycopg, asyncpg) and pg8000."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pg_raw import RawClient, parse, sync
+
+import sqlml
+from sqlml.server.pgwire import start_in_thread
+
+psycopg = pytest.importorskip("psycopg")
+
+PASSWORD = "protocol-secret"
+
+
+@pytest.fixture(scope="module")
+def served():
+    con = sqlml.connect()
+    con.execute("CREATE TABLE items (id INTEGER, name VARCHAR, price DOUBLE, added DATE)")
+    con.execute("INSERT INTO items VALUES (1, 'tea', 2.5, DATE '2024-01-02'), "
+                "(2, 'tab\tand \\ slash', NULL, NULL), (3, 'comma, \"quote\"', 9.0, "
+                "DATE '2024-03-04'), (4, '', 0.0, DATE '2024-05-06')")
+    server = start_in_thread(con, password=PASSWORD)
+    yield con, server
+    server.stop()
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def open_server(served):
+    """The same database without authentication, for the raw protocol client."""
+    server = start_in_thread(served[0], password=None)
+    yield server
+    server.stop()
+
+
+def connect(server, **kwargs):
+    return psycopg.connect(host="127.0.0.1", port=server.port, user="sqlml", password=PASSWORD,
+                           dbname="shop", autocommit=True, **kwargs)
+
+
+# -- PREPARE / EXECUTE / DEALLOCATE / CLOSE ------------------------------------------------------
+def test_quoted_names_keep_their_case_and_unquoted_ones_fold(served):
+    with connect(served[1]) as conn:
+        conn.execute('PREPARE "Price" AS SELECT price FROM items WHERE id = $1::int')
+        conn.execute("PREPARE Price (int) AS SELECT name FROM items WHERE id = $1")
+        assert conn.execute('EXECUTE "Price"(1)').fetchall() == [(2.5,)]
+        assert conn.execute("EXECUTE PRICE(1)").fetchall() == [("tea",)]   # folded: price
+        assert conn.execute("EXECUTE price(1 + 2)").fetchall() == [('comma, "quote"',)]
+        assert conn.execute('DEALLOCATE "Price"').statusmessage == "DEALLOCATE"
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName,
+                           match='prepared statement "Price" does not exist'):
+            conn.execute('EXECUTE "Price"(1)')
+        assert conn.execute("EXECUTE price(1)").fetchall() == [("tea",)]
+        with pytest.raises(psycopg.errors.DuplicatePreparedStatement,
+                           match='prepared statement "price" already exists'):
+            conn.execute("PREPARE price AS SELECT 1")
+        assert conn.execute("DEALLOCATE PREPARE ALL").statusmessage == "DEALLOCATE ALL"
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName, match='"price"'):
+            conn.execute("DEALLOCATE price")
+
+
+def test_prepare_names_an_unknown_type_and_execute_counts_arguments(served):
+    with connect(served[1]) as conn:
+        with pytest.raises(psycopg.errors.UndefinedObject,
+                           match='PREPARE p: type "widget" does not exist'):
+            conn.execute("PREPARE p (widget) AS SELECT $1")
+        conn.execute("PREPARE two (int, text) AS SELECT $1 + 1, $2 || '!'")
+        assert conn.execute("EXECUTE two(41, 'hi')").fetchall() == [(42, "hi!")]
+        with pytest.raises(psycopg.errors.SyntaxError, match='it takes 2, EXECUTE gave 1'):
+            conn.execute("EXECUTE two(1)")
+
+
+def test_deallocate_frees_a_statement_parsed_by_the_protocol(open_server):
+    """psqlODBC's pattern: Parse "_PLAN0x..." then DEALLOCATE "_PLAN0x..." as SQL, repeatedly."""
+    client = RawClient(open_server.port)
+    try:
+        for _ in range(3):
+            client.send(parse("SELECT 1", name="_PLAN0x7fA1"), sync())
+            assert [k for k, _ in client.until_ready()] == ["1", "Z"]
+            got = client.query('DEALLOCATE "_PLAN0x7fA1"')
+            assert ("C", "DEALLOCATE") in got, got
+        got = client.query("DEALLOCATE _PLAN0x7fA1")          # folded: _plan0x7fa1
+        assert got[0][0] == "E" and got[0][1]["C"] == "26000"
+        assert '"_plan0x7fa1"' in got[0][1]["M"]
+    finally:
+        client.close()
+
+
+def test_close_of_an_unknown_cursor_says_so(served):
+    with connect(served[1]) as conn:
+        with pytest.raises(psycopg.errors.InvalidCursorName, match='cursor "C1" does not exist'):
+            conn.execute('CLOSE "C1"')
+        assert conn.execute("CLOSE ALL").statusmessage == "CLOSE CURSOR ALL"
+
+
+# -- binary parameters ---------------------------------------------------------------------------
+TZ2 = dt.timezone(dt.timedelta(hours=2))
+ROUND_TRIP = [
+    ("int2", 7), ("int4", -5), ("int8", 2**40), ("float4", 1.5), ("float8", 0.1),
+    # DuckDB's bare NUMERIC is DECIMAL(18,3): give the scale the value needs.
+    ("numeric(12,4)", Decimal("12345.6789")), ("numeric(10,3)", Decimal("-0.001")),
+    ("bool", True), ("text", "héllo"), ("varchar", "v"), ("bytea", b"\x00\xff\x10"),
+    ("date", dt.date(2024, 2, 29)), ("time", dt.time(13, 14, 15, 123456)),
+    ("timestamp", dt.datetime(2024, 1, 2, 3, 4, 5, 6)),
+    ("timestamptz", dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)),
+    ("interval", dt.timedelta(days=3, seconds=7, microseconds=5)),
+    ("uuid", uuid.UUID("12345678-1234-5678-1234-567812345678")), ("timetz", dt.time(1, 2, 3,
+                                                                                     tzinfo=TZ2)),
+]
+
+
+def test_asyncpg_binary_parameters_round_trip_every_type(served):
+    asyncpg = pytest.importorskip("asyncpg")
+
+    async def run():
+        conn = await asyncpg.connect(host="127.0.0.1", port=served[1].port, user="sqlml",
+                                     password=PASSWORD, database="shop")
+        try:
+            got = [await conn.fetchval(f"SELECT $1::{t}", v) for t, v in ROUND_TRIP]
+            got.append(await conn.fetchval("SELECT $1::json", '{"a": [1, 2]}'))
+            got.append(await conn.fetchval("SELECT $1::jsonb", '{"a": 1}'))
+            got.append(await conn.fetchval("SELECT $1::text[]", ["a", "b c"]))
+            got.append(await conn.fetchval("SELECT CAST($1 AS bigint) * 2", 21))
+            got.append(await conn.fetchval("SELECT $1::int IS NULL", None))
+            rows = await conn.fetch("SELECT name FROM items WHERE id > $1::int ORDER BY id", 2)
+            return got, [r["name"] for r in rows]
+        finally:
+            await conn.close()
+
+    got, names = asyncio.run(run())
+    want = [v for _, v in ROUND_TRIP] + ['{"a": [1, 2]}', '{"a": 1}',
+                                         '["a", "b c"]', 42, True]  # lists come back as JSON
+    assert got == want
+    assert names == ['comma, "quote"', ""]
+
+
+def test_psycopg_binary_parameters_and_arrays(served):
+    with connect(served[1]) as conn:
+        cur = conn.cursor(binary=True)
+        for t, v in ROUND_TRIP:
+            if t == "timetz":
+                continue          # psycopg dumps a time with tzinfo only as text
+            assert cur.execute(f"SELECT %s::{t}", [v]).fetchone()[0] == v, t
+        # %b asks for a binary parameter in a text-result cursor
+        assert conn.execute("SELECT %b::int + 1, %b::text", [41, "x"]).fetchone() == (42, "x")
+        assert cur.execute("SELECT list_sum(%s::int[])", [[1, 2, 3]]).fetchone()[0] == 6
+        assert cur.execute("SELECT len(%s::text[])", [["a", None, "c"]]).fetchone()[0] == 3
+        assert conn.execute("SELECT list_sum(%t::int8[])", [[4, 5]]).fetchone()[0] == 9
+
+
+# -- SHOW ----------------------------------------------------------------------------------------
+def test_show_forms_of_psql_pgcli_and_jdbc(served):
+    with connect(served[1]) as conn:
+        cur = conn.execute("SHOW TIME ZONE")
+        assert cur.description[0].name == "TimeZone" and cur.fetchone()[0]
+        show = {q: conn.execute(q).fetchone()[0] for q in (
+            "SHOW search_path", "SHOW server_version", "SHOW transaction isolation level",
+            "SHOW TRANSACTION ISOLATION LEVEL", "SHOW standard_conforming_strings",
+            "SHOW server_encoding", "SHOW DateStyle", "SHOW max_identifier_length", "SHOW ssl")}
+        assert show == {"SHOW search_path": "main", "SHOW server_version": "15.0",
+                        "SHOW transaction isolation level": "read committed",
+                        "SHOW TRANSACTION ISOLATION LEVEL": "read committed",
+                        "SHOW standard_conforming_strings": "on", "SHOW server_encoding": "UTF8",
+                        "SHOW DateStyle": "ISO, MDY", "SHOW max_identifier_length": "63",
+                        "SHOW ssl": "off"}
+        conn.execute("SET TIME ZONE 'America/New_York'")
+        assert conn.execute("SHOW TIME ZONE").fetchone()[0] == "America/New_York"
+        cur = conn.execute("SHOW ALL")
+        assert [d.name for d in cur.description] == ["name", "setting", "description"]
+        settings = {r[0].lower(): r[1] for r in cur.fetchall()}
+        assert settings["timezone"] == "America/New_York" and settings["threads"]
+        assert settings["server_version"] == "15.0"
+
+
+# -- other clients -------------------------------------------------------------------------------
+def test_pgcli_starts_and_runs_a_query(served, tmp_path):
+    pgcli = shutil.which("pgcli") or str(Path(sys.executable).with_name("pgcli"))
+    if not os.path.exists(pgcli):
+        pytest.skip("pgcli is not installed (pip install pgcli)")
+    script = tmp_path / "q.sql"
+    script.write_text("SHOW TIME ZONE;\nSELECT id, name FROM items WHERE id < 3 ORDER BY id;\n")
+    env = dict(os.environ, PGPASSWORD=PASSWORD, HOME=str(tmp_path), PAGER="cat",
+               XDG_CONFIG_HOME=str(tmp_path))
+    done = subprocess.run([pgcli, "-h", "127.0.0.1", "-p", str(served[1].port), "-U", "sqlml",
+                           "-d", "shop", "--less-chatty", "-f", str(script)],
+                          capture_output=True, text=True, env=env, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert "TimeZone" in done.stdout and "| 1  | tea" in done.stdout
+    assert "SELECT 2" in done.stdout and "error" not in done.stdout.lower()
+
+
+def test_pg8000_connects_and_queries(served):
+    pg8000 = pytest.importorskip("pg8000.native")
+    conn = pg8000.Connection("sqlml", host="127.0.0.1", port=served[1].port, password=PASSWORD,
+                             database="shop")
+    try:
+        assert conn.run("SELECT name, price FROM items WHERE id = :id", id=1) == [["tea", 2.5]]
+        assert conn.run("SELECT :d::date + 1", d=dt.date(2024, 1, 31)) == [[dt.date(2024, 2, 1)]]
+        assert conn.run("SHOW TIME ZONE")[0][0]
+        assert conn.run("SELECT count(*) FROM items") == [[4]]
+    finally:
+        conn.close()

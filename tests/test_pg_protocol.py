@@ -214,3 +214,109 @@ def test_pg8000_connects_and_queries(served):
         assert conn.run("SELECT count(*) FROM items") == [[4]]
     finally:
         conn.close()
+
+
+# -- COPY ----------------------------------------------------------------------------------------
+ITEMS_TEXT = ("1\ttea\t2.5\t2024-01-02\n2\ttab\\tand \\\\ slash\t\\N\t\\N\n"
+              "3\tcomma, \"quote\"\t9.0\t2024-03-04\n4\t\t0.0\t2024-05-06\n")
+ITEMS_CSV = ('id,name,price,added\n1,tea,2.5,2024-01-02\n2,tab\tand \\ slash,,\n'
+             '3,"comma, ""quote""",9.0,2024-03-04\n4,"",0.0,2024-05-06\n')
+
+
+def test_copy_to_stdout_reaches_the_client_not_the_servers_stdout(served, capfd):
+    with connect(served[1]) as conn:
+        cur = conn.cursor()
+        got = {}
+        for q in ("COPY (SELECT * FROM items ORDER BY id) TO STDOUT",
+                  "COPY (SELECT * FROM items ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)",
+                  "COPY items TO STDOUT CSV HEADER", "COPY items (id, name) TO STDOUT "
+                  "(FORMAT csv, DELIMITER ';', NULL 'NA')"):
+            with cur.copy(q) as copy:
+                got[q] = b"".join(bytes(chunk) for chunk in copy).decode()
+            assert cur.rowcount == 4
+    texts = list(got.values())
+    assert texts[0] == ITEMS_TEXT and texts[1] == ITEMS_CSV and texts[2] == ITEMS_CSV
+    # only a value equal to NULL ('NA') or holding ; " or a newline is quoted
+    assert texts[3] == '1;tea\n2;tab\tand \\ slash\n3;"comma, ""quote"""\n4;\n'
+    assert "tea" not in capfd.readouterr().out
+
+
+def test_copy_from_stdin_loads_text_and_csv_and_a_bad_row_loads_nothing(served):
+    con, server = served
+    con.execute("CREATE OR REPLACE TABLE loaded AS FROM items LIMIT 0")
+    with connect(server) as conn:
+        cur = conn.cursor()
+        with cur.copy("COPY loaded FROM STDIN") as copy:
+            copy.write(ITEMS_TEXT.encode())
+        assert cur.rowcount == 4
+        with cur.copy("COPY loaded (id, name) FROM STDIN (FORMAT csv, HEADER true)") as copy:
+            copy.write(b'id,name\n7,"a,""b"""\n8,\n9,""\n')
+        with cur.copy("COPY loaded FROM STDIN") as copy:
+            copy.write_row((10, "row\nwith newline", 1.0, None))
+        with pytest.raises(psycopg.errors.BadCopyFileFormat,
+                           match=r"line 2: extra data after last expected column.*nothing was"):
+            with cur.copy("COPY loaded (id, name) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(b"11,ok\n12,too,many\n")
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            with cur.copy("COPY loaded (id) FROM STDIN") as copy:
+                copy.write(b"13\nnot a number\n")
+        assert conn.execute("SELECT 1").fetchone() == (1,)       # the session goes on
+    items = con.execute("SELECT * FROM items ORDER BY id").fetchall()
+    assert con.execute("SELECT * FROM loaded ORDER BY id").fetchall() == [
+        *items, (7, 'a,"b"', None, None), (8, None, None, None), (9, "", None, None),
+        (10, "row\nwith newline", 1.0, None)]
+
+
+def test_copy_binary_is_refused_with_the_remedy(served):
+    with connect(served[1]) as conn, pytest.raises(
+            psycopg.errors.FeatureNotSupported, match=r"FORMAT binary.*use FORMAT text or "
+                                                      r"FORMAT csv"):
+        with conn.cursor().copy("COPY items TO STDOUT (FORMAT binary)") as copy:
+            list(copy)
+
+
+def test_psql_copy_and_backslash_copy(served, tmp_path):
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql is not installed (Debian: postgresql-client)")
+    con, server = served
+    con.execute("CREATE OR REPLACE TABLE from_psql AS FROM items LIMIT 0")
+    source = tmp_path / "items.csv"
+    source.write_text(ITEMS_CSV)
+    out = tmp_path / "out.txt"
+    script = (f"COPY (SELECT * FROM items ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)\n"
+              f"\\copy from_psql FROM '{source}' WITH (FORMAT csv, HEADER)\n"
+              f"\\copy (SELECT * FROM from_psql ORDER BY id) TO '{out}'\n")
+    done = subprocess.run([psql, "-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p",
+                           str(server.port), "-U", "sqlml", "-d", "shop"], input=script,
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PGPASSWORD=PASSWORD))
+    assert done.returncode == 0, done.stderr
+    assert ITEMS_CSV in done.stdout and done.stdout.count("COPY 4") == 2
+    assert out.read_text() == ITEMS_TEXT
+
+
+def test_asyncpg_copy_from_query_and_copy_to_table(served, tmp_path):
+    asyncpg = pytest.importorskip("asyncpg")
+    con, server = served
+    con.execute("CREATE OR REPLACE TABLE from_asyncpg (id INTEGER, name VARCHAR)")
+    source = tmp_path / "rows.csv"
+    source.write_text("1,one\n2,\n3,three\n")
+
+    async def run():
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.port, user="sqlml",
+                                     password=PASSWORD, database="shop")
+        try:
+            sink = tmp_path / "query.csv"
+            status = await conn.copy_from_query("SELECT id, name FROM items ORDER BY id",
+                                                output=str(sink), format="csv", header=True)
+            loaded = await conn.copy_to_table("from_asyncpg", source=str(source), format="csv")
+            return status, sink.read_text(), loaded
+        finally:
+            await conn.close()
+
+    status, text, loaded = asyncio.run(run())
+    assert status == "COPY 4" and loaded == "COPY 3"
+    assert text == 'id,name\n1,tea\n2,tab\tand \\ slash\n3,"comma, ""quote"""\n4,""\n'
+    assert con.execute("FROM from_asyncpg ORDER BY id").fetchall() == [
+        (1, "one"), (2, None), (3, "three")]

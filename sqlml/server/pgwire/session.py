@@ -19,7 +19,7 @@ import duckdb
 
 from sqlml.errors import SqlSyntaxError
 from sqlml.redshift.parser import Statement, parse
-from sqlml.server.pgwire import codec, compat, prepare, types
+from sqlml.server.pgwire import codec, compat, copy, prepare, types
 from sqlml.server.pgwire import statements as stmt_text
 from sqlml.server.pgwire.auth import AuthFailed, ScramExchange, Verifier
 from sqlml.server.pgwire.errors import PgError, describe
@@ -254,11 +254,13 @@ class Session:
                 return
             if self._skip_until_sync and kind != b"S":
                 continue
+            if kind in (b"d", b"c", b"f"):
+                continue        # COPY data after a COPY FROM STDIN failed: dropped, as in PG
             handler = handlers.get(kind)
             if handler is None:
                 self.fatal("08P01", f"invalid frontend message type "
                                     f"{kind.decode(errors='replace')!r}: sqlml serve has no "
-                                    f"COPY and no function calls")
+                                    f"function calls")
                 return
             handler(body)
 
@@ -480,6 +482,9 @@ class Session:
                                        f"Write the values into the statement (WHERE state = "
                                        f"'KS'), and send it without parameters.")
             return self._run_sqlml(st)
+        if word == "COPY" and (cmd := copy.parse_copy(st.sql)) is not None:
+            # To the client or from it, never DuckDB's COPY (which prints to the server's stdout)
+            return Outcome([], "COPY", count=copy.run(self, cmd, params))
         answer = self._compat.answer(st.sql) if word in ("SET", "RESET", "SHOW",
                                                         "DISCARD") else None
         if answer is not None:

@@ -245,7 +245,8 @@ def drop(database: str, model: str, if_exists: bool) -> None:
 @main.command()
 @click.argument("database")
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; a non-loopback one needs --allow-remote.")
+              help="Address to listen on; a non-loopback one needs --allow-remote, and TLS "
+                   "or --insecure.")
 @click.option("--port", default=5433, show_default=True, type=click.IntRange(0, 65535),
               help="Postgres wire protocol port (0 picks a free one).")
 @click.option("--http-port", default=8080, show_default=True, type=click.IntRange(0, 65535),
@@ -260,8 +261,16 @@ def drop(database: str, model: str, if_exists: bool) -> None:
 @click.option("--read-only", is_flag=True, help="Open the database read-only: refuse writes.")
 @click.option("--allow-remote", is_flag=True,
               help="Confirm that --host may accept connections from other machines.")
+@click.option("--tls-cert", default=None, type=click.Path(dir_okay=False),
+              help="PEM certificate: serve Postgres over TLS (plain text refused) and REST "
+                   "over HTTPS. Needs --tls-key.")
+@click.option("--tls-key", default=None, type=click.Path(dir_okay=False),
+              help="PEM private key of --tls-cert (unencrypted).")
+@click.option("--insecure", is_flag=True,
+              help="Allow a non-loopback --host without TLS (plain text on the network).")
 def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
-          password: str | None, token: str | None, read_only: bool, allow_remote: bool) -> None:
+          password: str | None, token: str | None, read_only: bool, allow_remote: bool,
+          tls_cert: str | None, tls_key: str | None, insecure: bool) -> None:
     """Serve DATABASE to Postgres clients (psql, drivers, BI tools) and over REST.
 
     Every session has sqlml installed, so predict_<model>(...), the metrics and the Redshift
@@ -284,6 +293,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
         serve_module.run(database, host=host, port=port,
                          http_port=None if no_http else http_port, password=password,
                          token=token, read_only=read_only, allow_remote=allow_remote,
+                         tls_cert=tls_cert, tls_key=tls_key, insecure=insecure,
                          echo=lambda text: click.echo(text, err=False))
     except serve_module.ServeError as exc:
         _fail("serve", str(exc))

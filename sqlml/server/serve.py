@@ -68,12 +68,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_host(host: str, allow_remote: bool) -> None:
-    if not is_loopback(host) and not allow_remote:
+def check_host(host: str, allow_remote: bool, *, tls: bool = False,
+               insecure: bool = False) -> None:
+    """A non-loopback host needs --allow-remote, and TLS (--tls-cert/--tls-key) or --insecure."""
+    if is_loopback(host):
+        return
+    if not allow_remote:
         raise ServeError(
             f"--host {host} would accept connections from other machines, which needs "
             f"--allow-remote to confirm. Add --allow-remote (password and token authentication "
             f"stay on), or keep the default --host 127.0.0.1.")
+    if not tls and not insecure:
+        raise ServeError(
+            f"--host {host} without TLS would send queries, results and the REST token over "
+            f"the network in plain text; a non-loopback host needs TLS. Give --tls-cert "
+            f"CERT.pem --tls-key KEY.pem (clients then connect with sslmode=require), or add "
+            f"--insecure to serve plain text on a network you trust.")
+
+
+def _tls_files(tls_cert: str | None, tls_key: str | None):
+    """The Postgres server's TLS context, or None; both files or neither."""
+    if (tls_cert is None) != (tls_key is None):
+        given, missing = ("--tls-cert", "--tls-key") if tls_cert else ("--tls-key", "--tls-cert")
+        raise ServeError(f"{given} was given without {missing}: TLS needs both the "
+                         f"certificate and its private key (PEM files). Add {missing}.")
+    if tls_cert is None or tls_key is None:
+        return None
+    from sqlml.server.pgwire.tls import server_context
+
+    return server_context(tls_cert, tls_key)
 
 
 def _read_state(path: Path | None) -> dict:
@@ -144,13 +167,15 @@ def _listen_error(what: str, host: str, port: int, exc: OSError, option: str) ->
 
 def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
         http_port: int | None = 8080, password: str | None = None, token: str | None = None,
-        read_only: bool = False, allow_remote: bool = False,
+        read_only: bool = False, allow_remote: bool = False, tls_cert: str | None = None,
+        tls_key: str | None = None, insecure: bool = False,
         echo: Callable[[str], None] = print, stop: threading.Event | None = None) -> None:
     """Serve ``database`` until SIGINT/SIGTERM (or ``stop`` is set); raises ServeError."""
     import sqlml
     from sqlml.server import pgwire
 
-    check_host(host, allow_remote)
+    tls = _tls_files(tls_cert, tls_key)
+    check_host(host, allow_remote, tls=tls is not None, insecure=insecure)
     if read_only and database != ":memory:" and not os.path.exists(database):
         raise ServeError(f"--read-only: database file {database!r} does not exist. Check the "
                          f"path, or serve it once without --read-only to create it.")
@@ -160,14 +185,16 @@ def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
     try:
         try:
             pg = pgwire.start_in_thread(con, host=host, port=port, password=None,
-                                        verifier=creds.verifier, read_only=read_only)
+                                        verifier=creds.verifier, read_only=read_only,
+                                        tls=tls)
         except OSError as exc:
             raise _listen_error("Postgres clients", host, port, exc, "--port") from None
         handles.append(pg)
         name = Path(database).stem if database != ":memory:" else "memory"
         echo(f"sqlml serve: Postgres wire protocol on {host}:{pg.port}"
-             f"{' (read-only)' if read_only else ''}: "
-             f"psql -h {host} -p {pg.port} -U sqlml -d {name}")
+             f"{' (read-only)' if read_only else ''}{' (TLS)' if tls else ''}: "
+             f"psql -h {host} -p {pg.port} -U sqlml -d "
+             f"{repr(f'dbname={name} sslmode=require') if tls else name}")
         if http_port is not None:
             from sqlml.server.rest import app as rest
 
@@ -175,11 +202,13 @@ def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
             app = rest.build_app(con, token=creds.token, read_only=read_only,
                                  token_sha256=None if creds.token else creds.token_sha256)
             try:
-                web = rest.start_in_thread(app, host, http_port)
+                web = rest.start_in_thread(app, host, http_port, tls_cert=tls_cert,
+                                           tls_key=tls_key)
             except OSError as exc:
                 raise _listen_error("HTTP", host, http_port, exc, "--http-port") from None
             handles.append(web)
-            echo(f"sqlml serve: REST endpoint on http://{_url_host(host)}:{web.port}/v1/models "
+            scheme = "https" if tls else "http"
+            echo(f"sqlml serve: REST endpoint on {scheme}://{_url_host(host)}:{web.port}/v1/models "
                  f"(OpenAPI at /openapi.json)")
         creds.save()
         for note in creds.announcements:

@@ -6,6 +6,7 @@ import itertools
 import os
 import selectors
 import socket
+import ssl
 import threading
 
 import duckdb
@@ -23,7 +24,8 @@ class PgServer:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
                  password: str | None = None, verifier: Verifier | str | None = None,
-                 read_only: bool = False, max_connections: int = MAX_CONNECTIONS):
+                 read_only: bool = False, max_connections: int = MAX_CONNECTIONS,
+                 tls: ssl.SSLContext | None = None):
         if password is not None and verifier is not None:
             raise ValueError("PgServer: give password or verifier, not both")
         if isinstance(verifier, str):
@@ -31,7 +33,7 @@ class PgServer:
         if password is not None:
             verifier = make_verifier(password)
         self.con = con
-        self.config = SessionConfig(verifier=verifier, read_only=read_only)
+        self.config = SessionConfig(verifier=verifier, read_only=read_only, tls=tls)
         self.max_connections = max_connections
         self._listener = socket.create_server((host, port), reuse_port=False)
         self._listener.setblocking(False)
@@ -103,10 +105,10 @@ class PgServer:
         self._listener.close()
         with self._lock:
             sessions = list(self._sessions.values())
-        for sock, _, session in sessions:
+        for _, _, session in sessions:
             session.interrupt()
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
+            try:                     # session.sock: the TLS socket once the session wrapped it
+                session.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
         for _, thread, _ in sessions:
@@ -115,12 +117,14 @@ class PgServer:
 
 def start_in_thread(con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
                     password: str | None, read_only: bool = False,
-                    verifier: Verifier | str | None = None) -> PgServer:
+                    verifier: Verifier | str | None = None,
+                    tls: ssl.SSLContext | None = None) -> PgServer:
     """Serve ``con`` over the Postgres wire protocol from background threads.
 
     Returns once listening; ``handle.port`` is the port (``port=0`` picks a free one),
     ``handle.stop()`` ends it. ``password=None`` and no ``verifier`` turns authentication off
     (for tests); ``verifier`` is a stored SCRAM-SHA-256 verifier instead of a password.
+    ``tls`` (``pgwire.tls.server_context(cert, key)``) turns TLS on and plain text off.
     """
     return PgServer(con, host=host, port=port, password=password, verifier=verifier,
-                    read_only=read_only).start()
+                    read_only=read_only, tls=tls).start()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class Portal:
 class SessionConfig:
     verifier: Verifier | None             # None: no authentication
     read_only: bool
+    tls: ssl.SSLContext | None = None     # set: SSLRequest is answered S; plain text refused
 
 
 class Session:
@@ -173,12 +175,25 @@ class Session:
             self.cur.interrupt()
 
     def _startup(self) -> bool:
+        tls = self.config.tls
         while True:
             startup = codec.read_startup(self.sock)
+            if startup.code == codec.SSL_REQUEST and tls is not None \
+                    and not isinstance(self.sock, ssl.SSLSocket):
+                self.sock.sendall(b"S")
+                self.sock = tls.wrap_socket(self.sock, server_side=True)
+                continue
             if startup.code in (codec.SSL_REQUEST, codec.GSSENC_REQUEST):
                 self.sock.sendall(b"N")     # no TLS here: the client goes on in plain text
                 continue
             break
+        if tls is not None and startup.code == codec.PROTOCOL_3 \
+                and not isinstance(self.sock, ssl.SSLSocket):
+            self.fatal("28000", "this sqlml serve requires TLS (it was started with --tls-cert): "
+                                "the session was refused in plain text",
+                       hint="Connect with sslmode=require (psql, libpq, psycopg), ssl=True "
+                            "(asyncpg, pg8000) or ssl=true (JDBC).")
+            return False
         if startup.code == codec.CANCEL_REQUEST:
             # A new connection that names another session's (pid, key); no answer is sent.
             if len(startup.body) >= 12:
@@ -206,6 +221,7 @@ class Session:
                                     application_name=startup.params.get("application_name", ""))
         self.compat.install()
         self.compat.settings["timezone"] = self.compat.timezone()
+        self.compat.settings["ssl"] = "on" if isinstance(self.sock, ssl.SSLSocket) else "off"
         for name in compat.REPORTED:
             self.send(codec.parameter_status(name, self.compat.settings[name.lower()]))
         self.send(codec.backend_key_data(self.pid, self.key))

@@ -312,8 +312,10 @@ class ServerHandle:
         self.thread.join(timeout)
 
 
-def start_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
-    """Serve ``app`` on host:port (0 picks a free port); returns once the socket listens."""
+def start_in_thread(app, host: str = "127.0.0.1", port: int = 0, *,
+                    tls_cert: str | None = None, tls_key: str | None = None) -> ServerHandle:
+    """Serve ``app`` on host:port (0 picks a free port); returns once the socket listens.
+    With ``tls_cert`` and ``tls_key`` (PEM files) it serves HTTPS."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -326,7 +328,8 @@ def start_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> ServerHandle
                                  f"{exc.strerror}. Choose another port, or stop what uses it."
                       ) from None
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            loop="asyncio", http="h11", timeout_graceful_shutdown=5)
+                            loop="asyncio", http="h11", timeout_graceful_shutdown=5,
+                            ssl_certfile=tls_cert, ssl_keyfile=tls_key)
     server = uvicorn.Server(config)
     failure: list[BaseException] = []
 

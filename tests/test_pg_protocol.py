@@ -99,6 +99,25 @@ def test_deallocate_frees_a_statement_parsed_by_the_protocol(open_server):
         client.close()
 
 
+def test_psqlodbc_runs_statement_after_statement(served):
+    """psqlODBC parses each statement as "_PLAN0x..." and frees it with DEALLOCATE "_PLAN0x...":
+    before quoted names were read, the third statement failed with 42P05 (already exists)."""
+    pyodbc = pytest.importorskip("pyodbc")
+    if "PostgreSQL Unicode" not in pyodbc.drivers():
+        pytest.skip("psqlODBC is not installed (Debian: odbc-postgresql, unixodbc)")
+    conn = pyodbc.connect(f"DRIVER={{PostgreSQL Unicode}};SERVER=127.0.0.1;"
+                          f"PORT={served[1].port};DATABASE=shop;UID=sqlml;PWD={PASSWORD};"
+                          f"SSLMODE=disable", timeout=10)
+    try:
+        for i in range(5):
+            cur = conn.cursor()
+            assert cur.execute(f"SELECT count(*) + {i} FROM items WHERE id > ?", 1) \
+                .fetchall()[0][0] == 3 + i
+            cur.close()
+    finally:
+        conn.close()
+
+
 def test_close_of_an_unknown_cursor_says_so(served):
     with connect(served[1]) as conn:
         with pytest.raises(psycopg.errors.InvalidCursorName, match='cursor "C1" does not exist'):
@@ -190,10 +209,20 @@ def test_pgcli_starts_and_runs_a_query(served, tmp_path):
     pgcli = shutil.which("pgcli") or str(Path(sys.executable).with_name("pgcli"))
     if not os.path.exists(pgcli):
         pytest.skip("pgcli is not installed (pip install pgcli)")
-    script = tmp_path / "q.sql"
-    script.write_text("SHOW TIME ZONE;\nSELECT id, name FROM items WHERE id < 3 ORDER BY id;\n")
     env = dict(os.environ, PGPASSWORD=PASSWORD, HOME=str(tmp_path), PAGER="cat",
                XDG_CONFIG_HOME=str(tmp_path))
+    usage = subprocess.run([pgcli, "--help"], capture_output=True, text=True, env=env).stdout
+    if "--file" not in usage:
+        # pgcli before 4.4 has no --file: run what it runs at start, through its own executor.
+        from pgcli.pgexecute import PGExecute
+
+        executor = PGExecute("shop", "sqlml", PASSWORD, "127.0.0.1", served[1].port)
+        assert executor.get_timezone()
+        (result,) = list(executor.run("SELECT id, name FROM items WHERE id < 3 ORDER BY id"))
+        assert list(result[1]) == [(1, "tea"), (2, "tab\tand \\ slash")]
+        return
+    script = tmp_path / "q.sql"
+    script.write_text("SHOW TIME ZONE;\nSELECT id, name FROM items WHERE id < 3 ORDER BY id;\n")
     done = subprocess.run([pgcli, "-h", "127.0.0.1", "-p", str(served[1].port), "-U", "sqlml",
                            "-d", "shop", "--less-chatty", "-f", str(script)],
                           capture_output=True, text=True, env=env, timeout=120,

@@ -349,3 +349,27 @@ def test_asyncpg_copy_from_query_and_copy_to_table(served, tmp_path):
     assert text == 'id,name\n1,tea\n2,tab\tand \\ slash\n3,"comma, ""quote"""\n4,""\n'
     assert con.execute("FROM from_asyncpg ORDER BY id").fetchall() == [
         (1, "one"), (2, None), (3, "three")]
+
+
+def test_asyncpg_copy_records_to_table_sends_binary_rows(served):
+    asyncpg = pytest.importorskip("asyncpg")
+    con, server = served
+    con.execute("CREATE OR REPLACE TABLE records (i BIGINT, f DOUBLE, ok BOOLEAN, d DATE, "
+                "ts TIMESTAMP, n DECIMAL(10, 2), b BLOB, u UUID, s VARCHAR)")
+    rows = [(1, 0.5, True, dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5),
+             Decimal("12.34"), b"\x00\xff", uuid.UUID(int=7), "tab\tnew\nline"),
+            (2, None, None, None, None, None, None, None, None)]
+
+    async def run():
+        conn = await asyncpg.connect(host="127.0.0.1", port=server.port, user="sqlml",
+                                     password=PASSWORD, database="shop")
+        try:
+            return await conn.copy_records_to_table("records", records=rows)
+        finally:
+            await conn.close()
+
+    assert asyncio.run(run()) == "COPY 2"
+    assert con.execute("FROM records ORDER BY i").fetchall() == rows
+    with connect(server) as conn, conn.cursor().copy("COPY records (i, b) FROM STDIN") as copy:
+        copy.write(b"3\t\\\\x00ab\n")                    # text format: bytea as \x hex
+    assert con.execute("SELECT b FROM records WHERE i = 3").fetchone() == (b"\x00\xab",)

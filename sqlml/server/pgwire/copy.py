@@ -4,7 +4,8 @@ The session sends these here before the statement reaches DuckDB (whose own COPY
 the rows into the server's stdout, or a server file). Out: CopyOutResponse, one CopyData per
 row, CopyDone, then ``COPY n``. In: CopyInResponse, then the client's CopyData until CopyDone
 (or CopyFail), then one INSERT of all the rows, so a bad row loads none. Text and CSV formats,
-with Postgres' options (HEADER, DELIMITER, NULL, QUOTE, ESCAPE); BINARY is refused (0A000).
+with Postgres' options (HEADER, DELIMITER, NULL, QUOTE, ESCAPE); BINARY is read FROM
+STDIN only (asyncpg's copy_records_to_table), and refused TO STDOUT (0A000).
 A COPY to or from a file is not handled here: it goes on to DuckDB (and the session's policy).
 """
 
@@ -129,10 +130,10 @@ def _apply_options(cmd: CopyCommand, tokens: list[str]) -> None:
             raise PgError("42601", f"COPY option {words[i]} needs a value")
         _set_option(cmd, key, _literal(value))
         i += 2
-    if cmd.format == "binary":
-        raise PgError("0A000", "COPY ... (FORMAT binary) is not supported by sqlml serve; use "
-                               "FORMAT text or FORMAT csv (asyncpg: copy_to_table with "
-                               "format='csv' instead of copy_records_to_table)")
+    if cmd.format == "binary" and cmd.out:
+        raise PgError("0A000", "COPY ... TO STDOUT (FORMAT binary) is not supported by sqlml "
+                               "serve; use FORMAT text or FORMAT csv (binary is read only FROM "
+                               "STDIN)")
 
 
 def _set_option(cmd: CopyCommand, key: str, value: str) -> None:
@@ -165,8 +166,8 @@ def _set_option(cmd: CopyCommand, key: str, value: str) -> None:
 
 
 # -- out ---------------------------------------------------------------------------------------
-def _copy_response(kind: bytes, ncols: int) -> bytes:
-    return codec.message(kind, struct.pack("!bh", 0, ncols) + struct.pack("!h", 0) * ncols)
+def _copy_response(kind: bytes, ncols: int, fmt: int = 0) -> bytes:
+    return codec.message(kind, struct.pack("!bh", fmt, ncols) + struct.pack("!h", fmt) * ncols)
 
 
 def _text_field(cmd: CopyCommand, value) -> str:
@@ -219,9 +220,9 @@ def copy_out(session: Session, cmd: CopyCommand, params: list | None) -> int:
 
 
 # -- in ----------------------------------------------------------------------------------------
-def receive(session: Session, ncols: int) -> bytes:
+def receive(session: Session, ncols: int, fmt: int) -> bytes:
     """CopyInResponse, then the client's CopyData up to CopyDone."""
-    session.send(_copy_response(b"G", ncols))
+    session.send(_copy_response(b"G", ncols, fmt))
     session.flush()
     chunks = []
     while True:
@@ -351,6 +352,48 @@ def csv_rows(cmd: CopyCommand, data: str) -> Iterator[list[str | None]]:
             yield row
 
 
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def binary_rows(data: bytes, oids: list[int]) -> Iterator[list]:
+    """Postgres' binary COPY (asyncpg's copy_records_to_table): signature, flags, header
+    extension, then per row an int16 field count and each field as int32 length and bytes."""
+    if not data.startswith(_SIGNATURE):
+        raise PgError("22P04", "COPY FROM STDIN (FORMAT binary): the data does not start with "
+                               "the PGCOPY signature")
+    (extension,) = struct.unpack_from("!i", data, 15)
+    pos = 19 + extension
+    while pos < len(data):
+        (count,) = struct.unpack_from("!h", data, pos)
+        pos += 2
+        if count == -1:
+            return
+        row = []
+        for i in range(count):
+            (n,) = struct.unpack_from("!i", data, pos)
+            pos += 4
+            oid = oids[i] if i < len(oids) else types.TEXT
+            try:
+                row.append(types.decode_param(oid, 1, None if n == -1 else data[pos:pos + n]))
+            except ValueError as exc:
+                raise PgError("22P03", f"COPY, field {i + 1}: {exc}") from None
+            pos += max(n, 0)
+        yield row
+
+
+def _as_column(values: list, oid: int):
+    """One column for DuckDB: bytes for bytea (Postgres' \\x hex form read), text otherwise;
+    DuckDB's INSERT casts the text to the column's type."""
+    import pyarrow as pa
+
+    if oid == types.BYTEA:
+        return pa.array([v if v is None or isinstance(v, bytes) else
+                         bytes.fromhex(v[2:]) if v.startswith("\\x") else v.encode()
+                         for v in values], pa.binary())
+    return pa.array([v if v is None or isinstance(v, str) else types.to_text(v)
+                     for v in values], pa.string())
+
+
 def copy_in(session: Session, cmd: CopyCommand) -> int:
     """Receive the client's rows and insert them into the table in one statement."""
     import pyarrow as pa
@@ -358,11 +401,16 @@ def copy_in(session: Session, cmd: CopyCommand) -> int:
     cur = session._cursor
     if cmd.table is None:
         raise PgError("42601", "COPY FROM STDIN needs a table")
-    columns = cmd.columns or [d[0] for d in cur.execute(
-        f"SELECT * FROM {cmd.table} LIMIT 0").description or []]
-    data = receive(session, len(columns)).decode("utf-8")
-    reader = csv_rows if cmd.format == "csv" else text_rows
-    rows = list(reader(cmd, data))
+    described = cur.execute(f"SELECT {', '.join(cmd.columns) or '*'} FROM {cmd.table} "
+                            f"LIMIT 0").description or []
+    columns = cmd.columns or [d[0] for d in described]
+    oids = [types.oid_of(d[1]) for d in described]
+    data = receive(session, len(columns), 1 if cmd.format == "binary" else 0)
+    if cmd.format == "binary":
+        rows = list(binary_rows(data, oids))
+    else:
+        reader = csv_rows if cmd.format == "csv" else text_rows
+        rows = list(reader(cmd, data.decode("utf-8")))
     for line, row in enumerate(rows, start=1 + cmd.header):
         if len(row) != len(columns):
             problem = ("extra data after last expected column" if len(row) > len(columns)
@@ -372,7 +420,7 @@ def copy_in(session: Session, cmd: CopyCommand) -> int:
                                    f"loaded")
     if not rows:
         return 0
-    table = pa.table({f"c{i}": pa.array([r[i] for r in rows], pa.string())
+    table = pa.table({f"c{i}": _as_column([r[i] for r in rows], oids[i])
                       for i in range(len(columns))})
     name = f"_sqlml_copy_{session.pid}_{next(_COUNTER)}"
     cur.register(name, table)

@@ -374,6 +374,9 @@ class Session:
             if found is None:
                 return
             portal, st = found
+            if stmt_text.leading_word(st.text) == "COPY":
+                self.send(codec.NO_DATA)       # its rows go by the COPY sub-protocol, at Execute
+                return
             # Describing a portal needs its result's columns, so it runs here; Execute then
             # sends the rows.
             portal.outcome = self._run(st, portal.params)

@@ -212,8 +212,8 @@ def copy_out(session: Session, cmd: CopyCommand, params: list | None) -> int:
                                    else (cmd.delimiter.join(names) + "\n").encode()))
     n = 0
     while batch := cur.fetchmany(_BATCH):
-        for row in batch:
-            session.send(codec.message(b"d", format_row(cmd, row)))
+        # A CopyData may hold any part of the stream: one per batch, not one per row.
+        session.send(codec.message(b"d", b"".join(format_row(cmd, row) for row in batch)))
         n += len(batch)
     session.send(codec.message(b"c"))
     return n

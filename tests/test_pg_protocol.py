@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import os
 import shutil
 import subprocess
@@ -241,6 +242,12 @@ def test_pg8000_connects_and_queries(served):
         assert conn.run("SELECT :d::date + 1", d=dt.date(2024, 1, 31)) == [[dt.date(2024, 2, 1)]]
         assert conn.run("SHOW TIME ZONE")[0][0]
         assert conn.run("SELECT count(*) FROM items") == [[4]]
+        sink = io.BytesIO()
+        conn.run("COPY (SELECT * FROM items ORDER BY id) TO STDOUT", stream=sink)
+        assert sink.getvalue().decode() == ITEMS_TEXT
+        conn.run("CREATE OR REPLACE TABLE from_pg8000 (id INTEGER, name VARCHAR)")
+        conn.run("COPY from_pg8000 FROM STDIN (FORMAT csv)", stream=io.BytesIO(b"1,a\n2,\n"))
+        assert conn.run("SELECT * FROM from_pg8000 ORDER BY id") == [[1, "a"], [2, None]]
     finally:
         conn.close()
 

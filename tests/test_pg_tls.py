@@ -99,6 +99,18 @@ def test_psycopg_sslmode_require_and_verify_full(servers, pem):
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (5,)
 
 
+def test_psql_over_tls(servers, pem):
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql is not installed (Debian: postgresql-client)")
+    done = subprocess.run([psql, "-X", "-At", "-c", "SELECT sum(x) FROM t", "-c", "SHOW ssl",
+                           f"host=127.0.0.1 port={servers[0].port} user=sqlml dbname=shop "
+                           f"sslmode=verify-ca sslrootcert={pem[0]}"], capture_output=True,
+                          text=True, timeout=60, env={"PGPASSWORD": PASSWORD, "PATH": "/usr/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["10", "on"]
+
+
 def test_a_tls_server_refuses_plain_text_and_names_the_remedy(servers):
     with pytest.raises(psycopg.OperationalError,
                        match=r"requires TLS \(it was started with --tls-cert\)"):

@@ -191,8 +191,8 @@ class Session:
                 and not isinstance(self.sock, ssl.SSLSocket):
             self.fatal("28000", "this sqlml serve requires TLS (it was started with --tls-cert): "
                                 "the session was refused in plain text",
-                       hint="Connect with sslmode=require (psql, libpq, psycopg), ssl=True "
-                            "(asyncpg, pg8000) or ssl=true (JDBC).")
+                       hint="Connect with sslmode=require (psql, libpq, psycopg, JDBC), or "
+                            "an ssl context (asyncpg ssl=, pg8000 ssl_context=).")
             return False
         if startup.code == codec.CANCEL_REQUEST:
             # A new connection that names another session's (pid, key); no answer is sent.

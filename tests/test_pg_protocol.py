@@ -275,6 +275,10 @@ def test_copy_to_stdout_reaches_the_client_not_the_servers_stdout(served, capfd)
     # only a value equal to NULL ('NA') or holding ; " or a newline is quoted
     assert texts[3] == '1;tea\n2;tab\tand \\ slash\n3;"comma, ""quote"""\n4;\n'
     assert "tea" not in capfd.readouterr().out
+    with connect(served[1]) as conn, conn.cursor().copy(  # the query runs as a client's would
+            "COPY (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname "
+            "OPERATOR(pg_catalog.~) '^(items)$') TO STDOUT") as copy:
+        assert b"".join(bytes(chunk) for chunk in copy) == b"items\n"
 
 
 def test_copy_from_stdin_loads_text_and_csv_and_a_bad_row_loads_nothing(served):

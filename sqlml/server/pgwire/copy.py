@@ -198,12 +198,21 @@ def format_row(cmd: CopyCommand, row) -> bytes:
     return (cmd.delimiter.join(one(cmd, v) for v in row) + "\n").encode("utf-8")
 
 
+def _statement(session: Session, sql: str, params: list | None):
+    """Run ``sql`` as the session runs a client's statement (its rewrite, its checks)."""
+    from sqlml.redshift.parser import parse
+
+    statements = parse(sql)
+    if len(statements) != 1:
+        raise PgError("42601", f"COPY takes one query in parentheses, got {len(statements)}")
+    return session._run(statements[0], params)
+
+
 def copy_out(session: Session, cmd: CopyCommand, params: list | None) -> int:
     """Run the query and send its rows as CopyData; the number of rows."""
     sql = cmd.query or f"SELECT {', '.join(cmd.columns) or '*'} FROM {cmd.table}"
-    cur = session._cursor
-    cur.execute(sql, params)
-    names = [d[0] for d in cur.description or []]
+    outcome = _statement(session, sql, params)
+    names = [f[0] for f in outcome.fields]
     session.send(_copy_response(b"H", len(names)))
     if cmd.header:
         header = CopyCommand(out=True, format="csv", delimiter=cmd.delimiter, null="\0",
@@ -211,10 +220,12 @@ def copy_out(session: Session, cmd: CopyCommand, params: list | None) -> int:
         session.send(codec.message(b"d", format_row(header, names) if cmd.format == "csv"
                                    else (cmd.delimiter.join(names) + "\n").encode()))
     n = 0
-    while batch := cur.fetchmany(_BATCH):
+    while batch := outcome.next_rows(_BATCH):
         # A CopyData may hold any part of the stream: one per batch, not one per row.
         session.send(codec.message(b"d", b"".join(format_row(cmd, row) for row in batch)))
         n += len(batch)
+        outcome.sent = n
+    outcome.cursor = None
     session.send(codec.message(b"c"))
     return n
 
@@ -425,8 +436,8 @@ def copy_in(session: Session, cmd: CopyCommand) -> int:
     name = f"_sqlml_copy_{session.pid}_{next(_COUNTER)}"
     cur.register(name, table)
     try:
-        cur.execute(f"INSERT INTO {cmd.table} ({', '.join(_quote(c) for c in columns)}) "
-                    f"SELECT * FROM {name}")
+        _statement(session, f"INSERT INTO {cmd.table} ({', '.join(_quote(c) for c in columns)})"
+                            f" SELECT * FROM {name}", None)
     finally:
         cur.unregister(name)
     return len(rows)

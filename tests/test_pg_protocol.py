@@ -8,7 +8,9 @@ import asyncio
 import datetime as dt
 import io
 import os
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import uuid
@@ -384,3 +386,44 @@ def test_asyncpg_copy_records_to_table_sends_binary_rows(served):
     with connect(server) as conn, conn.cursor().copy("COPY records (i, b) FROM STDIN") as copy:
         copy.write(b"3\t\\\\x00ab\n")                    # text format: bytea as \x hex
     assert con.execute("SELECT b FROM records WHERE i = 3").fetchone() == (b"\x00\xab",)
+
+
+def test_copy_errors_name_the_option_and_the_remedy(served):
+    with connect(served[1]) as conn:
+        cur = conn.cursor()
+        for sql, error, text in [
+            ("COPY items TO STDOUT (FORMAT parquet)", psycopg.errors.InvalidParameterValue,
+             'COPY format "parquet" not recognized; use text or csv'),
+            ("COPY items TO STDOUT (DELIMITER '::')", psycopg.errors.InvalidParameterValue,
+             "COPY delimiter must be a single one-byte character, got '::'"),
+            ("COPY items TO STDOUT (COMPRESSION gzip)", psycopg.errors.SyntaxError,
+             'COPY option "compression" not recognized; sqlml serve takes FORMAT, HEADER'),
+            ("COPY items TO STDOUT (ENCODING 'LATIN1')", psycopg.errors.InvalidParameterValue,
+             "COPY encoding 'LATIN1' is not supported; this server speaks UTF8 only"),
+            ("COPY (SELECT 1) FROM STDIN", psycopg.errors.SyntaxError,
+             "COPY (query) FROM STDIN is not possible: load into a table"),
+        ]:
+            with pytest.raises(error) as info, cur.copy(sql):
+                pass
+            assert text in str(info.value), (sql, str(info.value))
+        with pytest.raises(psycopg.errors.SyntaxError, match=re.escape(
+                "syntax error in PREPARE: write PREPARE name [(type, ...)] AS statement")):
+            conn.execute("PREPARE p SELECT 1")
+        served[0].execute("CREATE OR REPLACE TABLE failed_copy (id INTEGER)")
+        with pytest.raises(RuntimeError, match="the client gives up"):
+            with cur.copy("COPY failed_copy FROM STDIN") as copy:
+                copy.write(b"1\n")
+                raise RuntimeError("the client gives up")          # psycopg sends CopyFail
+        assert conn.execute("SELECT count(*) FROM failed_copy").fetchone() == (0,)
+    client = RawClient(served[1].port, password=PASSWORD)        # the CopyFail answer itself
+    try:
+        client.send(b"Q" + struct.pack("!i", 4 + 28) + b"COPY failed_copy FROM STDIN\x00")
+        assert client.read()[0] == "G"
+        reason = b"stopped by the user\x00"
+        client.send(b"f" + struct.pack("!i", 4 + len(reason)) + reason)
+        got = client.until_ready()
+        assert got[0][0] == "E" and got[0][1]["C"] == "57014"
+        assert got[0][1]["M"] == ("COPY from stdin failed: stopped by the user; nothing was "
+                                  "loaded")
+    finally:
+        client.close()

@@ -158,6 +158,10 @@ def test_asyncpg_binary_parameters_round_trip_every_type(served):
             got.append(await conn.fetchval("SELECT CAST($1 AS bigint) * 2", 21))
             got.append(await conn.fetchval("SELECT $1::int IS NULL", None))
             rows = await conn.fetch("SELECT name FROM items WHERE id > $1::int ORDER BY id", 2)
+            # asyncpg describes SHOW before running it, so its columns must be known
+            assert await conn.fetchval("SHOW server_version") == "15.0"
+            assert list((await conn.fetch("SHOW ALL"))[0].keys()) == ["name", "setting",
+                                                                     "description"]
             return got, [r["name"] for r in rows]
         finally:
             await conn.close()

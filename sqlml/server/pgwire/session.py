@@ -402,7 +402,13 @@ class Session:
         st = prepared.statement
         if st is None or st.kind != "sql":
             return []
-        if stmt_text.leading_word(st.sql) not in stmt_text.DESCRIBABLE:
+        word = stmt_text.leading_word(st.sql)
+        if word == "SHOW":
+            # asyncpg describes before it executes: the columns of SHOW TIME ZONE, SHOW ALL ...
+            answer = self._compat.answer(st.sql)
+            if answer is not None:
+                return [(c, types.TEXT, -1) for c in answer.columns]
+        elif word not in stmt_text.DESCRIBABLE:
             return []
         self._park_streaming()
         sql = st.sql

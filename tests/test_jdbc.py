@@ -37,6 +37,8 @@ def report(tmp_path_factory):
                              capture_output=True, text=True, timeout=120)
         expected = con.execute("SELECT predict_churn(c) FROM customers c ORDER BY customer_id "
                                "LIMIT 3").fetchall()
+        overloads = con.execute("SELECT parameters FROM duckdb_functions() WHERE "
+                                "function_name = 'predict_churn'").fetchall()
         count = con.execute("SELECT count(*) FROM customers WHERE tenure_months > 12"
                             ).fetchall()[0][0]
     assert out.returncode == 0, out.stderr
@@ -44,7 +46,7 @@ def report(tmp_path_factory):
     for line in out.stdout.splitlines():
         name, *values = line.split("\t")
         sections[name].append(values)
-    return sections, described, (expected, count)
+    return sections, described, (expected, count, overloads)
 
 
 def errors(sections) -> dict[str, str]:
@@ -101,7 +103,7 @@ def test_functions_list_the_models_functions_and_the_ml_macros(report):
 
 
 def test_queries_return_predictions_decimals_and_nanosecond_timestamps(report):
-    sections, _, (expected, count) = report
+    sections, _, (expected, count, _) = report
     assert sections["predict.type"] == [["churn", "bool", "-7"]]
     assert [v[0] for v in sections["predict"]] == [str(e[0]).lower() for e in expected]
     types = {c[0]: c[1] for c in sections["events.type"]}
@@ -109,3 +111,16 @@ def test_queries_return_predictions_decimals_and_nanosecond_timestamps(report):
     assert sections["events"][0] == ["1", "signup", "12.34", "2024-01-02 03:04:05.123456"]
     # past pgjdbc's prepareThreshold (5): the server-side prepared statement answers too
     assert [p[1] for p in sections["prepared"]] == [str(count)] * 6
+
+
+def test_function_columns_name_each_overloads_arguments(report):
+    sections, _, (_, _, overloads) = report
+    arguments = [c[1] for c in sections["functioncolumns"] if c[2] == "1"]   # functionColumnIn
+    assert sorted(arguments) == sorted(a for (params,) in overloads for a in params)
+    assert sum(c[1] == "returnValue" for c in sections["functioncolumns"]) == len(overloads)
+    # A macro's parameters and result are untyped: anyelement, as a polymorphic function's.
+    assert {c[3] for c in sections["functioncolumns"]} == {"anyelement"}
+    assert [c[:2] for c in sections["procedurecolumns"]] == [
+        c[:2] for c in sections["functioncolumns"]]
+    # pgjdbc's getProcedures lists procedures (prokind 'p'); DuckDB has none, only functions.
+    assert "procedures" not in errors(sections)

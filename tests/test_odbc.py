@@ -5,6 +5,9 @@ or the driver (Debian odbc-postgresql and unixodbc; .ci/run installs them)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 from drivers_fixture import add_events
 from pg_served import served_churn_model
@@ -83,3 +86,29 @@ def test_statements_in_a_row_and_a_prediction(cursor, served):
                                 ).fetchall()[0][0]
     row = cursor.execute("SELECT amount, happened_at FROM events ORDER BY id").fetchone()
     assert str(row.amount) == "12.34" and row.happened_at.microsecond == 123456
+
+
+def isql(server, script: str) -> list[list[str]]:
+    """unixODBC's isql, DSN-less (-k), batch mode, comma-separated rows."""
+    conn = (f"DRIVER={{{DRIVER}}};SERVER=127.0.0.1;PORT={server.port};DATABASE=shop;UID=sqlml;"
+            f"PWD={PASSWORD};UseServerSidePrepare=0")
+    out = subprocess.run([ISQL, "-k", conn, "-b", "-d,"], input=script, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "ERROR" not in out.stdout, out.stdout + out.stderr
+    return [line.split(",") for line in out.stdout.splitlines() if line]
+
+
+ISQL = shutil.which("isql")
+
+
+@pytest.mark.skipif(ISQL is None, reason="isql is not installed (Debian unixodbc)")
+def test_isql_describes_a_table_and_runs_statements_in_a_row(served):
+    _, server, described = served
+    # "help TABLE" is SQLColumns: (catalog, schema, table, column, DATA_TYPE, TYPE_NAME, SIZE,
+    # BUFFER_LENGTH, DECIMAL_DIGITS, ...)
+    columns = {row[3]: row for row in isql(server, "help events\n")}
+    assert list(columns) == [name for name, _ in described]
+    assert columns["amount"][5:7] + columns["amount"][8:9] == ["numeric", "10", "2"]
+    assert columns["happened_at"][5] == "timestamp"
+    rows = isql(server, "SELECT 1\nSELECT 2\nSELECT 3\nSELECT amount FROM events ORDER BY id\n")
+    assert rows == [["1"], ["2"], ["3"], ["12.34"], ["99.50"]]

@@ -61,15 +61,25 @@ TEMP_VIEWS = {
 
 # -- ODBC (psqlODBC), JDBC (pgjdbc) and DBeaver: what their DatabaseMetaData / SQLColumns /
 # navigator queries read.
-# The type a DuckDB-only column type is sent as (sqlml.server.pgwire.types), by the name
-# DuckDB's format_type gives it; other DuckDB-only types (LIST, STRUCT, MAP, ENUM...) go as text.
-_WIRE_TYPES = {"tinyint": 21, "utinyint": 21, "usmallint": 23, "uinteger": 20,
-               "ubigint": 1700, "hugeint": 1700, "uhugeint": 1700, "bignum": 1700,
-               "varint": 1700, "timestamp_s": 1114, "timestamp_ms": 1114, "timestamp_ns": 1114}
-_WIRE_OID = ("CASE WHEN atttypid < 16384 THEN atttypid ELSE CASE pg_catalog.format_type("
-             "atttypid, NULL) " + " ".join(f"WHEN '{name}' THEN {oid}"
-                                           for name, oid in _WIRE_TYPES.items())
-             + " ELSE 25 END END")
+# A column's type OID from its DuckDB type (duckdb_columns' data_type): Postgres' own type
+# where DuckDB's is one, else the type its values are sent as (sqlml.server.pgwire.types:
+# TIMESTAMP_NS as timestamp, HUGEINT as numeric, LIST/STRUCT/MAP/ENUM as text). Read from the
+# type name, not DuckDB's atttypid, which is a DuckDB type id on 1.4 and + 16384 for DuckDB-only
+# types on 2.x.
+_COLUMN_TYPES = {"BOOLEAN": 16, "TINYINT": 21, "SMALLINT": 21, "UTINYINT": 21, "INTEGER": 23,
+                 "USMALLINT": 23, "BIGINT": 20, "UINTEGER": 20, "UBIGINT": 1700,
+                 "HUGEINT": 1700, "UHUGEINT": 1700, "BIGNUM": 1700, "VARINT": 1700,
+                 "FLOAT": 700, "DOUBLE": 701, "VARCHAR": 1043, "BLOB": 17, "DATE": 1082,
+                 "TIME": 1083, "TIME WITH TIME ZONE": 1266, "TIMESTAMP": 1114,
+                 "TIMESTAMP_S": 1114, "TIMESTAMP_MS": 1114, "TIMESTAMP_NS": 1114,
+                 "TIMESTAMP WITH TIME ZONE": 1184, "INTERVAL": 1186, "UUID": 2950, "JSON": 114}
+_COLUMN_OID = ("CASE WHEN sqlml_d.data_type LIKE 'DECIMAL%' THEN 1700 ELSE CASE "
+               "sqlml_d.data_type " + " ".join(f"WHEN '{name}' THEN {oid}" for name, oid in
+                                               _COLUMN_TYPES.items()) + " ELSE 25 END END")
+# Postgres' typmod of numeric(p, s) is ((p << 16) | s) + 4, from which JDBC and ODBC compute
+# COLUMN_SIZE and DECIMAL_DIGITS (DuckDB's own is p * 1000 + s, 2.x only).
+_COLUMN_TYPMOD = ("CASE WHEN sqlml_d.data_type LIKE 'DECIMAL%' THEN ((sqlml_d.numeric_precision "
+                  "<< 16) | sqlml_d.numeric_scale) + 4 ELSE -1 END")
 # Postgres types drivers look up that DuckDB's pg_type lacks: (oid, name, typlen, category,
 # typtype); each base type also gets its array type (_int4...), as Postgres has.
 _MORE_TYPES = [(18, "char", 1, "S", "b"), (19, "name", 64, "S", "b"), (24, "regproc", 4, "N", "b"),
@@ -83,6 +93,10 @@ _ARRAY_TYPES = {16: 1000, 17: 1001, 18: 1002, 19: 1003, 20: 1016, 21: 1005, 23: 
                 26: 1028, 114: 199, 700: 1021, 701: 1022, 1042: 1014, 1043: 1015, 1082: 1182,
                 1083: 1183, 1114: 1115, 1184: 1185, 1186: 1187, 1266: 1270, 1560: 1561,
                 1700: 1231, 2950: 2951}
+# typelem of non-array types. Postgres gives some (name's is char); here text's is text: the
+# wire sends catalog arrays such as pg_proc.proargnames as text ("{a,b}"), and pgjdbc's getArray
+# (getFunctionColumns, getProcedureColumns) reads a value as an array of its column type's typelem.
+_ELEMENTS = {25: 25}
 _ARRAY_OID = ("CASE oid " + " ".join(f"WHEN {elem} THEN {arr}" for elem, arr in
                                      _ARRAY_TYPES.items()) + " ELSE 0 END")
 # DuckDB's pg_type names for the types it gives an OID.
@@ -99,8 +113,8 @@ _NAMESPACE = _PG_CATALOG
 def _pg_types() -> str:
     """The rows of _MORE_TYPES and the array types, as pg_type rows."""
     names = {**_DUCKDB_TYPE_NAMES, **{oid: name for oid, name, *_ in _MORE_TYPES}}
-    rows = [f"({oid}, '{name}', {length}, '{cat}', '{kind}', 0, {_ARRAY_TYPES.get(oid, 0)})"
-            for oid, name, length, cat, kind in _MORE_TYPES]
+    rows = [f"({oid}, '{name}', {length}, '{cat}', '{kind}', {_ELEMENTS.get(oid, 0)}, "
+            f"{_ARRAY_TYPES.get(oid, 0)})" for oid, name, length, cat, kind in _MORE_TYPES]
     rows += [f"({arr}, '_{names[elem]}', -1, 'A', 'b', {elem}, 0)"
              for elem, arr in _ARRAY_TYPES.items()]
     return ("(SELECT oid::BIGINT AS oid, typname, " + _NAMESPACE + " AS typnamespace, "
@@ -117,14 +131,11 @@ def _pg_types() -> str:
 EXTENDED_VIEWS = {
     "pg_class": "SELECT * REPLACE (NULL::VARCHAR[] AS reloptions, 'd' AS relreplident), "
                 "false AS relforcerowsecurity FROM pg_catalog.pg_class",
-    # atttypid: the type a column's values are sent as (TIMESTAMP_NS as timestamp, HUGEINT as
-    # numeric, LIST as text), so drivers map it as they map the result's columns; atttypmod of a
-    # DECIMAL(p, s) in Postgres' encoding ((p << 16 | s) + 4; DuckDB's is p * 1000 + s), from
-    # which JDBC and ODBC compute COLUMN_SIZE and DECIMAL_DIGITS.
-    "pg_attribute": "SELECT * REPLACE ('p' AS attstorage, -1 AS attstattarget, "
-                    + _WIRE_OID + " AS atttypid, CASE WHEN atttypmod > 0 AND atttypid = 1700 THEN "
-                    "((atttypmod // 1000) << 16 | atttypmod % 1000) + 4 ELSE atttypmod END "
-                    "AS atttypmod) FROM pg_catalog.pg_attribute",
+    # atttypid, atttypmod: see _COLUMN_OID and _COLUMN_TYPMOD.
+    "pg_attribute": "SELECT a.* REPLACE ('p' AS attstorage, -1 AS attstattarget, "
+                    + _COLUMN_OID + " AS atttypid, " + _COLUMN_TYPMOD + " AS atttypmod) "
+                    "FROM pg_catalog.pg_attribute a LEFT JOIN duckdb_columns() sqlml_d ON "
+                    "sqlml_d.table_oid = a.attrelid AND sqlml_d.column_index = a.attnum",
     "pg_database": "SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, "
                    "'C' AS datctype, "
                    "NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, "

@@ -81,3 +81,39 @@ def test_answers_name_the_users_objects(served):
     keywords = dict(conn.execute("SELECT word, catcode FROM pg_catalog.pg_get_keywords()"
                                  ).fetchall())
     assert keywords["select"] == "R" and keywords["qualify"] == "R"
+
+
+@pytest.fixture(scope="module")
+def session():
+    """A session's cursor with its catalog objects, without a server."""
+    import sqlml
+    from sqlml.server.pgwire.compat import Compat
+
+    con = sqlml.connect()
+    cur = con.cursor()
+    compat = Compat(cur, user="alice", pid=1, read_only=False)
+    compat.install()
+    yield cur, compat
+    con.close()
+
+
+@pytest.mark.parametrize(("postgres", "expected"), [
+    # pgjdbc's getSQLKeywords: an array literal, with a quoted "null" that is a string
+    ("SELECT count(*) FROM pg_catalog.pg_get_keywords() WHERE word = ANY "
+     "('{select,\"null\",qualify}'::text[])", 3),
+    ("SELECT '{1,2,NULL}'::int[] = [1, 2, NULL]", True),
+    ("SELECT CAST('{}' AS text[]) = []", True),
+    # getFunctions(null, "main", "ml\\_%"): Postgres' LIKE escapes with a backslash
+    ("SELECT 'mlx' LIKE 'ml\\_%'", False),
+    ("SELECT 'ml_f1' LIKE 'ml\\_%'", True),
+    # getPrimaryKeys: information_schema._pg_expandarray, a set of (x, n)
+    ("SELECT list(r.k.x || ':' || r.k.n ORDER BY r.k.n) FROM (SELECT "
+     "information_schema._pg_expandarray([7, 8]) AS k) r", ["7:1", "8:2"]),
+    ("SELECT setting FROM pg_catalog.pg_settings WHERE name = 'max_index_keys'", "32"),
+    ("SELECT t.typlen FROM pg_catalog.pg_type t, pg_catalog.pg_namespace n WHERE "
+     "t.typnamespace = n.oid AND t.typname = 'name' AND n.nspname = 'pg_catalog'", 64),
+])
+def test_postgres_forms_the_drivers_send_are_answered(session, postgres, expected):
+    cur, compat = session
+    duck = compat.rewrite(postgres)
+    assert cur.execute(duck).fetchall() == [(expected,)], duck

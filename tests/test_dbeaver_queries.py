@@ -109,7 +109,9 @@ def session():
     # getPrimaryKeys: information_schema._pg_expandarray, a set of (x, n)
     ("SELECT list(r.k.x || ':' || r.k.n ORDER BY r.k.n) FROM (SELECT "
      "information_schema._pg_expandarray([7, 8]) AS k) r", ["7:1", "8:2"]),
+    # getImportedKeys' MaxIndexKeys: pg_settings (pgjdbc 42.5) or current_setting
     ("SELECT setting FROM pg_catalog.pg_settings WHERE name = 'max_index_keys'", "32"),
+    ("SELECT current_setting('max_index_keys')", "32"),
     ("SELECT t.typlen FROM pg_catalog.pg_type t, pg_catalog.pg_namespace n WHERE "
      "t.typnamespace = n.oid AND t.typname = 'name' AND n.nspname = 'pg_catalog'", 64),
 ])
@@ -117,3 +119,8 @@ def test_postgres_forms_the_drivers_send_are_answered(session, postgres, expecte
     cur, compat = session
     duck = compat.rewrite(postgres)
     assert cur.execute(duck).fetchall() == [(expected,)], duck
+
+
+def test_show_max_index_keys_answers(served):
+    conn, _ = served
+    assert conn.execute("SHOW max_index_keys").fetchall() == [("32",)]

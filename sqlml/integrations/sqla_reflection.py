@@ -3,10 +3,11 @@
 duckdb-engine reflects through SQLAlchemy's PostgreSQL dialect, whose queries read
 ``pg_catalog``. DuckDB's ``pg_catalog`` is a partial emulation, and the two drift apart:
 
-- SQLAlchemy 2.1's column query joins ``pg_collation.collnamespace``; DuckDB 1.5 and 2.0 have a
+- SQLAlchemy 2.1's column query joins ``pg_collation.collnamespace``; DuckDB 2.0 has a
   ``pg_collation`` of two columns (oid, collname) and DuckDB 1.4 none, so
   ``inspect(engine).get_columns(t)`` failed with *Referenced table "pg_catalog.pg_collation" not
-  found* (and on DuckDB 1.4 with SQLAlchemy 2.0 too). duckdb-engine 0.17 also calls SQLAlchemy
+  found* (and on DuckDB 1.4 with SQLAlchemy 2.0.59 too: *Table with name pg_collation does not
+  exist*). duckdb-engine 0.17 also calls SQLAlchemy
   2.0's private ``_get_columns_info`` signature, which 2.1 changed.
 - SQLAlchemy 2.1's table options query reads ``pg_inherits``, which DuckDB has not got.
 - duckdb-engine's ``get_table_names()`` without a schema lists the tables of every schema
@@ -17,7 +18,8 @@ duckdb-engine reflects through SQLAlchemy's PostgreSQL dialect, whose queries re
 
 :func:`install` replaces those methods on one dialect instance (the engine's) by versions that
 read ``duckdb_columns()`` and ``duckdb_constraints()``, which every supported DuckDB has with the
-same columns. Table names, schemas and views stay duckdb-engine's.
+same columns, and by ``get_table_names`` of the current schema. Schema and view names, indexes
+(none) and comments stay duckdb-engine's.
 """
 
 from __future__ import annotations

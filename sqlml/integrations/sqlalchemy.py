@@ -105,6 +105,9 @@ def install_on_engine(engine):
     A plain ``sqlalchemy.create_engine("duckdb:///new.duckdb")`` writes new files in DuckDB 2's
     storage format; pass ``connect_args={"config": {"storage_compatibility_version": "v1.4.0"}}``
     (or use ``sqlml.create_engine``) to keep them readable by DuckDB 1.4 and 1.5 clients.
+    The engine's reflection (``sqlalchemy.inspect(engine).get_columns(...)``, ``autoload_with``,
+    ``pandas.read_sql_table``) reads DuckDB's own catalog from then on
+    (sqlml/integrations/sqla_reflection.py).
     """
     sa, _ = _require("sqlml.install_on_engine")
     if not isinstance(engine, sa.engine.Engine):

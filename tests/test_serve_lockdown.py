@@ -194,6 +194,9 @@ def test_admin_trains_and_scores_on_a_locked_server(default):
                      f"function := 'predict_churn2')")
         n = conn.execute("SELECT count(*) FROM customers c WHERE predict_churn2(c) IS NOT NULL")
         assert n.fetchone() == (300,)
+        # DuckDB's own lock holds inside sqlml's functions too: a training query reads no file.
+        refused(conn, "SELECT ml_create_model('m9', 'SELECT * FROM read_text(''/etc/hostname'')',"
+                      " target := 'size')", "42501", '"/etc/hostname"', "--allow-file-access")
         conn.execute("CREATE TABLE scratch AS SELECT 1 AS x")
         conn.execute("INSERT INTO scratch VALUES (2)")
         assert conn.execute("SELECT sum(x) FROM scratch").fetchone() == (3,)
@@ -320,6 +323,22 @@ def test_policy_classifies_by_duckdbs_parser(sql, allowed):
         with pytest.raises(Exception) as info:
             rules.check(con, st, "sqlml")
         assert info.value.code == "42501" and "--allow-file-access" in info.value.text
+
+
+def test_lock_down_holds_for_every_cursor_and_may_be_repeated():
+    con = duckdb.connect()
+    locked = policy.lock_down(con)
+    assert policy.lock_down(con) == locked
+    cur = con.cursor()
+    with pytest.raises(duckdb.PermissionException, match="disabled by configuration"):
+        cur.execute("SELECT * FROM read_text('/etc/hostname')")
+    with pytest.raises(duckdb.Error):
+        cur.execute("SET enable_external_access = true")
+    if locked:   # DuckDB with allowed_configs (2.0): locked, TimeZone exempt
+        cur.execute("SET TimeZone = 'Asia/Tokyo'")
+        with pytest.raises(duckdb.InvalidInputException, match="configuration has been locked"):
+            cur.execute("SET threads = 1")
+    con.close()
 
 
 # -- the command ---------------------------------------------------------------------------------

@@ -395,9 +395,7 @@ class _Check:
         name, scope = _setting(toks)
         if name is None:
             return                       # SET VARIABLE, USE: the session's own
-        duckdb_names = {r[0] for r in self.cur.execute(
-            "SELECT lower(name) FROM duckdb_settings()").fetchall()}
-        if name not in duckdb_names:
+        if name not in _duckdb_settings(self.cur):
             return                       # a Postgres setting, answered by the wire layer
         if name in SESSION_SETTINGS and scope != "GLOBAL":
             return
@@ -440,6 +438,17 @@ class _Check:
         if name.removeprefix("pragma_") in READ_PRAGMAS or name.startswith("duckdb_"):
             return
         # Other calls are table functions: _functions has looked at their names.
+
+
+_SETTINGS: set[str] = set()
+
+
+def _duckdb_settings(cur) -> set[str]:
+    """DuckDB's setting names, lower-cased (read once: they are the same for every database)."""
+    if not _SETTINGS:
+        _SETTINGS.update(r[0] for r in cur.execute(
+            "SELECT lower(name) FROM duckdb_settings()").fetchall())
+    return _SETTINGS
 
 
 def _names(toks: list[_Tok]) -> set[str]:
@@ -496,13 +505,15 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> bool:
     lock_configuration is on; False on a DuckDB without ``allowed_configs`` (1.4), where locking
     would refuse the sessions' SET TimeZone too: there ``Policy`` alone holds the configuration.
     """
-    names = {r[0] for r in con.execute("SELECT name FROM duckdb_settings()").fetchall()}
-    con.execute("SET enable_external_access = false")
-    if "allowed_configs" not in names:
+    settings = dict(con.execute("SELECT name, lower(value) FROM duckdb_settings()").fetchall())
+    if settings["enable_external_access"] != "false":
+        con.execute("SET enable_external_access = false")
+    if "allowed_configs" not in settings:
         return False
-    listed = ", ".join(f"'{n}'" for n in ALLOWED_CONFIGS)
-    con.execute(f"SET allowed_configs = [{listed}]")
-    con.execute("SET lock_configuration = true")
+    if settings["lock_configuration"] != "true":      # called again: already locked
+        listed = ", ".join(f"'{n}'" for n in ALLOWED_CONFIGS)
+        con.execute(f"SET allowed_configs = [{listed}]")
+        con.execute("SET lock_configuration = true")
     return True
 
 

@@ -342,15 +342,15 @@ def test_lock_down_holds_for_every_cursor_and_may_be_repeated():
 
 
 # -- the command ---------------------------------------------------------------------------------
-def test_the_command_locks_down_and_serves_a_generated_reader(shop, tmp_path):
+def test_the_command_takes_read_only_allow_file_access_and_a_generated_reader(shop, tmp_path):
     shutil.copy(shop, tmp_path / "shop.duckdb")
     db = tmp_path / "shop.duckdb"
-    served = Served(str(db), "--port", "0", "--no-http", "--password", PASSWORD,
-                    "--user", "viewer:reader")
+    served = Served(str(db), "--port", "0", "--no-http", "--password", PASSWORD, "--read-only",
+                    "--allow-file-access", "--user", "viewer:reader")
     try:
         port = served.started()
         text = "\n".join(served.lines)
-        assert "locked down: no server files, network, extensions or ATTACH" in text
+        assert "--allow-file-access: sessions may read and write this machine's files" in text
         generated = re.search(r"Postgres user viewer \(reader\) password \(generated, shown "
                               r"once, stored hashed in \S+\): (\S+)", text)[1]
         with psycopg.connect(host="127.0.0.1", port=port, user="viewer", password=generated,
@@ -358,10 +358,13 @@ def test_the_command_locks_down_and_serves_a_generated_reader(shop, tmp_path):
             refused(conn, "SELECT ml_drop_model('churn')", "42501", "role reader")
         with psycopg.connect(host="127.0.0.1", port=port, user="sqlml", password=PASSWORD,
                              dbname="shop", autocommit=True) as conn:
-            refused(conn, "SELECT * FROM read_text('/etc/hostname')", "42501",
-                    "--allow-file-access")
+            assert conn.execute("SELECT count(*) FROM read_text('/etc/hostname')").fetchone() \
+                == (1,)
+            refused(conn, f"COPY (SELECT 1) TO '{tmp_path}/out.csv'", "25006",
+                    "a read-only server writes nothing")
     finally:
         assert served.stop() == 0
+    assert not (tmp_path / "out.csv").exists()
     stored = json.loads((tmp_path / "shop.duckdb.sqlml-serve.json").read_text())
     assert stored["users"]["viewer"]["pg_scram_verifier"].startswith("SCRAM-SHA-256$")
     assert generated not in json.dumps(stored)

@@ -101,7 +101,8 @@ class Policy:
     file_access: bool = True
     read_only: bool = False
     users: dict[str, User] = field(default_factory=dict)
-    _writers: tuple[float, frozenset[str]] = (0.0, frozenset())
+    _writers: tuple[float, frozenset[str]] = field(default=(0.0, frozenset()), init=False,
+                                                   repr=False, compare=False)
 
     def verifier(self, user: str, default: Verifier | None) -> Verifier | None:
         named = self.users.get(user)

@@ -8,12 +8,16 @@ import selectors
 import socket
 import ssl
 import threading
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from sqlml.server.pgwire import codec
 from sqlml.server.pgwire.auth import Verifier, make_verifier
 from sqlml.server.pgwire.session import Session, SessionConfig
+
+if TYPE_CHECKING:
+    from sqlml.server.policy import Policy
 
 MAX_CONNECTIONS = 64
 
@@ -25,7 +29,7 @@ class PgServer:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
                  password: str | None = None, verifier: Verifier | str | None = None,
                  read_only: bool = False, max_connections: int = MAX_CONNECTIONS,
-                 tls: ssl.SSLContext | None = None):
+                 policy: Policy | None = None, tls: ssl.SSLContext | None = None):
         if password is not None and verifier is not None:
             raise ValueError("PgServer: give password or verifier, not both")
         if isinstance(verifier, str):
@@ -33,7 +37,8 @@ class PgServer:
         if password is not None:
             verifier = make_verifier(password)
         self.con = con
-        self.config = SessionConfig(verifier=verifier, read_only=read_only, tls=tls)
+        self.config = SessionConfig(verifier=verifier, read_only=read_only, policy=policy,
+                                    tls=tls)
         self.max_connections = max_connections
         self._listener = socket.create_server((host, port), reuse_port=False)
         self._listener.setblocking(False)
@@ -118,13 +123,17 @@ class PgServer:
 def start_in_thread(con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
                     password: str | None, read_only: bool = False,
                     verifier: Verifier | str | None = None,
+                    policy: Policy | None = None,
                     tls: ssl.SSLContext | None = None) -> PgServer:
     """Serve ``con`` over the Postgres wire protocol from background threads.
 
     Returns once listening; ``handle.port`` is the port (``port=0`` picks a free one),
     ``handle.stop()`` ends it. ``password=None`` and no ``verifier`` turns authentication off
     (for tests); ``verifier`` is a stored SCRAM-SHA-256 verifier instead of a password.
+    ``policy`` (``sqlml.server.policy.Policy``): what sessions may run (file access, read-only,
+    per-user roles); None runs everything, as an embedding program that owns ``con`` may want.
+    ``sqlml serve`` passes a locked-down one, after ``policy.lock_down(con)``.
     ``tls`` (``pgwire.tls.server_context(cert, key)``) turns TLS on and plain text off.
     """
     return PgServer(con, host=host, port=port, password=password, verifier=verifier,
-                    read_only=read_only, tls=tls).start()
+                    read_only=read_only, policy=policy, tls=tls).start()

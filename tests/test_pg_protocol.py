@@ -431,3 +431,35 @@ def test_copy_errors_name_the_option_and_the_remedy(served):
                                   "loaded")
     finally:
         client.close()
+
+
+def test_copy_through_the_locked_down_server_and_a_reader(tmp_path):
+    """As `sqlml serve` runs by default: files and configuration locked, the statement policy on.
+    COPY through the client works; a reader may COPY out but not load rows."""
+    from sqlml.server import policy
+
+    con = sqlml.connect()
+    con.execute("CREATE TABLE t (id INTEGER, name VARCHAR)")
+    policy.lock_down(con)
+    from sqlml.server.pgwire.auth import make_verifier
+
+    viewer = policy.User("viewer", policy.READER, make_verifier("see"))
+    rules = policy.Policy(file_access=False, users={"viewer": viewer})
+    server = start_in_thread(con, password=PASSWORD, policy=rules)
+    try:
+        with connect(server) as conn, conn.cursor().copy("COPY t FROM STDIN (FORMAT csv)") as c:
+            c.write(b"1,a\n2,b\n")
+        with psycopg.connect(host="127.0.0.1", port=server.port, user="viewer", password="see",
+                             autocommit=True) as conn:
+            with conn.cursor().copy("COPY (SELECT * FROM t ORDER BY id) TO STDOUT") as copy:
+                assert b"".join(bytes(chunk) for chunk in copy) == b"1\ta\n2\tb\n"
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), \
+                    conn.cursor().copy("COPY t FROM STDIN") as copy:
+                copy.write(b"3\tc\n")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), \
+                    conn.cursor().copy(f"COPY t TO '{tmp_path / 'x.csv'}'"):
+                pass
+    finally:
+        server.stop()
+        con.close()
+    assert not (tmp_path / "x.csv").exists()

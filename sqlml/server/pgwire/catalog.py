@@ -70,7 +70,9 @@ EXTENDED_VIEWS = {
                 "false AS relforcerowsecurity FROM pg_catalog.pg_class" + _NOT_HELPER_REL,
     "pg_attribute": "SELECT * REPLACE ('p' AS attstorage, -1 AS attstattarget) "
                     "FROM pg_catalog.pg_attribute",
-    "pg_database": "SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, "
+    # (DuckDB 1.4's pg_database is oid and datname alone; Superset lists datistemplate = false)
+    "pg_database": "SELECT oid, datname, true AS datallowconn, false AS datistemplate, "
+                   "10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, "
                    "'C' AS datctype, "
                    "NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, "
                    "NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace "

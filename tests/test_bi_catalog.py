@@ -6,6 +6,8 @@ out of the user's tables."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -243,3 +245,28 @@ JDBC_GET_TABLES = (
     "ON (c.oid = d.objoid AND d.objsubid = 0 and d.classoid = 'pg_class'::regclass) "
     "WHERE c.relnamespace = n.oid AND c.relname LIKE '%' "
     "ORDER BY TABLE_TYPE,TABLE_SCHEM,TABLE_NAME")
+
+
+# -- Metabase's own driver: PostgreSQL JDBC ---------------------------------------------------
+JDBC_JAR = Path("/usr/share/java/postgresql.jar")     # Debian's libpostgresql-jdbc-java
+
+
+def test_metabase_sync_through_the_jdbc_driver(served, tmp_path):
+    if shutil.which("javac") is None or shutil.which("java") is None or not JDBC_JAR.exists():
+        pytest.skip("needs java, javac and the PostgreSQL JDBC driver "
+                    "(apt-get install default-jdk-headless libpostgresql-jdbc-java)")
+    con, server = served
+    shutil.copy(FIXTURES / "MetabaseReplay.java", tmp_path)
+    subprocess.run(["javac", "MetabaseReplay.java"], cwd=tmp_path, check=True, timeout=120)
+    done = subprocess.run(["java", "-cp", f"{JDBC_JAR}:{tmp_path}", "MetabaseReplay",
+                           str(server.port), PASSWORD, str(FIXTURES / "metabase_queries.sql")],
+                          capture_output=True, text=True, timeout=120, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[1:] == ["main", "sqlml"]
+    listed = {tuple(name.split(".", 1)) for name in lines[1].split()[1:]}
+    assert listed == user_relations(con)
+    results = {line.split(" ")[1]: line for line in lines[2:]}
+    assert set(results) == set(METABASE)
+    assert all(line.startswith("ok ") for line in results.values()), results
+    width = len(con.execute("DESCRIBE customers").fetchall())
+    assert results["describe_fields"] == f"ok describe_fields {width}"

@@ -121,6 +121,9 @@ def test_keyword_column_aliases_are_read_as_postgres_reads_them(served):
     same = rewrite("CREATE TABLE t AS select 1 AS x FROM pg_class", user="u",
                    setting=lambda name: None)
     assert same == "CREATE TABLE t AS SELECT 1 AS x FROM pg_class"
+    cast = rewrite("SELECT CAST(x AS date), CAST(y AS text) FROM pg_class", user="u",
+                   setting=lambda name: None)
+    assert cast == 'SELECT CAST(x AS DATE) AS "x", CAST(y AS TEXT) AS "y" FROM pg_class'
 
 
 # -- Superset ------------------------------------------------------------------------------------

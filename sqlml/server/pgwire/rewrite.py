@@ -241,6 +241,8 @@ def _cast(node: exp.Cast) -> exp.Expr:
 # Keywords Postgres takes as a column alias after AS (Metabase's privileges query names its
 # columns select, insert, update, delete and table); sqlglot reads `AS select` as a new query.
 _ALIAS_END = {"COMMA", "FROM", "R_PAREN", "SEMICOLON"}
+# (statement keywords only: `CAST(x AS date)` has the same tokens as an alias named date)
+_KEYWORD_ALIASES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TABLE"}
 
 
 def _quote_keyword_aliases(text: str) -> str:
@@ -252,8 +254,8 @@ def _quote_keyword_aliases(text: str) -> str:
     for i in range(len(tokens) - 1):
         word = tokens[i + 1]
         after = tokens[i + 2].token_type.name if i + 2 < len(tokens) else "SEMICOLON"
-        if (tokens[i].token_type.name == "ALIAS" and word.token_type.name not in ("VAR", "STRING")
-                and word.text.isidentifier() and after in _ALIAS_END
+        if (tokens[i].token_type.name == "ALIAS" and word.token_type.name in _KEYWORD_ALIASES
+                and after in _ALIAS_END
                 and text[word.start:word.end + 1] == word.text):
             spans.append((word.start, word.end + 1, f'"{word.text.lower()}"'))
     for start, end, quoted in reversed(spans):

@@ -56,6 +56,17 @@ def _transform(node: exp.Expr, user: str, setting) -> exp.Expr:
         return _operator(node)
     if isinstance(node, exp.Collate):
         return node.this
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and (
+            node.this.name.lower() == "information_schema") and isinstance(
+            node.expression, exp.Func) and node.expression.name.lower().startswith("_pg_"):
+        return node.expression  # pgjdbc's information_schema._pg_expandarray(i.indkey)
+    if isinstance(node, (exp.Like, exp.ILike)) and not isinstance(node.parent, exp.Escape) and (
+            isinstance(node.expression, exp.Literal) and "\\" in node.expression.this):
+        # Postgres' LIKE escapes with a backslash by default, DuckDB's with nothing: JDBC
+        # sends getFunctions(null, "main", "ml\\_%") as proname LIKE 'ml\\_%'.
+        return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
+    if isinstance(node, exp.Cast) and _is_array_literal(node):
+        return exp.Cast(this=_array_elements(node.this.this), to=node.to)
     if isinstance(node, exp.Cast):
         return _cast(node)
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
@@ -236,8 +247,6 @@ def _cast(node: exp.Cast) -> exp.Expr:
     return node
 
 
-
-
 # Keywords Postgres takes as a column alias after AS (Metabase's privileges query names its
 # columns select, insert, update, delete and table); sqlglot reads `AS select` as a new query.
 _ALIAS_END = {"COMMA", "FROM", "R_PAREN", "SEMICOLON"}
@@ -338,3 +347,20 @@ def _setting_of_parameter(node: exp.Expr, settings: dict[str, str]) -> exp.Expr:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+def _is_array_literal(node: exp.Cast) -> bool:
+    """'{a,b}'::text[], Postgres' text form of an array (pgjdbc's getSQLKeywords sends one)."""
+    inner = node.this
+    return (isinstance(inner, exp.Literal) and inner.is_string and inner.this.startswith("{")
+            and inner.this.endswith("}") and isinstance(node.to, exp.DataType)
+            and node.to.this == exp.DataType.Type.ARRAY)
+
+
+def _array_elements(text: str) -> exp.Expr:
+    """The list of an array literal's elements, as strings (cast to the element type after);
+    double-quoted elements lose their quotes, as Postgres reads them."""
+    body = text[1:-1].strip()
+    items = re.findall(r'"((?:[^"\\]|\\.)*)"|([^,]+)', body) if body else []
+    return exp.Array(expressions=[
+        exp.Literal.string(quoted.replace('\\"', '"')) if quoted or not bare
+        else exp.Null() if bare.strip().upper() == "NULL" else exp.Literal.string(bare.strip())
+        for quoted, bare in items])

@@ -58,6 +58,11 @@ TEMP_VIEWS = {
 }
 
 
+# This session's helper views (the TEMP views here) are no tables of the user's: the views that
+# list relations leave them out (sqlml_is_helper is a TEMP macro naming them, temp_objects).
+_NOT_HELPER_REL = (" WHERE NOT (sqlml_is_helper(relname) AND relnamespace IN "
+                   "(SELECT oid FROM duckdb_schemas() WHERE database_name = 'temp'))")
+_NOT_HELPER_TABLE = " WHERE NOT (table_catalog = 'temp' AND sqlml_is_helper(table_name))"
 
 # -- ODBC (psqlODBC), JDBC (pgjdbc) and DBeaver: what their DatabaseMetaData / SQLColumns /
 # navigator queries read.
@@ -130,13 +135,15 @@ def _pg_types() -> str:
 # DuckDB's own catalog views, with the columns psql reads and DuckDB leaves out.
 EXTENDED_VIEWS = {
     "pg_class": "SELECT * REPLACE (NULL::VARCHAR[] AS reloptions, 'd' AS relreplident), "
-                "false AS relforcerowsecurity FROM pg_catalog.pg_class",
+                "false AS relforcerowsecurity FROM pg_catalog.pg_class" + _NOT_HELPER_REL,
     # atttypid, atttypmod: see _COLUMN_OID and _COLUMN_TYPMOD.
     "pg_attribute": "SELECT a.* REPLACE ('p' AS attstorage, -1 AS attstattarget, "
                     + _COLUMN_OID + " AS atttypid, " + _COLUMN_TYPMOD + " AS atttypmod) "
                     "FROM pg_catalog.pg_attribute a LEFT JOIN duckdb_columns() sqlml_d ON "
                     "sqlml_d.table_oid = a.attrelid AND sqlml_d.column_index = a.attnum",
-    "pg_database": "SELECT *, 10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, "
+    # (DuckDB 1.4's pg_database is oid and datname alone; Superset lists datistemplate = false)
+    "pg_database": "SELECT oid, datname, true AS datallowconn, false AS datistemplate, "
+                   "10::BIGINT AS datdba, 6 AS encoding, 'C' AS datcollate, "
                    "'C' AS datctype, "
                    "NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, "
                    "NULL::VARCHAR[] AS datacl, -1 AS datconnlimit, 0::BIGINT AS dattablespace "
@@ -165,6 +172,45 @@ EXTENDED_VIEWS = {
              "'t' AS amtype",
 }
 
+
+# Postgres' udt_name (pg_type's internal name) of DuckDB's information_schema.columns data_type;
+# Metabase reads it as the column's type. Names follow the type each value is sent as
+# (sqlml.server.pgwire.types): nested and DuckDB-only types arrive as text.
+_UDT_NAMES = {"BOOLEAN": "bool", "TINYINT": "int2", "UTINYINT": "int2", "SMALLINT": "int2",
+              "USMALLINT": "int4", "INTEGER": "int4", "UINTEGER": "int8", "BIGINT": "int8",
+              "UBIGINT": "numeric", "HUGEINT": "numeric", "UHUGEINT": "numeric",
+              "BIGNUM": "numeric", "VARINT": "numeric", "FLOAT": "float4", "DOUBLE": "float8",
+              "VARCHAR": "varchar", "BLOB": "bytea", "DATE": "date", "TIME": "time",
+              "TIME WITH TIME ZONE": "timetz", "TIMESTAMP": "timestamp",
+              "TIMESTAMP_S": "timestamp", "TIMESTAMP_MS": "timestamp",
+              "TIMESTAMP_NS": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+              "INTERVAL": "interval", "UUID": "uuid", "JSON": "json"}
+_UDT_NAME = ("CASE WHEN data_type LIKE 'DECIMAL%' THEN 'numeric' ELSE coalesce(CASE data_type "
+             + " ".join(f"WHEN '{duck}' THEN '{pg}'" for duck, pg in _UDT_NAMES.items())
+             + " END, 'text') END")
+# information_schema views the rewrite points a Postgres query at (information_schema.X is this
+# session's view sqlml_information_schema_X): DuckDB's own, less the session's helper views, with
+# the udt_* and identity columns Postgres fills (DuckDB leaves them NULL).
+INFORMATION_SCHEMA_VIEWS = {
+    "tables": "SELECT * FROM information_schema.tables" + _NOT_HELPER_TABLE,
+    "views": "SELECT * FROM information_schema.views" + _NOT_HELPER_TABLE,
+    "columns": "SELECT * REPLACE (coalesce(udt_catalog, table_catalog) AS udt_catalog, "
+               "coalesce(udt_schema, 'pg_catalog') AS udt_schema, "
+               f"coalesce(udt_name, {_UDT_NAME}) AS udt_name, "
+               "coalesce(is_identity, 'NO') AS is_identity) "
+               "FROM information_schema.columns" + _NOT_HELPER_TABLE,
+}
+# pg_views lists neither the helper views nor DuckDB's own (duckdb_tables, sqlite_master...),
+# which sit in its system catalog's main schema and are no views of the user's either.
+BI_VIEWS = {
+    # Postgres' pg_default has oid 1663, and relations in it say reltablespace 0; DuckDB's has
+    # oid 0, so every table joined to it (SQLAlchemy 2.1 reflected postgresql_tablespace).
+    "pg_tablespace": "SELECT 1663::BIGINT AS oid, 'pg_default' AS spcname, 10::BIGINT AS spcowner, "
+                     "NULL::VARCHAR[] AS spcacl, NULL::VARCHAR[] AS spcoptions",
+    "pg_views": "SELECT * FROM pg_catalog.pg_views WHERE NOT (schemaname = 'main' AND "
+                "(sqlml_is_helper(viewname) OR viewname IN (SELECT view_name FROM duckdb_views() "
+                "WHERE internal AND database_name = 'system' AND schema_name = 'main')))",
+}
 
 # DuckDB type names (duckdb_functions' return and parameter types) as Postgres type OIDs, for
 # pg_proc; a macro's untyped parameters and result are anyelement, as a polymorphic function's.
@@ -374,15 +420,30 @@ def temp_objects(user: str, pid: int) -> list[str]:
     out = [f"CREATE OR REPLACE TEMP MACRO {fn}" + ", ".join(f"({params}) AS {body}"
                                                            for params, body in overloads)
            for fn, overloads in macros.items()]
+    first_view = len(out)
     out += [f"CREATE OR REPLACE TEMP MACRO {fn}() AS TABLE {body}"
             for fn, body in TABLE_MACROS.items()]
     out += [f"CREATE OR REPLACE TEMP VIEW {view} AS {body}"
             for view, body in {**TEMP_VIEWS, **EXTENDED_VIEWS, **DRIVER_VIEWS}.items()]
+    out += [f"CREATE OR REPLACE TEMP VIEW {view} AS {body}" for view, body in BI_VIEWS.items()]
+    out += [f"CREATE OR REPLACE TEMP VIEW sqlml_information_schema_{view} AS {body}"
+            for view, body in INFORMATION_SCHEMA_VIEWS.items()]
     out.append(f"CREATE OR REPLACE TEMP VIEW pg_roles AS {_roles(user)}")
     out.append("CREATE OR REPLACE TEMP VIEW pg_user AS SELECT rolname AS usename, oid AS usesysid,"
                " rolsuper AS usesuper FROM pg_roles")
+    # Before the views that use it: sqlml_is_helper(name) says a name is one of these views.
+    helpers = ", ".join(f"'{view}'" for view in sorted(helper_views(out)))
+    out.insert(first_view, "CREATE OR REPLACE TEMP MACRO sqlml_is_helper(rel_name) AS "
+                           f"rel_name IN ({helpers})")
     return out
+
+
+def helper_views(statements: list[str]) -> set[str]:
+    """The names of the TEMP views these statements create."""
+    prefix = "CREATE OR REPLACE TEMP VIEW "
+    return {sql[len(prefix):].split(" ", 1)[0] for sql in statements if sql.startswith(prefix)}
 
 
 # Catalog views this module supplies: pg_catalog.X is rewritten to the session's TEMP view X.
 SUPPLIED_VIEWS = {*TEMP_VIEWS, *EXTENDED_VIEWS, *DRIVER_VIEWS, "pg_roles", "pg_user"}
+SUPPLIED_VIEWS |= set(BI_VIEWS)

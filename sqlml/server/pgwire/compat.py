@@ -44,6 +44,8 @@ DEFAULTS = {
     "ssl": "off", "password_encryption": "scram-sha-256", "max_connections": "64",
     "timezone_abbreviations": "Default", "default_transaction_deferrable": "off",
     "transaction_deferrable": "off", "array_nulls": "on", "escape_string_warning": "on",
+    # SQLAlchemy 2.1 reflects a table's access method unless it is this one (pg_am: 'duckdb').
+    "default_table_access_method": "duckdb", "default_tablespace": "",
 }
 # SHOW's multi-word forms, as the setting each one shows.
 _SHOW_ALIASES = {"time zone": "timezone", "transaction isolation level": "transaction_isolation",
@@ -205,7 +207,12 @@ class Compat:
 
     def rewrite(self, text: str) -> str | None:
         """DuckDB SQL for a Postgres query, or None when sqlglot cannot read it."""
-        return rewrite(text, user=self.user, setting=self._pg_only_setting)
+        return rewrite(text, user=self.user, setting=self._pg_only_setting,
+                       pg_settings=self._pg_only_settings)
+
+    def _pg_only_settings(self) -> dict[str, str]:
+        return {name: value for name, value in self.settings.items()
+                if name not in duckdb_settings(self.cur)}
 
     def _pg_only_setting(self, name: str) -> str | None:
         if name in self.settings and name not in duckdb_settings(self.cur):

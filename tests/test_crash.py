@@ -1,0 +1,290 @@
+"""Crash safety and concurrency, proven (docs/serving.md, "Crash safety and concurrency").
+
+- A process training version 2 over a file that serves version 1, killed with SIGKILL at eleven
+  moments (pause points while loading, after fitting, inside the publishing transaction and
+  just after it, and at staged delays between): the file opens, version 1 predicts exactly as
+  before, and version 2 is absent from every catalog table or present and whole in all of them.
+- ``sqlml serve`` killed with SIGKILL while a Postgres client writes: every acknowledged write
+  is in the file, a transaction is there whole or not at all.
+- A second process opening a file one holds: an error naming the holder's PID and the remedies,
+  from Python and from the command line.
+- Four threads scoring under GROUP BY while a fifth trains: each query sees one version.
+
+benchmarks/soak_crash.py runs the same kills many more times.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from crash_kit import (
+    MODEL,
+    PASSWORD,
+    TRAIN_V2,
+    V1_SOURCE,
+    V2_SOURCE,
+    Served,
+    Worker,
+    check,
+    kill_once,
+    make_v1,
+    predictions,
+    snapshot,
+)
+
+import sqlml
+from sqlml.errors import DatabaseLockedError, describe
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the crash worker forks (POSIX)")
+
+@pytest.fixture(scope="module")
+def v1_file(tmp_path_factory):
+    """(path, catalog snapshot, predictions) of a file serving version 1."""
+    path = tmp_path_factory.mktemp("crash") / "v1.duckdb"
+    make_v1(path)
+    con = sqlml.connect(path)
+    try:
+        yield path, snapshot(con), predictions(con)
+    finally:
+        con.close()
+
+
+def _copy(base: Path, dest: Path) -> Path:
+    shutil.copy(base, dest)
+    return dest
+
+
+# -- 1. kill -9 of a training process ---------------------------------------------------------
+def test_a_killed_training_leaves_version_1_serving_and_nothing_half_visible(v1_file, worker,
+                                                                             tmp_path):
+    base, before, v1 = v1_file
+    outcomes = []
+    work = tmp_path / "work.duckdb"
+    # Killed while loading: nothing of version 2 anywhere; the next run is version 2.
+    status, _ = kill_once(worker, base, work, "load")
+    outcomes.append(check(work, before, v1, None, "load", status))
+    v2 = _retrain(work)
+    # Killed just after publishing committed: version 2 is whole. This run's length stages
+    # the delays below, from early in loading to the end of storing.
+    status, full = kill_once(worker, base, work, "published")
+    outcomes.append(check(work, before, v1, v2, "published", status))
+    for moment in ("fit", "store", *(round(full * f, 3) for f in
+                                     (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9))):
+        status, _ = kill_once(worker, base, work, moment)
+        outcomes.append(check(work, before, v1, v2, str(moment), status))
+    wrong = [(o.moment, o.wrong) for o in outcomes if o.wrong or o.state == "?"]
+    assert not wrong, wrong
+    assert sum(o.killed for o in outcomes) >= 10, outcomes
+    states = {o.moment: o.state for o in outcomes}
+    assert [states["load"], states["fit"], states["store"], states["published"]] == [
+        "v1", "v1", "v1", "v1+v2"]
+    assert sum(o.compared for o in outcomes) >= 11 * len(v1)
+
+
+def _retrain(work: Path) -> list[tuple]:
+    """Train version 2 in this process over a file whose earlier attempt was killed: it is
+    numbered 2, and the history holds version 1's run and this one, nothing of the killed one."""
+    con = sqlml.connect(work)
+    try:
+        summary = con.execute(TRAIN_V2).fetchall()
+        assert summary[0][0]["version"] == 2
+        history = con.execute(
+            f"SELECT version, status FROM ml_training_history('{MODEL}')").fetchall()
+        assert history == [(1, "succeeded"), (2, "succeeded")]
+        return predictions(con)
+    finally:
+        con.close()
+
+
+# -- 2 and 3. a file held by `sqlml serve` ----------------------------------------------------
+@pytest.fixture(scope="module")
+def worker():
+    w = Worker()
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def served(v1_file, worker, tmp_path_factory):
+    """`sqlml serve` on a copy of the version 1 file, in a process forked from the worker."""
+    server = Served(_copy(v1_file[0], tmp_path_factory.mktemp("served") / "served.duckdb"),
+                    worker)
+    yield server
+    if server.status is None:
+        server.kill()
+
+
+def test_a_second_writer_is_told_who_holds_the_file_and_what_to_do(served):
+    for read_only, wanted in ((False, "cannot write it"), (True, "cannot read it")):
+        with pytest.raises(DatabaseLockedError) as err:
+            sqlml.connect(served.path, read_only=read_only)
+        text = str(err.value)
+        assert f"database file {str(served.path)!r} is open for writing in another process, " \
+               f"PID {served.pid} (`" in text
+        assert "sqlml serve" in text and wanted in text
+        assert f"stop PID {served.pid} and retry" in text and "--read-only" in text
+        assert err.value.pid == served.pid
+        assert "Could not set lock" in str(err.value.__cause__)   # DuckDB's own, chained
+        assert (describe(err.value).cls_name, describe(err.value).sqlstate) == (
+            "DatabaseLockedError", "55006")
+
+
+def test_the_command_line_says_the_same(served):
+    out = subprocess.run(
+        [sys.executable, "-m", "sqlml", "serve", str(served.path), "--port", "0", "--no-http",
+         "--password", PASSWORD], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"sqlml serve: cannot open {str(served.path)!r}: database file ")
+    assert f"PID {served.pid}" in out.stderr and "--read-only" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_reader_blocks_writers_with_its_own_remedy(tmp_path):
+    path = tmp_path / "read.duckdb"
+    sqlml.connect(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], "
+         "read_only=True); print('ready', flush=True); sys.stdin.read()", str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(DatabaseLockedError, match=rf"is open read-only in another process, "
+                                                      rf"PID {holder.pid} \("):
+            sqlml.connect(path)
+        with pytest.raises(DatabaseLockedError, match=r"Open it read-only here too"):
+            sqlml.connect(path)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_killing_serve_during_writes_keeps_every_acknowledged_one(served, v1_file):
+    psycopg = pytest.importorskip("psycopg")
+    con = psycopg.connect(host="127.0.0.1", port=served.port, user="sqlml", password=PASSWORD,
+                          dbname="served", autocommit=True)
+    con.execute("CREATE TABLE writes (batch INTEGER, n INTEGER, payload VARCHAR)")
+    acked: dict[int, int] = {}
+    pending: tuple[int, int] | None = None
+    killer = threading.Thread(target=_kill_after, args=(served, acked, 60))
+    killer.start()
+    try:
+        for batch in range(100_000):
+            rows = 1 if batch % 2 else 5   # an autocommit INSERT, or a transaction of five
+            pending = (batch, rows)
+            with con.transaction() if rows > 1 else _nothing():
+                for n in range(rows):
+                    con.execute("INSERT INTO writes VALUES (%s, %s, %s)",
+                                (batch, n, f"row {batch}.{n}" * 10))
+            acked[batch] = rows
+            pending = None
+    except psycopg.OperationalError:
+        pass
+    finally:
+        killer.join()
+    assert served.status == -signal.SIGKILL and len(acked) >= 60
+    check_writes(served.path, acked, pending, v1_file[2])
+
+
+def _kill_after(served: Served, acked: dict, writes: int) -> None:
+    while len(acked) < writes:
+        time.sleep(0.001)
+    served.kill()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def check_writes(path: Path, acked: dict[int, int], pending: tuple[int, int] | None,
+                 v1: list) -> None:
+    """Every acknowledged batch whole; the one in flight whole or absent; the model intact."""
+    con = sqlml.connect(path)
+    try:
+        found = dict(con.execute("SELECT batch, count(*) FROM writes GROUP BY batch").fetchall())
+        assert predictions(con) == v1
+    finally:
+        con.close()
+    extra = {b: n for b, n in found.items() if b not in acked}
+    assert {b: found.get(b) for b in acked} == acked
+    assert extra == {} or (pending is not None and extra == {pending[0]: pending[1]})
+
+
+# -- 4. scoring while a new version is published -----------------------------------------------
+GROUPED = ("SELECT contract, count(*) AS n, sum(predict_churn{sql}(s)::INTEGER) AS churners, "
+           "sum(round(predict_churn_probability{sql}(s) * 1e6)::BIGINT) AS micro "
+           "FROM scored s GROUP BY contract ORDER BY contract")
+
+
+def test_each_query_scores_with_one_version_while_a_new_one_is_published():
+    con = sqlml.connect()
+    from sqlml.datasets import make_customers
+
+    customers = make_customers(300)  # noqa: F841  (read by DuckDB's replacement scan)
+    con.execute("CREATE TABLE customers AS FROM customers")
+    # 20 copies of every customer: 6,000 rows, three batches of the scoring UDF per query.
+    con.execute("CREATE TABLE scored AS SELECT c.* FROM customers c, range(20)")
+    sqlml.create_model(con, MODEL, V1_SOURCE, target="churned", model_type="logistic",
+                       function="predict_churn")
+    queries = {"python": GROUPED.format(sql=""), "sql": GROUPED.format(sql="_sql")}
+    v1 = {k: con.execute(q).fetchall() for k, q in queries.items()}
+    results: list[tuple[str, float, float, list]] = []
+    done, failures = threading.Event(), []
+    threads = [threading.Thread(target=_score, args=(con, kind, queries[kind], done, results,
+                                                     failures))
+               for kind in ("python", "python", "sql", "sql")]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    cur = con.cursor()
+    sqlml.install(cur)
+    started = time.monotonic()
+    sqlml.create_model(cur, MODEL, V2_SOURCE, target="churned", model_type="logistic",
+                       function="predict_churn")
+    published = time.monotonic()
+    done.set()
+    for t in threads:
+        t.join()
+    v2 = {k: con.execute(q).fetchall() for k, q in queries.items()}
+    con.close()
+    assert not failures, failures
+    assert v1 != v2
+    seen = [("v1" if rows == v1[kind] else "v2" if rows == v2[kind] else "neither")
+            for kind, _, _, rows in results]
+    assert "neither" not in seen, [r for r, s in zip(results, seen, strict=True)
+                                   if s == "neither"][:2]
+    assert {"v1", "v2"} <= set(seen)
+    # Some queries ran while version 2 was being trained and published.
+    assert any(t0 < published and t1 > started for _, t0, t1, _ in results)
+
+
+def _score(con, kind: str, query: str, done: threading.Event, results: list,
+           failures: list) -> None:
+    cur = con.cursor()
+    if kind == "python":
+        sqlml.install(cur)   # a cursor gets the Python dispatchers only from install
+    try:
+        last = False
+        for _ in range(1000):   # until one query has started after version 2 was published
+            last = done.is_set()
+            t0 = time.monotonic()
+            rows = cur.execute(query).fetchall()
+            results.append((kind, t0, time.monotonic(), rows))
+            if last:
+                break
+    except Exception as exc:   # reported by the test, not lost in a thread
+        failures.append(repr(exc))
+    finally:
+        cur.close()

@@ -10,6 +10,7 @@ its own, with its own DuckDB instance and its own lock on the file, in milliseco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,9 +145,14 @@ class Worker:
             [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True, bufsize=1)
         self._exits: dict[int, int] = {}
-        line = self._line()
-        if line != "ready":
-            raise RuntimeError(f"crash worker did not start: {line!r}")
+        self._ready = False   # it imports while the caller prepares its files
+
+    def _wait_ready(self) -> None:
+        if not self._ready:
+            line = self._line()
+            if line != "ready":
+                raise RuntimeError(f"crash worker did not start: {line!r}")
+            self._ready = True
 
     def _line(self) -> str:
         assert self.proc.stdout is not None
@@ -156,6 +163,7 @@ class Worker:
 
     def start(self, path: Path, env: dict[str, str], do: str = "train", log: str = "") -> int:
         assert self.proc.stdin is not None
+        self._wait_ready()
         self.proc.stdin.write(json.dumps({"do": do, "path": str(path), "env": env,
                                           "log": log}) + "\n")
         while True:
@@ -172,9 +180,12 @@ class Worker:
         return self._exits.pop(pid)
 
     def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
+        """End the worker (it holds no file, so SIGKILL loses nothing)."""
+        self.proc.kill()
         self.proc.wait(timeout=30)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream:
+                stream.close()
 
 
 class Served:
@@ -212,6 +223,63 @@ class Served:
             pass
         self.status = self.worker.wait(self.pid) if self.worker else self.proc.wait(timeout=30)
         return self.status
+
+
+def write_until_killed(served: Served, after: int) -> tuple[dict[int, int], tuple | None]:
+    """Write to ``served`` over the Postgres protocol until it dies, SIGKILLing it once
+    ``after`` writes were acknowledged: alternately an autocommit INSERT of one row and a
+    transaction of five. Returns ({batch: rows} acknowledged, (batch, rows) in flight or None)."""
+    import psycopg
+
+    con = psycopg.connect(host="127.0.0.1", port=served.port, user="sqlml", password=PASSWORD,
+                          dbname="served", autocommit=True)
+    con.execute("CREATE TABLE IF NOT EXISTS writes (batch INTEGER, n INTEGER, payload VARCHAR)")
+    first = con.execute("SELECT coalesce(max(batch), 0) + 1 FROM writes").fetchall()[0][0]
+    acked: dict[int, int] = {}
+    pending: tuple[int, int] | None = None
+
+    def kill() -> None:
+        while len(acked) < after:
+            time.sleep(0.001)
+        served.kill()
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        for batch in range(first, first + 1_000_000):
+            rows = 1 if batch % 2 else 5
+            pending = (batch, rows)
+            with con.transaction() if rows > 1 else contextlib.nullcontext():
+                for n in range(rows):
+                    con.execute("INSERT INTO writes VALUES (%s, %s, %s)",
+                                (batch, n, f"row {batch}.{n} " * 10))
+            acked[batch] = rows
+            pending = None
+    except psycopg.OperationalError:
+        pass   # the server is gone: what was acknowledged must be in the file
+    finally:
+        killer.join()
+    return acked, pending
+
+
+def write_problems(path: Path, acked: dict[int, int], pending: tuple | None,
+                   v1: list) -> list[str]:
+    """What is wrong with a file after ``write_until_killed``: an acknowledged batch missing or
+    partial, the batch in flight partial, a batch never sent, or version 1 predicting otherwise."""
+    import sqlml
+
+    con = sqlml.connect(path)
+    try:
+        found = dict(con.execute("SELECT batch, count(*) FROM writes GROUP BY batch").fetchall())
+        wrong = [] if predictions(con) == v1 else ["version 1's predictions differ"]
+    finally:
+        con.close()
+    wrong += [f"batch {b}: {found.get(b, 0)} of {n} acknowledged rows"
+              for b, n in acked.items() if found.get(b) != n]
+    wrong += [f"batch {b}: {n} rows never acknowledged" for b, n in found.items()
+              if b not in acked and (pending is None or (b, n) != tuple(pending))
+              and b > min(acked, default=0)]
+    return wrong
 
 
 def wait_for(marker: Path, pid: int, timeout: float = 60.0) -> None:

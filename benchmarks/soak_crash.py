@@ -122,8 +122,9 @@ def main() -> int:
     failures = train_failures + serve_failures
     for line in failures:
         print("FAIL", line)
-    print(f"{args.kills + args.serve_kills} processes killed in "
-          f"{time.monotonic() - started:.0f} s; {len(failures)} failures")
+    killed = train_counts["kills"] + serve_counts["serve kills"]
+    print(f"{killed} processes killed with SIGKILL in {time.monotonic() - started:.0f} s; "
+          f"{len(failures)} failures")
     return 1 if failures else 0
 
 

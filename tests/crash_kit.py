@@ -109,8 +109,13 @@ def problems(con, before: dict, v1: list, v2: list | None) -> tuple[str, list[st
         wrong = [f"{t} holds versions {sorted(v)}, not [1, 2]" for t, v in seen.items()
                  if t in ("model_versions", "model_params", "model_metrics", "trials",
                           "training_runs") and v != {1, 2}]
+        wrong += [f"{t} holds versions {sorted(v)}" for t, v in seen.items() if v - {1, 2}]
         if seen["models.active_version"] != {2} or seen["ml_models"] != {2}:
             wrong.append(f"active version {seen['models.active_version']}, not 2")
+        body = con.execute("SELECT macro_definition FROM duckdb_functions() WHERE "
+                           "function_name = 'predict_churn'").fetchall()
+        if not body or f"'{MODEL}@2'" not in body[0][0]:
+            wrong.append("predict_churn does not serve version 2")
         if v2 is not None and predictions(con) != v2:
             wrong.append("version 2's predictions differ from a clean run's")
         before_v1 = {t: [r for r in rows if f"'{MODEL}', 1," in r]

@@ -187,8 +187,8 @@ def test_killing_serve_during_writes_keeps_every_acknowledged_one(served, v1_fil
 
 
 # -- 4. scoring while a new version is published -----------------------------------------------
-GROUPED = ("SELECT contract, count(*) AS n, sum(predict_churn{sql}(s)::INTEGER) AS churners, "
-           "sum(round(predict_churn_probability{sql}(s) * 1e6)::BIGINT) AS micro "
+GROUPED = ("SELECT contract, count(*) AS n, sum(predict_churn(s)::INTEGER) AS churners, "
+           "sum(round(predict_churn_probability(s) * 1e6)::BIGINT) AS micro "
            "FROM scored s GROUP BY contract ORDER BY contract")
 
 
@@ -202,12 +202,13 @@ def test_each_query_scores_with_one_version_while_a_new_one_is_published():
     con.execute("CREATE TABLE scored AS SELECT c.* FROM customers c, range(15)")
     sqlml.create_model(con, MODEL, V1_SOURCE, target="churned", model_type="logistic",
                        function="predict_churn")
-    queries = {"python": GROUPED.format(sql=""), "sql": GROUPED.format(sql="_sql")}
-    v1 = {k: con.execute(q).fetchall() for k, q in queries.items()}
+    # "python": cursors with sqlml.install(cursor), as sqlml serve's sessions, score through
+    # the Python UDFs; "sql": bare cursors, which do not see the connection's TEMP dispatchers,
+    # run the same functions as their compiled SQL.
+    v1 = {k: _answer(con, k) for k in ("python", "sql")}
     results: list[tuple[str, float, float, list]] = []
     done, failures = threading.Event(), []
-    threads = [threading.Thread(target=_score, args=(con, kind, queries[kind], done, results,
-                                                     failures))
+    threads = [threading.Thread(target=_score, args=(con, kind, done, results, failures))
                for kind in ("python", "python", "sql", "sql")]
     for t in threads:
         t.start()
@@ -221,7 +222,7 @@ def test_each_query_scores_with_one_version_while_a_new_one_is_published():
     done.set()
     for t in threads:
         t.join()
-    v2 = {k: con.execute(q).fetchall() for k, q in queries.items()}
+    v2 = {k: _answer(con, k) for k in ("python", "sql")}
     con.close()
     assert not failures, failures
     assert v1 != v2
@@ -234,11 +235,21 @@ def test_each_query_scores_with_one_version_while_a_new_one_is_published():
     assert any(t0 < published and t1 > started for _, t0, t1, _ in results)
 
 
-def _score(con, kind: str, query: str, done: threading.Event, results: list,
-           failures: list) -> None:
+def _cursor(con, kind: str):
     cur = con.cursor()
-    if kind == "python":
-        sqlml.install(cur)   # a cursor gets the Python dispatchers only from install
+    return sqlml.install(cur) if kind == "python" else cur
+
+
+def _answer(con, kind: str) -> list:
+    cur = _cursor(con, kind)
+    try:
+        return cur.execute(GROUPED).fetchall()
+    finally:
+        cur.close()
+
+
+def _score(con, kind: str, done: threading.Event, results: list, failures: list) -> None:
+    cur, query = _cursor(con, kind), GROUPED
     try:
         last = False
         for _ in range(1000):   # until one query has started after version 2 was published

@@ -74,18 +74,24 @@ def test_a_killed_training_leaves_version_1_serving_and_nothing_half_visible(wor
     status, _ = kill_once(worker, base, work, "load")
     outcomes.append(check(work, before, v1, None, "load", status))
     v2 = _retrain(work)
-    # Killed just after publishing committed: version 2 is whole. This run's length stages
+    # Killed just after publishing committed: version 2 is whole. Killed inside that
+    # transaction, and after fitting: nothing of version 2. The shortest of these runs stages
     # the delays below, from early in loading to the end of storing.
-    status, full = kill_once(worker, base, work, "published")
-    outcomes.append(check(work, before, v1, v2, "published", status))
-    staged = [round(full * f, 3) for f in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9)]
-    # A staged run that finishes before its kill (a loaded machine runs faster at times) is
-    # checked too, and another kill halfway through a run takes its place.
-    for moment in ("fit", "store", *staged, *[round(full / 2, 3)] * 3):
-        if sum(o.killed for o in outcomes) >= 11:
+    runs = []
+    for point in ("published", "store", "fit"):
+        status, seconds = kill_once(worker, base, work, point)
+        outcomes.append(check(work, before, v1, v2, point, status))
+        runs.append(seconds)
+    full = min(runs[:2])
+    fractions = [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9]
+    for _ in range(20):
+        if sum(o.killed for o in outcomes) == 11:
             break
+        moment = round(full * fractions[len(outcomes) % len(fractions)], 3)
         status, _ = kill_once(worker, base, work, moment)
         outcomes.append(check(work, before, v1, v2, str(moment), status))
+        if not outcomes[-1].killed:
+            full *= 0.8   # runs got quicker (a loaded machine varies): stage them earlier
     wrong = [(o.moment, o.wrong) for o in outcomes if o.wrong or o.state == "?"]
     print(f"training kills {sum(o.killed for o in outcomes)}, survivors "
           f"{len(outcomes) - len(wrong)}, predictions compared "

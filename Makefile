@@ -16,7 +16,7 @@ setup:
 test:
 	$(BIN)/ruff check sqlml tests benchmarks
 	$(BIN)/mypy sqlml
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Style and types; settings in pyproject.toml ([tool.ruff], [tool.mypy]).
 lint:

@@ -18,6 +18,20 @@ only). Clients and server share the machine's cores, as they would on one host.
 
     python benchmarks/bench_serving.py [--clients 8] [--queries 200] [--rows 100] [--timeout 300]
                                        [--model-type gradient_boosting] [--features all|numeric]
+
+``--mixed`` is a timed run of mixed traffic instead, against ``sqlml serve`` itself started as a
+subprocess on free loopback ports, on a new file of 3,000 synthetic customers and a logistic
+churn model: 4 psycopg connections cycle through scoring (``SELECT predict_churn(c) FROM
+customers c WHERE ...``), GROUP BY aggregates of predictions and the catalog calls BI tools make
+(information_schema.columns, pg_class, ml_show_model); 2 httpx clients send REST predict calls
+with JSON rows and GET the model; one training of version 2 starts halfway and must be active
+when it ends. Each answer is checked (row and group counts, labels, probabilities in [0, 1]).
+It prints requests, requests per second, p50, p99 and errors per kind and overall, the server's
+peak RSS, and the wire overhead before the load: the SQL kinds from one client on the idle
+server against the same requests on a sqlml connection in this process, alternately. It exits 1
+on any error.
+
+    python benchmarks/bench_serving.py --mixed [--duration 60] [--repeats 20]
 """
 
 from __future__ import annotations
@@ -26,7 +40,10 @@ import argparse
 import json
 import math
 import os
+import re
 import secrets
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -268,6 +285,317 @@ def report(runs: list[Run], base: Run, args, memory: dict[str, int]) -> None:
             print(f"{run.name}: {len(run.errors)} errors, e.g. {kinds[:3]}")
 
 
+# ---------------------------------------------------------------------------------------------
+# --mixed: a timed run of mixed traffic against `sqlml serve` itself, as a subprocess.
+
+MIXED_CUSTOMERS = 3000
+MIXED_FEATURES = "tenure_months, monthly_charges, contract, support_calls_90d, churned"
+MIXED_TRAIN = (f"SELECT ml_create_model('churn', 'SELECT {MIXED_FEATURES} FROM customers', "
+               "target := 'churned', model_type := 'logistic', function := 'predict_churn')")
+PG_CLIENTS, HTTP_CLIENTS = 4, 2
+REST_ROWS = 20
+# What the scoring clients send, with the check each answer must pass ({} is filled from the
+# customers table once built): (kind, SQL, check of the fetched rows).
+SCORE = ("SELECT customer_id, predict_churn(c) AS churn, predict_churn_probability(c) AS p "
+         "FROM customers c WHERE customer_id % 50 = {k}")
+GROUP = ("SELECT contract, count(*) AS n, avg(predict_churn_probability(c)) AS p, "
+         "sum(CASE WHEN predict_churn(c) THEN 1 ELSE 0 END) AS churners "
+         "FROM customers c WHERE tenure_months >= {k} GROUP BY contract ORDER BY contract")
+# The catalog calls BI tools make on their own (Metabase's sync, DBeaver's navigator, pgjdbc).
+CATALOG = [
+    "SELECT table_schema, table_name, column_name, data_type, ordinal_position "
+    "FROM information_schema.columns WHERE table_name = 'customers' ORDER BY ordinal_position",
+    "SELECT c.relname, c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+    "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'v') AND n.nspname = 'main' "
+    "ORDER BY c.relname",
+    "SELECT property, value FROM ml_show_model('churn')",
+]
+
+
+@dataclass
+class Kind:
+    """The requests of one kind in the mixed run."""
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else math.nan
+
+
+class Tally:
+    """Latencies and errors of every kind, shared by the client threads."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.kinds = {n: Kind(n) for n in names}
+        self.lock = threading.Lock()
+
+    def timed(self, name: str, call) -> None:
+        t0 = time.perf_counter()
+        try:
+            error = call()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        elapsed = time.perf_counter() - t0
+        with self.lock:
+            if error:
+                self.kinds[name].errors.append(error)
+            else:
+                self.kinds[name].latencies.append(elapsed)
+
+
+def mixed_database(path: Path) -> dict:
+    """The served file: customers and a logistic churn model; what the checks expect."""
+    from sqlml.datasets import make_customers
+
+    con = sqlml.connect(path)
+    customers = make_customers(MIXED_CUSTOMERS)  # noqa: F841  (DuckDB's replacement scan)
+    con.execute("CREATE TABLE customers AS FROM customers")
+    con.execute(MIXED_TRAIN).fetchall()
+    expected = {
+        "score": dict(con.execute("SELECT customer_id % 50, count(*) FROM customers "
+                                  "GROUP BY ALL").fetchall()),
+        "group": dict(con.execute("SELECT t.tenure_months, count(DISTINCT contract) FROM "
+                                  "(SELECT DISTINCT tenure_months FROM customers) t JOIN "
+                                  "customers c ON c.tenure_months >= t.tenure_months "
+                                  "GROUP BY ALL").fetchall()),
+        "tenures": [r[0] for r in con.execute("SELECT DISTINCT tenure_months FROM customers "
+                                              "ORDER BY 1").fetchall()],
+        "rows": json.loads(con.execute(f"SELECT {MIXED_FEATURES.replace(', churned', '')} "
+                                       f"FROM customers LIMIT {REST_ROWS}").df()
+                           .to_json(orient="records")),
+        "columns": con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = "
+                               "'customers'").fetchall()[0][0],
+    }
+    con.close()
+    return expected
+
+
+def sql_requests(expected: dict):
+    """(kind, SQL, check) triples, cycled through by each Postgres client: a check returns an
+    error text or None. Scoring is most of the traffic, as on a dashboard."""
+    def score(k):
+        def check(rows):
+            if len(rows) != expected["score"].get(k, 0):
+                return f"score: {len(rows)} rows, expected {expected['score'].get(k)}"
+            if not all(isinstance(r[1], bool) and 0.0 <= r[2] <= 1.0 for r in rows):
+                return "score: a label that is not a boolean or a probability outside [0, 1]"
+            return None
+        return "sql score", SCORE.format(k=k), check
+
+    def group(k):
+        def check(rows):
+            want = expected["group"][k]
+            if len(rows) != want or not all(0.0 <= r[2] <= 1.0 for r in rows):
+                return f"group by: {len(rows)} groups (expected {want}) or p outside [0, 1]"
+            return None
+        return "sql group by", GROUP.format(k=k), check
+
+    def catalog(sql):
+        def check(rows):
+            return None if rows else f"catalog: no rows for {sql[:60]}"
+        return "sql catalog", sql, check
+
+    tenures = expected["tenures"]
+    out = []
+    for i in range(60):
+        out += [score(i % 50), group(tenures[i % len(tenures)]), score((i * 7) % 50),
+                catalog(CATALOG[i % len(CATALOG)])]
+    return out
+
+
+def wire_overhead(copy: Path, port: int, password: str, requests, repeats: int
+                  ) -> dict[str, tuple[float, float, int]]:
+    """{kind: (p50 in-process, p50 over the wire, requests)}, one client, the server otherwise
+    idle. Each request runs on a sqlml connection to a copy of the served file (DuckDB lets one
+    process have a file open for writing) and then over the wire, alternately, so that both see
+    the same load on a shared machine."""
+    times: dict[str, tuple[list[float], list[float]]] = {}
+    con = sqlml.connect(copy)
+    try:
+        with pg_connect(port, password) as pg:
+            for kind, sql, check in requests[: 4 * repeats]:
+                for side, run in enumerate((con.execute, pg.execute)):
+                    t0 = time.perf_counter()
+                    rows = run(sql).fetchall()
+                    times.setdefault(kind, ([], []))[side].append(time.perf_counter() - t0)
+                    if check(rows):
+                        raise SystemExit(f"bench_serving: {('in-process', 'wire')[side]} "
+                                         f"answer failed its check: {check(rows)}")
+    finally:
+        con.close()
+    return {k: (float(np.median(a)), float(np.median(b)), len(a)) for k, (a, b) in times.items()}
+
+
+def start_serve(path: Path, password: str, token: str):
+    """`sqlml serve` on free loopback ports: (process, Postgres port, HTTP port)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlml.cli.commands", "serve", str(path), "--port", "0",
+         "--http-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, SQLML_PASSWORD=password, SQLML_TOKEN=token))
+    lines: list[str] = []
+    ports: dict[str, int] = {}
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            for key, pattern in (("pg", r"Postgres wire protocol on 127\.0\.0\.1:(\d+)"),
+                                 ("http", r"REST endpoint on http://127\.0\.0\.1:(\d+)")):
+                m = re.search(pattern, line)
+                if m:
+                    ports[key] = int(m.group(1))
+            if "Ctrl-C or SIGTERM stops it" in line:
+                ready.set()
+        ready.set()
+
+    ready = threading.Event()
+    threading.Thread(target=read, daemon=True).start()
+    if not ready.wait(90) or len(ports) != 2:
+        proc.kill()
+        raise SystemExit("bench_serving: `sqlml serve` did not start within 90 s; it said:\n"
+                         + "\n".join(lines))
+    return proc, ports["pg"], ports["http"]
+
+
+def pg_connect(port: int, password: str):
+    import psycopg
+
+    return psycopg.connect(host="127.0.0.1", port=port, user="sqlml", password=password,
+                           dbname="bench", connect_timeout=10, autocommit=True)
+
+
+def pg_client(port: int, password: str, requests, offset: int, tally: Tally,
+              deadline: float) -> None:
+    try:
+        pg = pg_connect(port, password)
+    except Exception as exc:
+        tally.kinds["sql score"].errors.append(f"connect: {exc}")
+        return
+    with pg:
+        i = offset
+        while time.monotonic() < deadline:
+            kind, sql, check = requests[i % len(requests)]
+            tally.timed(kind, lambda sql=sql, check=check: check(pg.execute(sql).fetchall()))
+            i += 1
+
+
+def http_client(port: int, token: str, rows: list[dict], tally: Tally, deadline: float) -> None:
+    import httpx
+
+    def predict():
+        reply = client.post("/v1/models/churn/predict", json={"rows": rows})
+        if reply.status_code != 200:
+            return f"HTTP {reply.status_code}: {reply.text[:200]}"
+        data = reply.json()
+        ok = (len(data["predictions"]) == len(rows)
+              and all(0.0 <= p <= 1.0 for p in data["probabilities"]))
+        return None if ok else "rest predict: wrong row count or probability outside [0, 1]"
+
+    def show():
+        reply = client.get("/v1/models/churn")
+        return None if reply.status_code == 200 else f"HTTP {reply.status_code}: {reply.text}"
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        i = 0
+        while time.monotonic() < deadline:
+            if i % 5 == 4:
+                tally.timed("rest model", show)
+            else:
+                tally.timed("rest predict", predict)
+            i += 1
+
+
+def trainer(port: int, password: str, tally: Tally, start_at: float) -> None:
+    """Exactly one training, of version 2, halfway through; it must be active afterwards."""
+    time.sleep(max(0.0, start_at - time.monotonic()))
+
+    def train():
+        with pg_connect(port, password) as pg:
+            pg.execute(MIXED_TRAIN).fetchall()
+            version = pg.execute("SELECT version FROM ml_models() WHERE name = 'churn'"
+                                 ).fetchall()
+        return None if version == [(2,)] else f"train: active version {version}, expected 2"
+
+    tally.timed("train", train)
+
+
+def mixed_run(args) -> int:
+    """Mixed traffic for --duration seconds; the figures per kind; exit code 1 on any error."""
+    kinds = ["sql score", "sql group by", "sql catalog", "rest predict", "rest model", "train"]
+    tally = Tally(kinds)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.duckdb"
+        expected = mixed_database(path)
+        requests = sql_requests(expected)
+        copy = Path(folder) / "copy.duckdb"
+        shutil.copyfile(path, copy)
+        password, token = secrets.token_urlsafe(16), secrets.token_urlsafe(24)
+        proc, pg_port, http_port = start_serve(path, password, token)
+        try:
+            overhead = wire_overhead(copy, pg_port, password, requests, args.repeats)
+            idle = memory_kib(proc.pid)["VmRSS"]
+            t0 = time.monotonic()
+            deadline = t0 + args.duration
+            threads = [threading.Thread(target=pg_client, daemon=True, args=(
+                pg_port, password, requests, 37 * i, tally, deadline))
+                for i in range(PG_CLIENTS)]
+            threads += [threading.Thread(target=http_client, daemon=True, args=(
+                http_port, token, expected["rows"], tally, deadline))
+                for _ in range(HTTP_CLIENTS)]
+            threads.append(threading.Thread(target=trainer, daemon=True, args=(
+                pg_port, password, tally, t0 + args.duration / 2)))
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(args.duration + 600)
+            seconds = time.monotonic() - t0
+            memory = memory_kib(proc.pid) | {"idle": idle}
+            alive = proc.poll() is None
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    if not alive:
+        tally.kinds["sql score"].errors.append("the server process died during the run")
+    return mixed_report(tally, seconds, memory, overhead, args)
+
+
+def mixed_report(tally: Tally, seconds: float, memory: dict, overhead: dict, args) -> int:
+    print(f"\nmixed run: {seconds:.1f} s ({args.duration:g} s asked), {PG_CLIENTS} psycopg "
+          f"connections + {HTTP_CLIENTS} httpx clients + 1 training, `sqlml serve` on loopback, "
+          f"{MIXED_CUSTOMERS:,} customers, logistic model, {os.cpu_count()} cores shared by "
+          f"clients and server\n")
+    head = f"{'kind':<16}{'requests':>10}{'req/s':>9}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
+    print(head)
+    print("-" * len(head))
+    every = Kind("overall")
+    for kind in tally.kinds.values():
+        every.latencies += kind.latencies
+        every.errors += kind.errors
+    for kind in [*tally.kinds.values(), every]:
+        n = len(kind.latencies) + len(kind.errors)
+        print(f"{kind.name:<16}{n:>10}{n / seconds:>9.1f}{kind.pct(50):>10.1f}"
+              f"{kind.pct(99):>10.1f}{len(kind.errors):>8}")
+    print(f"\nserver process: peak RSS {memory['VmHWM'] / 1024:,.0f} MiB (VmHWM; "
+          f"{memory['idle'] / 1024:,.0f} MiB once listening, before the run)")
+    print("\nwire overhead before the run: one client, the same requests on a sqlml connection "
+          "in this process (to a copy of the file) and over the wire, alternately, p50:")
+    for kind, (base, wire, n) in overhead.items():
+        print(f"  {kind:<14} {n:>3} requests   in-process {base * 1000:8.2f} ms   Postgres "
+              f"wire {wire * 1000:8.2f} ms   ratio {wire / base:6.2f}x")
+    for kind in tally.kinds.values():
+        if kind.errors:
+            print(f"{kind.name}: {len(kind.errors)} errors, e.g. {sorted(set(kind.errors))[:3]}")
+    ok = not every.errors and len(tally.kinds["train"].latencies) == 1
+    print(f"\n{'PASS' if ok else 'FAIL'}: {len(every.errors)} errors in "
+          f"{len(every.latencies) + len(every.errors)} requests")
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -279,6 +607,13 @@ def main() -> int:
     parser.add_argument("--features", choices=sorted(FEATURES), default="all",
                         help="all: every customer column, free text included (scoring dominates); "
                              "numeric: numeric columns only (the protocols' costs show)")
+    parser.add_argument("--mixed", action="store_true",
+                        help="a timed run of mixed traffic against `sqlml serve` (a subprocess): "
+                             "scoring, GROUP BY, catalog calls and REST, one training halfway")
+    parser.add_argument("--duration", type=float, default=60,
+                        help="--mixed: seconds of load (default 60)")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="--mixed: requests per kind for the one-client wire overhead ratio")
     parser.add_argument("--serve-child", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_child:
@@ -286,6 +621,8 @@ def main() -> int:
         return 0
     if not Path("/proc/self/status").exists():
         raise SystemExit("bench_serving: reads the server's memory from /proc (Linux only)")
+    if args.mixed:
+        return mixed_run(args)
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.duckdb"

@@ -257,11 +257,21 @@ def drop(database: str, model: str, if_exists: bool) -> None:
 @click.option("--token", envvar="SQLML_TOKEN", default=None,
               help="REST bearer token [env SQLML_TOKEN]; generated and stored like the password "
                    "when absent.")
-@click.option("--read-only", is_flag=True, help="Open the database read-only: refuse writes.")
+@click.option("--read-only", is_flag=True,
+              help="Open the database read-only: refuse every write, COPY to a file included.")
 @click.option("--allow-remote", is_flag=True,
               help="Confirm that --host may accept connections from other machines.")
+@click.option("--allow-file-access", is_flag=True,
+              help="Trusted setups only: let sessions read and write this machine's files and "
+                   "network (read_text, COPY ... TO 'file', ATTACH, INSTALL/LOAD) as the user "
+                   "running sqlml serve. Off by default: the server is locked down.")
+@click.option("--user", "users", multiple=True, metavar="NAME:ROLE[:PASSWORD]",
+              help="A login of its own, repeatable. ROLE admin may do everything; reader may "
+                   "score, read the catalog and SELECT, not train, drop, roll back or write. "
+                   "Without PASSWORD one is generated, printed once and stored hashed.")
 def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
-          password: str | None, token: str | None, read_only: bool, allow_remote: bool) -> None:
+          password: str | None, token: str | None, read_only: bool, allow_remote: bool,
+          allow_file_access: bool, users: tuple[str, ...]) -> None:
     """Serve DATABASE to Postgres clients (psql, drivers, BI tools) and over REST.
 
     Every session has sqlml installed, so predict_<model>(...), the metrics and the Redshift
@@ -273,6 +283,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
         sqlml serve shop.duckdb
         psql -h 127.0.0.1 -p 5433 -U sqlml -d shop
         sqlml serve shop.duckdb --read-only --port 6543 --no-http
+        sqlml serve shop.duckdb --user analyst:reader
     """
     import duckdb
 
@@ -284,6 +295,7 @@ def serve(database: str, host: str, port: int, http_port: int, no_http: bool,
         serve_module.run(database, host=host, port=port,
                          http_port=None if no_http else http_port, password=password,
                          token=token, read_only=read_only, allow_remote=allow_remote,
+                         allow_file_access=allow_file_access, users=users,
                          echo=lambda text: click.echo(text, err=False))
     except serve_module.ServeError as exc:
         _fail("serve", str(exc))

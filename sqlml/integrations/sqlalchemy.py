@@ -19,6 +19,7 @@ import duckdb
 
 from sqlml.connection import STORAGE_COMPATIBILITY, install, serve_from_python
 from sqlml.errors import MissingDependencyError, SqlmlError
+from sqlml.integrations import sqla_reflection
 
 PIP_COMMAND = "pip install 'sqlml[sqlalchemy]'"
 
@@ -104,6 +105,9 @@ def install_on_engine(engine):
     A plain ``sqlalchemy.create_engine("duckdb:///new.duckdb")`` writes new files in DuckDB 2's
     storage format; pass ``connect_args={"config": {"storage_compatibility_version": "v1.4.0"}}``
     (or use ``sqlml.create_engine``) to keep them readable by DuckDB 1.4 and 1.5 clients.
+    The engine's reflection (``sqlalchemy.inspect(engine).get_columns(...)``, ``autoload_with``,
+    ``pandas.read_sql_table``) reads DuckDB's own catalog from then on
+    (sqlml/integrations/sqla_reflection.py).
     """
     sa, _ = _require("sqlml.install_on_engine")
     if not isinstance(engine, sa.engine.Engine):
@@ -115,6 +119,9 @@ def install_on_engine(engine):
             f"sqlml.install_on_engine: engine {engine.url.render_as_string()!r} uses the "
             f"{engine.dialect.name!r} dialect; sqlml installs into DuckDB connections only. "
             f"Use a duckdb-engine URL such as 'duckdb:///shop.duckdb', or sqlml.create_engine.")
+    # duckdb-engine reflects through pg_catalog queries DuckDB cannot answer (the module's
+    # docstring says which): the engine's dialect reads DuckDB's own catalog functions instead.
+    sqla_reflection.install(engine.dialect)
     if not sa.event.contains(engine, "connect", _install_on_connect):
         sa.event.listen(engine, "connect", _install_on_connect)
     if not sa.event.contains(engine, "handle_error", _aborted_transaction):

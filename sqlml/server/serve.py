@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlml.errors import ServeError
+from sqlml.server import policy as serve_policy
 from sqlml.server.pgwire.auth import Verifier, make_verifier
 
 if TYPE_CHECKING:  # both are imported when serving starts (the REST one pulls in FastAPI)
@@ -39,6 +40,7 @@ class Credentials:
     announcements: list[str]      # what to print: generated secrets, where they are kept
     path: Path | None = None
     state: dict | None = None     # to write once the servers listen, when something was generated
+    users: dict[str, serve_policy.User] | None = None   # --user logins with their roles
 
     def save(self) -> None:
         """Store the hashes of what was generated; done only once the servers listen, so a
@@ -99,13 +101,53 @@ def _write_state(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def parse_user(spec: str) -> tuple[str, str, str | None]:
+    """``NAME:ROLE[:PASSWORD]`` (a --user value) as (name, role, password or None)."""
+    name, _, rest = spec.partition(":")
+    role, _, password = rest.partition(":")
+    if not name or role not in serve_policy.ROLES or (not password and rest.endswith(":")):
+        raise ServeError(
+            f"--user {spec.split(':')[0]}:{role or '?'}...: expected NAME:ROLE[:PASSWORD] with "
+            f"ROLE one of {', '.join(serve_policy.ROLES)}, e.g. --user analyst:reader (a "
+            f"password is then generated, printed once and stored hashed).")
+    return name, role, password or None
+
+
+def _users(specs: tuple[str, ...] | list[str], state: dict, where: str,
+           notes: list[str]) -> tuple[dict[str, serve_policy.User], bool]:
+    """The --user logins: a given password, else the verifier stored at an earlier start, else
+    a generated password (printed once, stored hashed under "users" in the state file)."""
+    stored = state.setdefault("users", {}) if specs else state.get("users", {})
+    users, changed = {}, False
+    for spec in specs:
+        name, role, password = parse_user(spec)
+        if name in users:
+            raise ServeError(f"--user {name}: given twice; give each user once.")
+        if password:
+            verifier = make_verifier(password)
+        elif name in stored and "pg_scram_verifier" in stored[name]:
+            verifier = Verifier.parse(stored[name]["pg_scram_verifier"])
+            notes.append(f"Postgres user {name} ({role}): the password printed at first start.")
+        else:
+            generated = secrets.token_urlsafe(18)
+            verifier = make_verifier(generated)
+            stored[name] = {"pg_scram_verifier": str(verifier)}
+            changed = True
+            notes.append(f"Postgres user {name} ({role}) password (generated, shown once, "
+                         f"{where}): {generated}")
+        users[name] = serve_policy.User(name, role, verifier)
+    return users, changed
+
+
 def credentials(database: str, *, password: str | None, token: str | None,
-                http: bool) -> Credentials:
-    """The password verifier and the REST token, from the arguments or the state file."""
+                http: bool, users: tuple[str, ...] | list[str] = ()) -> Credentials:
+    """The password verifier and the REST token, from the arguments or the state file, and
+    the --user logins."""
     path = state_path(database)
     state = _read_state(path)
-    changed, notes = False, []
+    notes: list[str] = []
     where = f"stored hashed in {path}" if path else "not stored: the database is in memory"
+    logins, changed = _users(users, state, where, notes)
     if password:
         verifier = make_verifier(password)
     elif "pg_scram_verifier" in state:
@@ -134,7 +176,8 @@ def credentials(database: str, *, password: str | None, token: str | None,
             state["rest_token_sha256"] = digest
             changed = True
             notes.append(f"REST token (generated, shown once, {where}): {token}")
-    return Credentials(verifier, token, digest, notes, path, state if changed else None)
+    return Credentials(verifier, token, digest, notes, path, state if changed else None,
+                       logins)
 
 
 def _listen_error(what: str, host: str, port: int, exc: OSError, option: str) -> ServeError:
@@ -144,9 +187,14 @@ def _listen_error(what: str, host: str, port: int, exc: OSError, option: str) ->
 
 def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
         http_port: int | None = 8080, password: str | None = None, token: str | None = None,
-        read_only: bool = False, allow_remote: bool = False,
+        read_only: bool = False, allow_remote: bool = False, allow_file_access: bool = False,
+        users: tuple[str, ...] | list[str] = (),
         echo: Callable[[str], None] = print, stop: threading.Event | None = None) -> None:
-    """Serve ``database`` until SIGINT/SIGTERM (or ``stop`` is set); raises ServeError."""
+    """Serve ``database`` until SIGINT/SIGTERM (or ``stop`` is set); raises ServeError.
+
+    Locked down unless ``allow_file_access``: sessions cannot reach the server's files or
+    network nor change its configuration (``sqlml.server.policy``). ``users``: --user values,
+    ``NAME:ROLE[:PASSWORD]``."""
     import sqlml
     from sqlml.server import pgwire
 
@@ -154,13 +202,19 @@ def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
     if read_only and database != ":memory:" and not os.path.exists(database):
         raise ServeError(f"--read-only: database file {database!r} does not exist. Check the "
                          f"path, or serve it once without --read-only to create it.")
-    creds = credentials(database, password=password, token=token, http=http_port is not None)
+    creds = credentials(database, password=password, token=token, http=http_port is not None,
+                        users=users)
     con = sqlml.connect(database, read_only=read_only)
     handles: list[PgServer | ServerHandle] = []
     try:
+        if not allow_file_access:
+            serve_policy.lock_down(con)
+        rules = serve_policy.Policy(file_access=allow_file_access, read_only=read_only,
+                                    users=creds.users or {})
         try:
             pg = pgwire.start_in_thread(con, host=host, port=port, password=None,
-                                        verifier=creds.verifier, read_only=read_only)
+                                        verifier=creds.verifier, read_only=read_only,
+                                        policy=rules)
         except OSError as exc:
             raise _listen_error("Postgres clients", host, port, exc, "--port") from None
         handles.append(pg)
@@ -168,6 +222,7 @@ def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
         echo(f"sqlml serve: Postgres wire protocol on {host}:{pg.port}"
              f"{' (read-only)' if read_only else ''}: "
              f"psql -h {host} -p {pg.port} -U sqlml -d {name}")
+        echo("sqlml serve: " + _access_line(allow_file_access, creds.users or {}))
         if http_port is not None:
             from sqlml.server.rest import app as rest
 
@@ -190,6 +245,15 @@ def run(database: str, *, host: str = "127.0.0.1", port: int = 5433,
         for handle in reversed(handles):
             handle.stop()
         con.close()
+
+
+def _access_line(allow_file_access: bool, users: dict[str, serve_policy.User]) -> str:
+    roles = "".join(f", user {u.name}: {u.role}" for u in users.values())
+    if allow_file_access:
+        return (f"--allow-file-access: sessions may read and write this machine's files and "
+                f"network as the user running sqlml serve{roles}.")
+    return (f"locked down: no server files, network, extensions or ATTACH for sessions "
+            f"(--allow-file-access lifts it){roles}.")
 
 
 def _url_host(host: str) -> str:

@@ -41,6 +41,8 @@ DEFAULTS = {
     "client_min_messages": "notice", "in_hot_standby": "off", "session_authorization": "",
     "row_security": "on", "search_path": '"$user", public', "jit": "off",
     "synchronous_commit": "on", "max_index_keys": "32", "block_size": "8192",
+    # SQLAlchemy 2.1 reflects a table's access method unless it is this one (pg_am: 'duckdb').
+    "default_table_access_method": "duckdb", "default_tablespace": "",
 }
 REPORTED = ("server_version", "server_encoding", "client_encoding", "DateStyle", "IntervalStyle",
             "integer_datetimes", "standard_conforming_strings", "is_superuser",
@@ -180,7 +182,12 @@ class Compat:
 
     def rewrite(self, text: str) -> str | None:
         """DuckDB SQL for a Postgres query, or None when sqlglot cannot read it."""
-        return rewrite(text, user=self.user, setting=self._pg_only_setting)
+        return rewrite(text, user=self.user, setting=self._pg_only_setting,
+                       pg_settings=self._pg_only_settings)
+
+    def _pg_only_settings(self) -> dict[str, str]:
+        return {name: value for name, value in self.settings.items()
+                if name not in duckdb_settings(self.cur)}
 
     def _pg_only_setting(self, name: str) -> str | None:
         if name in self.settings and name not in duckdb_settings(self.cur):

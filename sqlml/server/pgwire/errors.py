@@ -31,6 +31,12 @@ def describe(exc: BaseException, *, read_only: bool = False) -> tuple[str, str]:
     if out.internal:
         return out.sqlstate, f"internal error in sqlml serve: {out.cls_name}: {out.message}"
     low = out.message.lower()
+    if isinstance(exc, duckdb.Error):
+        from sqlml.server.policy import permission_message  # the lockdown's own words
+
+        locked = permission_message(out.message)
+        if locked is not None:
+            return "42501", locked
     if read_only and isinstance(exc, duckdb.Error) and ("read-only" in low or "read only" in low):
         return "25006", READ_ONLY_PREFIX + out.message
     if out.sqlstate == "57014":

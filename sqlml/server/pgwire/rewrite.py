@@ -12,17 +12,19 @@ from collections.abc import Callable
 import sqlglot
 from sqlglot import exp
 
-from sqlml.server.pgwire.catalog import SUPPLIED_VIEWS
+from sqlml.server.pgwire.catalog import INFORMATION_SCHEMA_VIEWS, SUPPLIED_VIEWS
 
 # Annotations name exp.Expr, the base class of sqlglot's node types (its type hints use it; at
 # run time every node is also an exp.Expression).
 
 
-def rewrite(text: str, *, user: str, setting: Callable[[str], str | None]) -> str | None:
+def rewrite(text: str, *, user: str, setting: Callable[[str], str | None],
+            pg_settings: Callable[[], dict[str, str]] | None = None) -> str | None:
     """DuckDB SQL for a Postgres query, or None when sqlglot cannot read it. ``setting(name)``
-    is the value of a Postgres-only setting, None for the others."""
+    is the value of a Postgres-only setting, None for the others; ``pg_settings()`` all of them
+    (for ``current_setting($1)``, whose name comes as a bind parameter)."""
     try:
-        tree = sqlglot.parse_one(text, read="postgres")
+        tree = sqlglot.parse_one(_quote_keyword_aliases(text), read="postgres")
     except sqlglot.errors.SqlglotError:
         return None
     if tree is None:
@@ -30,6 +32,8 @@ def rewrite(text: str, *, user: str, setting: Callable[[str], str | None]) -> st
     _name_columns(tree)
 
     def transform(node: exp.Expr) -> exp.Expr:
+        if pg_settings is not None and _is_setting_of_parameter(node):
+            return _setting_of_parameter(node, pg_settings())
         return _transform(node, user, setting)
 
     # sqlglot's transform does not revisit what a replaced node contains, so repeat it until
@@ -52,10 +56,26 @@ def _transform(node: exp.Expr, user: str, setting) -> exp.Expr:
         return _operator(node)
     if isinstance(node, exp.Collate):
         return node.this
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and (
+            node.this.name.lower() == "information_schema") and isinstance(
+            node.expression, exp.Func) and node.expression.name.lower().startswith("_pg_"):
+        return node.expression  # pgjdbc's information_schema._pg_expandarray(i.indkey)
+    if isinstance(node, (exp.Like, exp.ILike)) and not isinstance(node.parent, exp.Escape) and (
+            isinstance(node.expression, exp.Literal) and "\\" in node.expression.this):
+        # Postgres' LIKE escapes with a backslash by default, DuckDB's with nothing: JDBC
+        # sends getFunctions(null, "main", "ml\\_%") as proname LIKE 'ml\\_%'.
+        return exp.Escape(this=node.copy(), expression=exp.Literal.string("\\"))
+    if isinstance(node, exp.Cast) and _is_array_literal(node):
+        return exp.Cast(this=_array_elements(node.this.this), to=node.to)
     if isinstance(node, exp.Cast):
         return _cast(node)
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
         return _plain_type(node)
+    if isinstance(node, exp.Table) and _information_schema_view(node):
+        return exp.to_table(f"sqlml_information_schema_{node.name.lower()}").as_(
+            node.alias_or_name)
+    if isinstance(node, exp.Format):
+        return _format(node)
     if isinstance(node, exp.Table):
         db = node.args.get("db")
         supplied = not isinstance(node.this, exp.Identifier) or (
@@ -89,6 +109,7 @@ _RENAMED_FUNCTIONS = {"json_build_object": "json_object", "jsonb_build_object": 
                       "json_build_array": "json_array", "jsonb_build_array": "json_array"}
 
 _CATALOG_HINT = re.compile(r"\bpg_\w+|::\s*(?:pg_catalog\.)?reg\w+|\bOPERATOR\s*\(|"
+                           r"\binformation_schema\s*\.|"
                            r"\bcurrent_setting\s*\(|\bversion\s*\(\s*\)|\bformat_type\b|"
                            r"\b(?:current|session)_user\b", re.I)
 
@@ -202,6 +223,8 @@ def _cast(node: exp.Cast) -> exp.Expr:
     inner = node.this
     if target in _REG:
         view = _REG[target]
+        if target == "regclass" and isinstance(inner, (exp.Format, exp.DPipe, exp.Concat)):
+            return _regclass_of_text(inner)
         if isinstance(inner, exp.Literal) and inner.is_string:
             if view is None:
                 return exp.Literal.number(0)
@@ -224,3 +247,120 @@ def _cast(node: exp.Cast) -> exp.Expr:
     return node
 
 
+# Keywords Postgres takes as a column alias after AS (Metabase's privileges query names its
+# columns select, insert, update, delete and table); sqlglot reads `AS select` as a new query.
+_ALIAS_END = {"COMMA", "FROM", "R_PAREN", "SEMICOLON"}
+# (statement keywords only: `CAST(x AS date)` has the same tokens as an alias named date)
+_KEYWORD_ALIASES = {"SELECT", "INSERT", "UPDATE", "DELETE", "TABLE"}
+
+
+def _quote_keyword_aliases(text: str) -> str:
+    try:
+        tokens = sqlglot.tokenize(text, read="postgres")
+    except sqlglot.errors.SqlglotError:
+        return text
+    spans = []
+    for i in range(len(tokens) - 1):
+        word = tokens[i + 1]
+        after = tokens[i + 2].token_type.name if i + 2 < len(tokens) else "SEMICOLON"
+        if (tokens[i].token_type.name == "ALIAS" and word.token_type.name in _KEYWORD_ALIASES
+                and after in _ALIAS_END
+                and text[word.start:word.end + 1] == word.text):
+            spans.append((word.start, word.end + 1, f'"{word.text.lower()}"'))
+    for start, end, quoted in reversed(spans):
+        text = text[:start] + quoted + text[end:]
+    return text
+
+
+def _information_schema_view(node: exp.Table) -> bool:
+    db = node.args.get("db")
+    return (db is not None and db.name.lower() == "information_schema"
+            and node.name.lower() in INFORMATION_SCHEMA_VIEWS)
+
+
+_QUOTE = "'"
+
+
+def _format_arg(piece: str, arg: exp.Expr) -> str:
+    value = f"CAST({arg.sql(dialect='duckdb')} AS VARCHAR)"
+    if piece == "%I":
+        return (f"CASE WHEN regexp_full_match({value}, '[a-z_][a-z0-9_$]*') THEN {value} "
+                f"ELSE '\"' || replace({value}, '\"', '\"\"') || '\"' END")
+    if piece == "%L":
+        q, qq = _QUOTE * 4, _QUOTE * 6
+        return f"coalesce({q} || replace({value}, {q}, {qq}) || {q}, 'NULL')"
+    return value
+
+
+def _format(node: exp.Format) -> exp.Expr:
+    """Postgres' format() with %I (identifier) or %L (literal), which DuckDB's lacks, as a
+    concatenation; sqlglot itself turns %s into DuckDB's {}."""
+    pattern = node.this
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string) or not re.search(
+            r"%[IL]", pattern.this):
+        return node
+    args = iter(node.expressions)
+    parts = []
+    for piece in re.split(r"(%[sIL%])", pattern.this):
+        if piece in ("%s", "%I", "%L"):
+            arg = next(args, None)
+            if arg is None:
+                return node
+            parts.append(_format_arg(piece, arg))
+        elif piece:
+            text = piece.replace("%%", "%").replace(_QUOTE, _QUOTE * 2)
+            parts.append(f"{_QUOTE}{text}{_QUOTE}")
+    return exp.Paren(this=sqlglot.parse_one(" || ".join(parts) or "''", read="duckdb"))
+
+
+def _regclass_of_text(text: exp.Expr) -> exp.Expr:
+    """'schema.table'::regclass of a computed name: the relation's oid, looked up by name (the
+    schema too when the name has one), without the double quotes %I or quote_ident add."""
+    parts = f"string_split({text.sql(dialect='duckdb')}, '.')"
+    return sqlglot.parse_one(
+        f"(SELECT sqlml_c.oid FROM pg_catalog.pg_class sqlml_c JOIN pg_catalog.pg_namespace "
+        f"sqlml_n ON sqlml_n.oid = sqlml_c.relnamespace WHERE sqlml_c.relname = "
+        f"trim({parts}[-1], '\"') AND (len({parts}) = 1 OR sqlml_n.nspname = "
+        f"trim({parts}[1], '\"')) LIMIT 1)", read="duckdb")
+
+
+def _is_setting_of_parameter(node: exp.Expr) -> bool:
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "current_setting"
+            and node.expressions):
+        return False
+    name = node.expressions[0]
+    if isinstance(name, exp.Cast):        # current_setting($1::VARCHAR)
+        name = name.this
+    return isinstance(name, (exp.Parameter, exp.Placeholder))
+
+
+def _setting_of_parameter(node: exp.Expr, settings: dict[str, str]) -> exp.Expr:
+    """current_setting($1) (SQLAlchemy 2.1 over psycopg 3 binds the name of
+    default_table_access_method): the Postgres-only settings by name, DuckDB's from
+    duckdb_settings() (DuckDB's own current_setting would refuse a Postgres-only name)."""
+    name = f"lower({node.expressions[0].sql(dialect='duckdb')})"
+    cases = " ".join(f"WHEN {_literal(k)} THEN {_literal(v)}" for k, v in settings.items())
+    fallback = f"(SELECT any_value(value) FROM duckdb_settings() WHERE lower(name) = {name})"
+    return sqlglot.parse_one(f"CASE {name} {cases} ELSE {fallback} END" if cases else fallback,
+                             read="duckdb")
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+def _is_array_literal(node: exp.Cast) -> bool:
+    """'{a,b}'::text[], Postgres' text form of an array (pgjdbc's getSQLKeywords sends one)."""
+    inner = node.this
+    return (isinstance(inner, exp.Literal) and inner.is_string and inner.this.startswith("{")
+            and inner.this.endswith("}") and isinstance(node.to, exp.DataType)
+            and node.to.this == exp.DataType.Type.ARRAY)
+
+
+def _array_elements(text: str) -> exp.Expr:
+    """The list of an array literal's elements, as strings (cast to the element type after);
+    double-quoted elements lose their quotes, as Postgres reads them."""
+    body = text[1:-1].strip()
+    items = re.findall(r'"((?:[^"\\]|\\.)*)"|([^,]+)', body) if body else []
+    return exp.Array(expressions=[
+        exp.Literal.string(quoted.replace('\\"', '"')) if quoted or not bare
+        else exp.Null() if bare.strip().upper() == "NULL" else exp.Literal.string(bare.strip())
+        for quoted, bare in items])

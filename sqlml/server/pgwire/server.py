@@ -7,12 +7,16 @@ import os
 import selectors
 import socket
 import threading
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from sqlml.server.pgwire import codec
 from sqlml.server.pgwire.auth import Verifier, make_verifier
 from sqlml.server.pgwire.session import Session, SessionConfig
+
+if TYPE_CHECKING:
+    from sqlml.server.policy import Policy
 
 MAX_CONNECTIONS = 64
 
@@ -23,7 +27,8 @@ class PgServer:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
                  password: str | None = None, verifier: Verifier | str | None = None,
-                 read_only: bool = False, max_connections: int = MAX_CONNECTIONS):
+                 read_only: bool = False, max_connections: int = MAX_CONNECTIONS,
+                 policy: Policy | None = None):
         if password is not None and verifier is not None:
             raise ValueError("PgServer: give password or verifier, not both")
         if isinstance(verifier, str):
@@ -31,7 +36,7 @@ class PgServer:
         if password is not None:
             verifier = make_verifier(password)
         self.con = con
-        self.config = SessionConfig(verifier=verifier, read_only=read_only)
+        self.config = SessionConfig(verifier=verifier, read_only=read_only, policy=policy)
         self.max_connections = max_connections
         self._listener = socket.create_server((host, port), reuse_port=False)
         self._listener.setblocking(False)
@@ -115,12 +120,16 @@ class PgServer:
 
 def start_in_thread(con: duckdb.DuckDBPyConnection, *, host: str = "127.0.0.1", port: int = 0,
                     password: str | None, read_only: bool = False,
-                    verifier: Verifier | str | None = None) -> PgServer:
+                    verifier: Verifier | str | None = None,
+                    policy: Policy | None = None) -> PgServer:
     """Serve ``con`` over the Postgres wire protocol from background threads.
 
     Returns once listening; ``handle.port`` is the port (``port=0`` picks a free one),
     ``handle.stop()`` ends it. ``password=None`` and no ``verifier`` turns authentication off
     (for tests); ``verifier`` is a stored SCRAM-SHA-256 verifier instead of a password.
+    ``policy`` (``sqlml.server.policy.Policy``): what sessions may run (file access, read-only,
+    per-user roles); None runs everything, as an embedding program that owns ``con`` may want.
+    ``sqlml serve`` passes a locked-down one, after ``policy.lock_down(con)``.
     """
     return PgServer(con, host=host, port=port, password=password, verifier=verifier,
-                    read_only=read_only).start()
+                    read_only=read_only, policy=policy).start()

@@ -19,6 +19,7 @@ import duckdb
 
 from sqlml.errors import SqlSyntaxError
 from sqlml.redshift.parser import Statement, parse
+from sqlml.server import policy as serve_policy
 from sqlml.server.pgwire import codec, compat, types
 from sqlml.server.pgwire import statements as stmt_text
 from sqlml.server.pgwire.auth import AuthFailed, ScramExchange, Verifier
@@ -79,6 +80,7 @@ class Portal:
 class SessionConfig:
     verifier: Verifier | None             # None: no authentication
     read_only: bool
+    policy: serve_policy.Policy | None = None   # what sessions may run; None: everything
 
 
 class Session:
@@ -186,7 +188,8 @@ class Session:
             self.fatal("28000", "no user name given in the startup packet; connect with a user "
                                 "name, e.g. psql -U sqlml")
             return False
-        verifier = self.config.verifier
+        policy = self.config.policy
+        verifier = policy.verifier(user, self.config.verifier) if policy else self.config.verifier
         if verifier is not None and not self._authenticate(user, verifier):
             return False
         self.send(codec.auth_ok())
@@ -452,6 +455,8 @@ class Session:
         if self.status == "E" and word not in ("ROLLBACK", "ABORT", "COMMIT", "END"):
             raise PgError("25P02", "current transaction is aborted, commands ignored until end "
                                    "of transaction block; send ROLLBACK")
+        if self.config.policy is not None:      # file access, read-only and roles
+            self.config.policy.check(self._cursor, st, self._compat.user)
         if st.kind != "sql":
             if params:
                 # The training query goes to ml_create_model as text, so a $1 inside it would

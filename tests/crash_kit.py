@@ -343,6 +343,7 @@ def _serve_forks() -> None:
     import threading
 
     import sqlml
+    import sqlml.connection
     import sqlml.functions
     import sqlml.server.serve
     import sqlml.train.supervised  # noqa: F401  (scikit-learn, loaded once before forking)

@@ -8,7 +8,9 @@
   is in the file, a transaction is there whole or not at all.
 - A second process opening a file one holds: an error naming the holder's PID and the remedies,
   from Python and from the command line.
-- Four threads scoring under GROUP BY while a fifth trains: each query sees one version.
+- Four threads scoring under GROUP BY while a fifth trains: each query sees one version, as the
+  generated functions name the version they serve (a file from an earlier sqlml is migrated to
+  such functions).
 
 benchmarks/soak_crash.py runs the same kills many more times.
 """
@@ -270,3 +272,19 @@ def _score(con, kind: str, done: threading.Event, results: list, failures: list)
         failures.append(repr(exc))
     finally:
         cur.close()
+
+
+def test_a_file_from_an_earlier_sqlml_gets_functions_that_name_their_version(tmp_path):
+    path = _copy(Path(__file__).parent / "data" / "v1_catalog.duckdb", tmp_path / "old.duckdb")
+    con = sqlml.connect(path)
+    try:
+        models = con.execute("SELECT name, active_version, function_name FROM sqlml.models "
+                             "ORDER BY name").fetchall()
+        for name, version, fn in models:
+            bodies = [r[0] for r in con.execute(
+                "SELECT macro_definition FROM duckdb_functions() WHERE function_name = ?",
+                [fn]).fetchall()]
+            assert bodies and all(f"'{name}@{version}'" in b for b in bodies), (name, bodies)
+    finally:
+        con.close()
+    assert len(models) == 4

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from sqlml.errors import (
     ArtifactError,
     CatalogVersionError,
+    DatabaseLockedError,
     InvalidNameError,
     ModelNotFoundError,
     PredictionInputError,
@@ -59,6 +60,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ArtifactError",
     "CatalogVersionError",
+    "DatabaseLockedError",
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",

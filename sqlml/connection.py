@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 
 import duckdb
 
-from sqlml import context, functions, sqlfiles
+from sqlml import context, sqlfiles
 from sqlml.catalog import generated, migrations
+from sqlml.errors import DatabaseLockedError
 
 # DuckDB 2.x writes files that DuckDB 1.4 and 1.5 clients (the duckdb CLI, BI tools' drivers)
 # cannot open. sqlml models are meant to be read by those clients too, so new files are written
@@ -27,13 +29,61 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
     cfg.update(settings)
     if not read_only:
         cfg.setdefault("storage_compatibility_version", STORAGE_COMPATIBILITY)
-    con = duckdb.connect(database, read_only=read_only, config=cfg)
+    try:
+        con = duckdb.connect(database, read_only=read_only, config=cfg)
+    except duckdb.IOException as exc:
+        locked = lock_error(database, read_only, exc)
+        if locked is None:
+            raise
+        raise locked from exc
     try:
         install(con)
     except BaseException:
         con.close()  # a refused file stays unlocked for the sqlml that can open it
         raise
     return con
+
+
+# DuckDB's words (1.4 to 2.0) when another process holds the file; it adds "However, you would be
+# able to open this database in read-only mode" when that process only reads.
+_LOCK_HELD = re.compile(r'Could not set lock on file "(?P<path>[^"]*)": Conflicting lock is held '
+                        r'in (?P<exe>.*?) \(PID (?P<pid>\d+)\)')
+_HOLDER_READS = "read-only mode"
+
+
+def lock_error(database: str, read_only: bool, exc: BaseException) -> DatabaseLockedError | None:
+    """DuckDB's lock conflict as an error naming the file, the process that holds it and the
+    remedies; None for any other error."""
+    m = _LOCK_HELD.search(str(exc))
+    if m is None:
+        return None
+    pid = int(m["pid"])
+    holder = f"PID {pid} (`{_command_line(pid) or m['exe']}`)"
+    if _HOLDER_READS in str(exc):
+        text = (f"database file {database!r} is open read-only in another process, {holder}, "
+                f"and DuckDB lets no process write a file that another one reads. Open it "
+                f"read-only here too (sqlml.connect(path, read_only=True), or the command's "
+                f"--read-only), or stop PID {pid} and retry.")
+    else:
+        wanted = "read it" if read_only else "write it"
+        text = (f"database file {database!r} is open for writing in another process, {holder}, "
+                f"and DuckDB lets one process at a time open a file that is being written, so "
+                f"this one cannot {wanted}. Reach the data through that process (if it is "
+                f"`sqlml serve`, connect to it with psql, a driver or the REST endpoint), or "
+                f"stop PID {pid} and retry; to let several processes read the file at once, "
+                f"open it with --read-only (read_only=True) in every one of them.")
+    return DatabaseLockedError(text, path=m["path"], pid=pid)
+
+
+def _command_line(pid: int) -> str:
+    """The holder's command line, shortened (Linux /proc; empty elsewhere or when hidden)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            words = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return ""
+    line = " ".join(w for w in words if w)
+    return line if len(line) <= 100 else line[:97] + "..."
 
 
 def install(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -46,6 +96,10 @@ def install(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     version = migrations.check(con, read_only)
     inst = context.lookup(con)
     if inst is None:
+        # Here, not at import: it loads scikit-learn, which a refused open (a locked file, a
+        # newer catalog) never needs, so the command line says why at once.
+        from sqlml import functions
+
         inst = context.create()
         functions.register(con, inst)
     inst.add(con)

@@ -72,6 +72,16 @@ class CatalogVersionError(SqlmlError, sqlstate="55000", http_status=500):
     older with a migration that a read-only connection cannot make."""
 
 
+# SQLSTATE 55006: object_in_use
+class DatabaseLockedError(SqlmlError, sqlstate="55006", http_status=409):
+    """A database file another process holds open: DuckDB lets one process write a file, or
+    several read it, never both. The message names the holder's PID and the remedies."""
+
+    def __init__(self, message: str, path: str = "", pid: int | None = None) -> None:
+        super().__init__(message)
+        self.path, self.pid = path, pid
+
+
 # SQLSTATE 42601: syntax_error
 class SqlSyntaxError(SqlmlError, sqlstate="42601", http_status=400):
     """A Redshift statement that does not follow the grammar; nothing of the script ran."""

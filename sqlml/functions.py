@@ -209,7 +209,8 @@ def version_functions(cur, name: str, row: dict) -> list[str]:
         row["problem_type"], row["target_type"],
         compiled=compile_sql.info_functions(info, row["function_name"], row["problem_type"]),
         python_first=info.get("python_first", True),
-        reason=info.get("summary", "not compiled to SQL: trained before sqlml compiled models"))
+        reason=info.get("summary", "not compiled to SQL: trained before sqlml compiled models"),
+        version=row["version"])
 
 
 def regenerate_all(cur) -> None:

@@ -198,13 +198,14 @@ def not_compiled_error(model: str, name: str, reason: str) -> str:
 
 def create_statements(model: str, fn: str, features: list[str], problem_type: str,
                       target_type: str, compiled: list[str] | None = None,
-                      python_first: bool = True, reason: str = "not compiled to SQL"
-                      ) -> list[str]:
+                      python_first: bool = True, reason: str = "not compiled to SQL",
+                      version: int | None = None) -> list[str]:
     """The model's persisted functions. ``compiled``: the names of its pure-SQL ``_sql``
     macros, created before these; ``python_first``: a sqlml session serves them through Python
     (faster for this model, by benchmarks/bench_clients.py); ``reason``: why the others did not
-    compile."""
+    compile; ``version``: the version they serve (see ``pinned``)."""
     made = set(compiled or ())
+    ref = pinned(model, version)
     params = [quote(f) for f in features]
     packed = params[0] if len(params) == 1 else \
         "{" + ", ".join(f"{literal(f)}: {p}" for f, p in zip(features, params, strict=True)) + "}"
@@ -220,7 +221,7 @@ def create_statements(model: str, fn: str, features: list[str], problem_type: st
                 sql = f"{quote(name + '_sql')}({', '.join(args)})"
                 if not python_first:
                     return sql
-            return f"{dispatcher(kind)}({literal(model)}, {features_arg}, {sql})"
+            return f"{dispatcher(kind)}({ref}, {features_arg}, {sql})"
 
         head = f"CREATE OR REPLACE MACRO {quote(name)}({', '.join(params)}) AS "
         if len(params) == 1:
@@ -232,6 +233,16 @@ def create_statements(model: str, fn: str, features: list[str], problem_type: st
             out.append(head + body(params, packed)
                        + f",\n    ({row}) AS {body(fields, row)}")
     return out
+
+
+def pinned(model: str, version: int | None) -> str:
+    """The model reference a generated function hands the Python UDF: ``'churn@2'``, the
+    version the macro was written for. A query binds the macro once, from the catalog as its
+    transaction sees it, while the UDF reads the catalog from its own cursor, batch by batch:
+    a bare ``'churn'`` would make a query that runs while version 3 is published score its
+    first batches with version 2 and its last with version 3. Pinned, each query serves one
+    version from start to end (tests/test_crash.py). None: the bare name (the active version)."""
+    return literal(model if version is None else f"{model}@{version}")
 
 
 def drop_statements(names: list[str]) -> list[str]:
@@ -336,7 +347,7 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
                      user_type, item_type, explicit,
                      repr(float(global_mean)) if explicit else "0.0")
     i, u = r.i, r.u
-    m, session = literal(model), f"{dispatcher('session')}()"
+    m, session = pinned(model, version), f"{dispatcher('session')}()"
     fields = f"r.rank, r.item::{item_type} AS {i}, r.score, r.source, r.reason"
     python = f"{dispatcher('recommend')}({m}, user_id, k, exclude_seen, []::{RECOMMENDATIONS_TYPE})"
     return [

@@ -64,6 +64,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "serve every DuckDB client: compiled models' parameters as data in "
               "sqlml.model_params, generated functions that run without Python", "",
               read_only_ok=True, after_sql=_regenerate_functions),
+    # The generated functions name the version they serve ('churn@2'), so a query scoring
+    # while a new version is published sees one version from start to end; a read-only file
+    # keeps functions that name the model only, which serve the active version as before.
+    Migration(4, "generated functions name the version they serve", "", read_only_ok=True,
+              after_sql=_regenerate_functions),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED
@@ -137,10 +142,11 @@ def migrate(cur: Any, version: int) -> list[int]:
 
 
 def after_sql(cur: Any, version: int) -> None:
-    """The ``after_sql`` steps of every migration above ``version`` (see Migration)."""
-    for m in pending(version):
-        if m.after_sql is not None:
-            m.after_sql(cur)
+    """The ``after_sql`` steps of every migration above ``version`` (see Migration), each
+    distinct step once: rewriting the functions twice would write the same text again."""
+    steps = [m.after_sql for m in pending(version) if m.after_sql is not None]
+    for step in dict.fromkeys(steps):
+        step(cur)
 
 
 def stamp(cur: Any) -> None:

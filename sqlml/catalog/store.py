@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from sqlml import testing_hooks
 from sqlml.catalog import generated
 from sqlml.errors import ModelNotFoundError, did_you_mean
 
@@ -201,10 +202,12 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         cur.execute(
             insert("training_runs", "?, ?, 'succeeded', ?, ?, ?, NULL"),
             [name, version, record["created_at"], now(), record["training_seconds"]])
+        testing_hooks.pause("store")
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
         raise
+    testing_hooks.pause("published")
     return version
 
 

@@ -27,7 +27,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
-from sqlml import progress, spec
+from sqlml import progress, spec, testing_hooks
 from sqlml.catalog import artifacts, generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.compile import model as compile_sql
@@ -370,6 +370,7 @@ def train(cur, args: list) -> dict:
     split = _split(run, data, problem)
     chosen = _select(run, data, problem, split)
     fitted = _validate_and_refit(run, data.y, split, problem, chosen)
+    testing_hooks.pause("fit")
     return _publish(run, data, problem, split, chosen, fitted)
 
 
@@ -378,6 +379,7 @@ def _load(run: _Run) -> TrainingData:
     """The training rows (sampled to max_cells), less those whose target is NULL."""
     req = run.req
     table, types, query = load_data(run.cur, req)
+    testing_hooks.pause("load")
     table, notes = sample_cells(table, req.settings["max_cells"], req.settings["random_state"])
     run.notes += notes
     target_type = types.pop(req.target)
@@ -764,7 +766,7 @@ def _ddl(run: _Run, data: TrainingData, problem: Problem, chosen: Selection, fit
     ddl += generated.create_statements(
         req.name, req.function, names, problem.problem_type, data.target_type,
         compiled=compile_sql.info_functions(info, req.function, problem.problem_type),
-        python_first=info.get("python_first", True), reason=info["summary"])
+        python_first=info.get("python_first", True), reason=info["summary"], version=version)
     if not record["parameters"]["compiled_sql"]["compiled"]:
         run.notes.append(record["parameters"]["compiled_sql"]["summary"])
     return ddl

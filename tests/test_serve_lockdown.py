@@ -134,8 +134,11 @@ def test_file_read_file_write_and_attach_are_refused(mode, request):
                 "--allow-file-access")
         if mode == "default":
             refused(conn, f"COPY (SELECT 1) TO '{target}'", "42501",
-                    f"sqlml serve: COPY (SELECT 1) TO '{target}' is refused: COPY TO a server "
-                    f"file: served sessions cannot reach", "COPY (query) TO STDOUT",
+                    # The statement is quoted up to 70 characters, so the folder's length
+                    # (pytest's, longer under xdist) decides how much of the path shows.
+                    "sqlml serve: COPY (SELECT 1) TO '",
+                    "is refused: COPY TO a server file: served sessions cannot reach",
+                    "COPY (query) TO STDOUT",
                     "--allow-file-access")
         else:
             refused(conn, f"COPY (SELECT 1) TO '{target}'", "25006",
@@ -147,7 +150,7 @@ def test_file_read_file_write_and_attach_are_refused(mode, request):
                 "ATTACH opens another database file", "--allow-file-access")
         refused(conn, "ATTACH ':memory:' AS scratch", "42501", "is refused: ATTACH")
         refused(conn, f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{target}'",
-                "42501" if mode == "default" else "25006", f"COPY (SELECT 1) TO '{target}'")
+                "42501" if mode == "default" else "25006", "COPY (SELECT 1) TO '")
     assert not target.exists()
     assert not (server.folder / "other.duckdb").exists()
 

@@ -17,12 +17,12 @@ import time
 
 import duckdb
 import pytest
+from test_serve_cli import Served
 
 import sqlml
 from sqlml.datasets import make_customers
 from sqlml.redshift.parser import parse
 from sqlml.server import pgwire, policy, serve
-from tests.test_serve_cli import Served
 
 psycopg = pytest.importorskip("psycopg")
 

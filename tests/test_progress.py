@@ -94,7 +94,11 @@ def test_model_type_auto_reports_each_candidate_compared(customers):
     assert fit.model_type == chosen
 
 
-def test_the_bar_renders_trials_best_score_and_budget(customers):
+def test_the_bar_renders_trials_best_score_and_budget(customers, monkeypatch):
+    # tqdm fits the line to $COLUMNS and $LINES when the output is no terminal; a test module
+    # run before this one in the same xdist worker may have left them set.
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("LINES", "50")
     con = customers
     out = io.StringIO()
     bar = progress.Bar(file=out, delay=0, tick=0)
@@ -117,7 +121,9 @@ def _event(phase, elapsed, **kw):
     return progress.Event("m", phase, elapsed, 60 - elapsed, 60.0, **kw)
 
 
-def test_the_bar_waits_for_the_delay_before_printing_anything():
+def test_the_bar_waits_for_the_delay_before_printing_anything(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("LINES", "50")
     out = io.StringIO()
     bar = progress.Bar(file=out, delay=2.0, tick=0)
     bar(_event("start", 0.01))

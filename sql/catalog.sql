@@ -196,6 +196,18 @@ CREATE TABLE IF NOT EXISTS sqlml.model_params (
     texts   VARCHAR[]
 );
 
+-- Validation rows' actual and predicted values of binary and regression models (schema version
+-- 5), from which the model report draws its curves (sqlml/report): actual is 1/0 (positive class
+-- or not) and predicted P(positive) for a binary model; the values for a regression. At most
+-- 20,000 rows per version (a seeded sample of a larger validation split).
+CREATE TABLE IF NOT EXISTS sqlml.validation_predictions (
+    name      VARCHAR NOT NULL,
+    version   INTEGER NOT NULL,
+    "row"     BIGINT NOT NULL,       -- position in the validation split
+    actual    DOUBLE,
+    predicted DOUBLE
+);
+
 -- Every recommender's active item factors by model name, for pure-SQL ml_similar_items; rebuilt
 -- by sqlml/catalog/store.py refresh_recommender_items whenever an active version changes.
 CREATE VIEW IF NOT EXISTS sqlml.recommender_items AS

@@ -213,3 +213,7 @@ CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
 -- clients without Python (sqlml/refresh_scores.py); returns the number of rows written.
 CREATE OR REPLACE MACRO ml_refresh_scores(model_name, source, "key" := NULL) AS
     __sqlml_call_refresh_scores(model_name, source, "key");
+
+-- The model report (sqlml/report): one self-contained HTML document of the active version's
+-- charts and tables, drawn in Python; a plain client's dispatcher says it needs sqlml.
+CREATE OR REPLACE MACRO ml_report(model_name) AS __sqlml_call_report(model_name);

@@ -25,7 +25,7 @@ from sqlml.errors import (
 # The rest of the public API is imported on first use (PEP 562): ``import sqlml.redshift.parser``
 # (the shell, the Postgres server) must not pay for loading scikit-learn and the training code.
 _LAZY = {
-    "create_model": "sqlml.api", "load_model": "sqlml.api",
+    "create_model": "sqlml.api", "load_model": "sqlml.api", "report": "sqlml.api",
     "connect": "sqlml.connection", "install": "sqlml.connection",
     "Result": "sqlml.redshift.script", "SqlmlNotice": "sqlml.redshift.script",
     "execute": "sqlml.redshift.script",
@@ -34,7 +34,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from sqlml.api import create_model, load_model
+    from sqlml.api import create_model, load_model, report
     from sqlml.connection import connect, install
     from sqlml.integrations.sqlalchemy import create_engine, install_on_engine
     from sqlml.redshift.script import Result, SqlmlNotice, execute
@@ -77,4 +77,5 @@ __all__ = [
     "install",
     "install_on_engine",
     "load_model",
+    "report",
 ]

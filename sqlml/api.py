@@ -55,3 +55,14 @@ def load_model(con: duckdb.DuckDBPyConnection,
             "load_model: sqlml is not installed on this connection. Open it with "
             "sqlml.connect(path) or call sqlml.install(con) first.")
     return inst.models.get(ref)
+
+
+def report(con: duckdb.DuckDBPyConnection, name: str, path=None) -> str:
+    """``SELECT ml_report(name)``: the model's HTML report (one self-contained page); also
+    written to ``path`` when given."""
+    html = con.execute("SELECT ml_report(?)", [name]).fetchall()[0][0]
+    if path is not None:
+        from sqlml.reporting.output import write
+
+        write(path, html, "sqlml.report")
+    return html

@@ -270,6 +270,21 @@ def _refresh_scores(inst: Instance):
     return udf
 
 
+def _report(inst: Instance):
+    def udf(names):
+        from sqlml import reporting  # matplotlib loads with the first report, not with sqlml
+
+        out = []
+        for name in names.to_pylist():
+            cur = inst.cursor()
+            try:
+                out.append(reporting.build(cur, inst, name))
+            finally:
+                cur.close()
+        return pa.array(out, type=pa.string())
+    return udf
+
+
 # -- recommenders -------------------------------------------------------------------------------
 _RECOMMENDATION_ARROW = pa.list_(pa.struct([
     ("rank", pa.int32()), ("item", pa.string()), ("score", pa.float64()),
@@ -355,6 +370,8 @@ UDFS = (
     Udf("__sqlml_py_rollback_model", _rollback_model, ["VARCHAR", "INTEGER"], "VARCHAR",
         side_effects=True),
     Udf("__sqlml_py_refresh_scores", _refresh_scores, None, "BIGINT", side_effects=True),
+    # side_effects: its timestamp differs per call, so DuckDB must not fold two calls into one
+    Udf("__sqlml_py_report", _report, ["VARCHAR"], "VARCHAR", side_effects=True),
 )
 
 

@@ -17,6 +17,12 @@ def test_demo_creates_trains_scores_and_prints_sql(tmp_path):
     assert "Created" in out and "customers (1,500 rows)" in out
     assert "roc_auc" in out and "Scoring new customers" in out
     assert "SELECT plan, count(*) AS customers, avg(predict_churn_probability(c))" in out
+    # The demo writes the churn model's report beside the file and prints where.
+    report = tmp_path / "demo_report.html"
+    assert f"Model report (SELECT ml_report('customer_churn')): {report}" in out
+    page = report.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Model report: customer_churn" in page
+    assert 'data-chart="roc"' in page and "sqlml report" in out and "movie_recs" in out
     con = sqlml.connect(path, read_only=True)
     auc = con.execute("SELECT value FROM ml_model_metrics('customer_churn') "
                       "WHERE metric = 'roc_auc'").fetchall()[0][0]

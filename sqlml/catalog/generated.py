@@ -96,6 +96,8 @@ PYTHON_ONLY: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "it rewrites the catalog and the model's functions"),
     ("rollback_model", "__sqlml_py_rollback_model", ("model_name", "version"),
      "ml_rollback_model", "it rewrites the model's functions"),
+    ("report", "__sqlml_py_report", ("model_name",), "ml_report",
+     "it draws the report's charts in Python"),
 )
 NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client does not have "
                 "({what}). The models' generated functions are plain SQL and work here. "

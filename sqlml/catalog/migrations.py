@@ -69,6 +69,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # keeps functions that name the model only, which serve the active version as before.
     Migration(4, "generated functions name the version they serve", "", read_only_ok=True,
               after_sql=_regenerate_functions),
+    # catalog.sql creates sqlml.validation_predictions, which the model report reads when it
+    # exists (sqlml/report/gather.py): a read-only file without it gets a report without curves.
+    Migration(5, "store the validation rows' predictions for the model report (table "
+              "sqlml.validation_predictions)", "", read_only_ok=True),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED

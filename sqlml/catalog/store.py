@@ -45,6 +45,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
                            "importance", "importance_std", "coefficient"),
     "explain_baselines": ("name", "version", "feature", "value"),
     "model_params": ("name", "version", "key", "ints", "doubles", "texts"),
+    "validation_predictions": ("name", "version", "row", "actual", "predicted"),
 }
 
 
@@ -188,9 +189,7 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
                 [(name, version, t["trial"], t["model_type"], json.dumps(t["parameters"]),
                   t["objective"], t["score"], json.dumps(t["fold_scores"]), t["seconds"],
                   t["status"]) for t in trial_rows])
-        for table, rows in (extra_rows or {}).items():
-            if rows:
-                cur.executemany(insert(table), [(name, version, *r) for r in rows])
+        _insert_extra(cur, extra_rows or {}, name, version)
         _set_active(cur, name, version, record["function_name"])
         if extra is not None:
             # Per-version tables (recommender factors) need the version number; the callback
@@ -209,6 +208,23 @@ def publish(cur, record: dict, metric_rows: list, confusion_rows: list, trial_ro
         raise
     testing_hooks.pause("published")
     return version
+
+
+def _insert_extra(cur, extra_rows: dict, name: str, version: int) -> None:
+    for table, rows in extra_rows.items():
+        if hasattr(rows, "columns"):   # a frame: one INSERT ... SELECT, as for thresholds
+            _insert_frame(cur, table, rows, name, version)
+        elif rows:
+            cur.executemany(insert(table), [(name, version, *r) for r in rows])
+
+
+def _insert_frame(cur, table: str, frame, name: str, version: int) -> None:
+    if not len(frame):
+        return
+    cur.register("__sqlml_frame", frame)
+    cur.execute(f"INSERT INTO sqlml.{table} ({columns(table)}) "
+                f"SELECT ?, ?, {columns(table, 2)} FROM __sqlml_frame", [name, version])
+    cur.unregister("__sqlml_frame")
 
 
 def refresh_recommender_items(cur) -> None:
@@ -287,7 +303,7 @@ def drop(cur, name: str, ddl: list[str]) -> int:
 
 # -- training depth: tuning log, explanations, diagnosis, calibration -----------------------------
 TRAINING_DEPTH_TABLES = ("training_log", "diagnosis", "calibration", "feature_importance",
-                         "explain_baselines")
+                         "explain_baselines", "validation_predictions")
 
 
 def next_version(cur, name: str) -> int:

@@ -244,6 +244,36 @@ def drop(database: str, model: str, if_exists: bool) -> None:
 
 @main.command()
 @click.argument("database")
+@click.argument("model")
+@click.option("-o", "--output", default=None, metavar="FILE",
+              help="Where to write the HTML report [default: MODEL_report.html].")
+def report(database: str, model: str, output: str | None) -> None:
+    """Write a model's report: one self-contained HTML page of its charts and tables (ROC,
+    precision-recall, cost, calibration, importance, trials; coverage for a recommender).
+
+    \b
+    Example:
+        sqlml report shop.duckdb customer_churn -o churn.html
+    """
+    import duckdb
+
+    import sqlml
+    from sqlml.cli.console import message
+    from sqlml.reporting.output import write
+
+    con = _open("report", database, read_only=True, must_exist=True)
+    try:
+        html = con.execute("SELECT ml_report(?)", [_model_name(con, model)]).fetchall()[0][0]
+        path = write(output or f"{model}_report.html", html, "sqlml report")
+    except (duckdb.Error, sqlml.SqlmlError) as exc:
+        _fail("report", message(exc))
+    finally:
+        con.close()
+    click.echo(f"Wrote {path} ({len(html.encode()) / 1024:.0f} KB): open it in a browser.")
+
+
+@main.command()
+@click.argument("database")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; a non-loopback one needs --allow-remote, and TLS "
                    "or --insecure.")

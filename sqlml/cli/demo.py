@@ -69,11 +69,22 @@ def run(path: str | os.PathLike = "sqlml_demo.duckdb", *, rows: int = 5000,
     for cid, plan, contract, churn, p in top:
         echo(f"  customer {cid}: {plan:10s} {contract:15s} churn={churn!s:5s} p={p}")
     recommend_demo(con, echo)
+    report = write_report(con, path, echo)
     echo("\nTry it yourself:\n" + PASTE_SQL.format(path=path))
     echo("\nOr from the duckdb command line, with no Python at all:\n"
          + CLI_COMMAND.format(path=shlex.quote(os.fspath(path))))
     con.close()
-    return {"summary": summary, "metrics": metrics, "top": top}
+    return {"summary": summary, "metrics": metrics, "top": top, "report": report}
+
+
+def write_report(con, path: str, echo: Callable[[str], None]) -> str:
+    """The churn model's HTML report beside the database file; returns its path."""
+    out = os.path.splitext(path)[0] + "_report.html"
+    sqlml.report(con, "customer_churn", out)
+    echo(f"\nModel report (SELECT ml_report('customer_churn')): {os.path.abspath(out)}\n"
+         f"  open it in a browser; the recommender's: sqlml report {shlex.quote(path)} "
+         f"movie_recs")
+    return os.path.abspath(out)
 
 
 def recommend_demo(con, echo: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
 
@@ -87,6 +88,23 @@ def regression_metrics(y, pred) -> dict[str, float]:
         "mape": float(np.mean(np.abs((y[nonzero] - pred[nonzero]) / y[nonzero])))
         if nonzero.any() else float("nan"),
     }
+
+
+# Validation rows whose (actual, predicted) pairs are stored for the model report's curves; a
+# larger validation split stores a seeded random sample of this many (the report says so).
+STORED_PREDICTIONS = 20_000
+
+
+def stored_predictions(actual, predicted, settings: dict) -> pd.DataFrame:
+    """sqlml.validation_predictions rows: (row, actual, predicted) with actual 1/0 (positive
+    or not) and predicted P(positive) for a binary model, the values for a regression."""
+    actual = np.asarray(actual, dtype=float)
+    rows = np.arange(len(actual))
+    if len(rows) > STORED_PREDICTIONS:
+        rng = np.random.default_rng(settings.get("random_state", 42))
+        rows = np.sort(rng.choice(len(rows), size=STORED_PREDICTIONS, replace=False))
+    return pd.DataFrame({"row": rows.astype(np.int64), "actual": actual[rows],
+                         "predicted": np.asarray(predicted, dtype=float)[rows]})
 
 
 def confusion(y, labels_pred, classes) -> list[tuple[str, str, int]]:

@@ -346,6 +346,8 @@ class Validation:
     threshold_reason: str | None = None
     threshold_rows: list | None = None
     calibration_rows: list = field(default_factory=list)
+    # (actual, predicted) per validation row, for the model report's curves (evaluation.py)
+    predictions: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -620,8 +622,10 @@ def _validate(run: _Run, pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, spl
         return _validate_binary(run, fitted, Xv, yv, problem)
     if problem.problem_type in CLASSIFICATION:
         return _validate_multiclass(fitted, Xv, yv)
-    headline = evaluation.regression_metrics(yv, fitted.predict(Xv))
-    return Validation(fitted, headline, [(k, None, v) for k, v in headline.items()])
+    pred = fitted.predict(Xv)
+    headline = evaluation.regression_metrics(yv, pred)
+    return Validation(fitted, headline, [(k, None, v) for k, v in headline.items()],
+                      predictions=evaluation.stored_predictions(yv, pred, run.settings))
 
 
 def _validate_binary(run: _Run, fitted: Pipeline, Xv: pd.DataFrame, yv: np.ndarray,
@@ -646,7 +650,8 @@ def _validate_binary(run: _Run, fitted: Pipeline, Xv: pd.DataFrame, yv: np.ndarr
         + (1.0 if req.fp_cost is None else req.fp_cost) * headline["fp"])
     return Validation(fitted, headline, [(k, None, float(v)) for k, v in headline.items()],
                       evaluation.confusion(yv, pred, cls), threshold, threshold_reason,
-                      threshold_rows, calibration_rows)
+                      threshold_rows, calibration_rows,
+                      evaluation.stored_predictions(yv == positive, p_pos, req.settings))
 
 
 def _validate_multiclass(fitted: Pipeline, Xv: pd.DataFrame, yv: np.ndarray) -> Validation:
@@ -697,7 +702,8 @@ def _depth_rows(run: _Run, y: np.ndarray, split: Split, problem: Problem, chosen
                 fitted: Fitted) -> dict:
     """Calibration, feature importance and (when asked) diagnosis rows for the catalog."""
     s, X = run.settings, chosen.X
-    depth_rows = {"calibration": fitted.validation.calibration_rows}
+    depth_rows: dict = {"calibration": fitted.validation.calibration_rows,
+                        "validation_predictions": fitted.validation.predictions}
     importance, note = explain.permutation_rows(
         fitted.validation.fitted, X.iloc[split.val_idx], y[split.val_idx], problem.score_with,
         s["random_state"], seconds=run.seconds_left())
@@ -741,7 +747,11 @@ def _record(run: _Run, data: TrainingData, problem: Problem, split: Split, chose
         "metrics": v.headline, "parameters": {"estimator": _params(chosen.pipeline),
                                               "settings": req.settings,
                                               "hyperparameters": req.hyperparameters,
-                                              "preprocessors": req.preprocessors},
+                                              "preprocessors": req.preprocessors,
+                                              # the model report's cost curve
+                                              "costs": {"fn_cost": req.fn_cost,
+                                                        "fp_cost": req.fp_cost,
+                                                        "min_recall": req.min_recall}},
         "training_rows": len(data.y), "validation_rows": len(split.val_idx),
         "training_query": data.query,
         "data_fingerprint": fingerprint(chosen.X, data.y), "library_versions": library_versions(),

@@ -24,11 +24,12 @@ import duckdb
 import uvicorn
 from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sqlml import errors
+from sqlml.connection import serve_from_python
 from sqlml.errors import ModelNotFoundError, RequestError
 from sqlml.server.rest import scoring as rest_scoring
 from sqlml.server.rest.schema import (
@@ -81,7 +82,7 @@ def build_app(con: duckdb.DuckDBPyConnection, *, token: str | None, max_rows: in
 
 
 def _add_routes(api: FastAPI, cursors: _Cursors, auth: list, max_rows: int) -> None:
-    """The /v1 routes: list and show models, predict, recommend."""
+    """The /v1 routes: list and show models, their reports, predict, recommend."""
 
     @api.get(f"{PREFIX}/models", response_model=ModelList, dependencies=auth, responses=ERRORS,
              summary="Every model and its active version (FROM ml_models())")
@@ -105,6 +106,17 @@ def _add_routes(api: FastAPI, cursors: _Cursors, auth: list, max_rows: int) -> N
         return {"model": name, "version": row["version"], "problem_type": row["problem_type"],
                 "function": row["function_name"], "properties": dict(props),
                 "features": [{k: f[k] for k in ("name", "type", "kind")} for f in features]}
+
+    @api.get(f"{PREFIX}/models/{{name}}/report", response_class=HTMLResponse,
+             dependencies=auth, responses=ERRORS,
+             summary="The model's report: one self-contained HTML page (SELECT ml_report)")
+    def report(name: str) -> HTMLResponse:
+        route = f"GET {PREFIX}/models/{name}/report"
+        with cursors.get() as cur:
+            rest_scoring.model_version(cur, name, None, route)   # 404 naming the models
+            serve_from_python(cur)   # a cursor does not see the connection's ml_report dispatch
+            html = cur.execute("SELECT ml_report(?)", [name]).fetchall()[0][0]
+        return HTMLResponse(html)
 
     @api.post(f"{PREFIX}/models/{{name}}/predict", response_model=PredictResponse,
               response_model_exclude_unset=True, dependencies=auth, responses=ERRORS,

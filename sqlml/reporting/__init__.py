@@ -1,0 +1,17 @@
+"""The model report: one self-contained HTML page of a model's charts and tables.
+
+``gather`` reads what the catalog stores, ``sections`` turns it into charts (``charts``,
+matplotlib to inline SVG) and tables, ``page`` writes the HTML. ``build`` is what
+``SELECT ml_report('model')``, ``sqlml report``, the REST endpoint and ``sqlml.report`` call.
+"""
+
+from __future__ import annotations
+
+from sqlml.catalog import store as catalog
+from sqlml.reporting import gather, page, sections
+
+
+def build(cur, inst, name: str) -> str:
+    """The HTML report of the active version of model ``name``."""
+    facts = gather.gather(cur, inst, name)
+    return page.render(facts, sections.sections(facts), catalog.now())

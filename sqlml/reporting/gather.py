@@ -1,0 +1,128 @@
+"""What the model report shows, read from the catalog (and, for a recommender, its stored
+factors): plain records and arrays, no HTML. sqlml/report/page.py draws them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sqlml.catalog import store as catalog
+
+FN = "ml_report"
+# Users whose top-k the coverage and popularity-bias figures are computed over (a seeded sample
+# of a larger user base); the share of the most popular items counted as "the head".
+COVERAGE_USERS = 2000
+HEAD_SHARE = 0.10
+
+
+@dataclass
+class Facts:
+    """Everything the report draws for one model version."""
+    row: dict                                   # the model_versions row (no artifact)
+    metrics: list[tuple]                        # ml_model_metrics: (metric, class_label, value)
+    confusion: list[tuple] = field(default_factory=list)   # (actual, predicted, n)
+    predictions: Any = None                     # (actual, predicted) arrays, or None
+    stored_predictions: bool = False            # the catalog has the table at all
+    thresholds: list[tuple] = field(default_factory=list)  # threshold_metrics rows
+    calibration: list[tuple] = field(default_factory=list)
+    importance: list[tuple] = field(default_factory=list)  # (feature, importance, std)
+    diagnosis: list[tuple] = field(default_factory=list)
+    trials: list[tuple] = field(default_factory=list)      # (trial, model_type, score, seconds,
+    #                                                         status)
+    recommender: dict | None = None
+
+    @property
+    def parameters(self) -> dict:
+        return json.loads(self.row["parameters"]) or {}
+
+    @property
+    def costs(self) -> dict:
+        return self.parameters.get("costs") or {}
+
+
+def _rows(cur, sql: str, params: list) -> list[tuple]:
+    return cur.execute(sql, params).fetchall()
+
+
+def _has_table(cur, table: str) -> bool:
+    return bool(_rows(cur, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'sqlml' "
+                           "AND table_name = ? AND database_name = current_database()",
+                      [table])[0][0])
+
+
+def gather(cur, inst, name: str) -> Facts:
+    """The active version of model ``name``; ModelNotFoundError names the models there are."""
+    if not isinstance(name, str) or not name:
+        from sqlml.errors import ModelNotFoundError
+
+        raise ModelNotFoundError(f"{FN}: the model name must be text such as 'customer_churn', "
+                                 f"got {name!r}. List the models with FROM ml_models().")
+    model = catalog.require_model(cur, name, FN)
+    version = model["active_version"]
+    row = catalog.version_row(cur, name, version)
+    key = [name, version]
+    facts = Facts(row, _rows(cur, "SELECT metric, class_label, value FROM ml_model_metrics(?)",
+                             [name]))
+    if row["problem_type"] == "recommendation":
+        facts.recommender = _recommender(inst, name, row)
+        return facts
+    facts.confusion = _rows(cur, "SELECT actual, predicted, n FROM sqlml.confusion_matrices "
+                                 "WHERE name = ? AND version = ? ORDER BY actual, predicted", key)
+    facts.importance = _rows(
+        cur, "SELECT feature, importance, importance_std FROM sqlml.feature_importance WHERE "
+             "name = ? AND version = ? AND kind = 'permutation' ORDER BY rank", key)
+    facts.diagnosis = _rows(
+        cur, "SELECT step, kind, train_rows, training_score, validation_score, verdict, remedy "
+             "FROM sqlml.diagnosis WHERE name = ? AND version = ? ORDER BY step", key)
+    facts.trials = _rows(cur, "SELECT trial, model_type, score, seconds, status FROM "
+                              "sqlml.trials WHERE name = ? AND version = ? ORDER BY trial", key)
+    facts.calibration = _rows(
+        cur, "SELECT bin, lower_bound, upper_bound, mean_predicted, observed_rate, n, "
+             "brier_score, method FROM sqlml.calibration WHERE name = ? AND version = ? "
+             "ORDER BY bin", key)
+    facts.thresholds = _rows(
+        cur, "SELECT threshold, tp, fp, tn, fn, cost FROM sqlml.threshold_metrics "
+             "WHERE name = ? AND version = ? ORDER BY threshold", key)
+    facts.stored_predictions = _has_table(cur, "validation_predictions")
+    if facts.stored_predictions:
+        got = _rows(cur, 'SELECT actual, predicted FROM sqlml.validation_predictions '
+                         'WHERE name = ? AND version = ? ORDER BY "row"', key)
+        if got:
+            arr = np.asarray(got, dtype=float)
+            facts.predictions = (arr[:, 0], arr[:, 1])
+    return facts
+
+
+def _recommender(inst, name: str, row: dict) -> dict:
+    """Rating distribution, coverage and popularity bias of the top-k, and an example user."""
+    model = inst.models.get(f"{name}@{row['version']}").model
+    settings = (json.loads(row["parameters"]) or {}).get("settings", {})
+    k = int(settings.get("k") or 10)
+    n_users, n_items = len(model.user_ids), len(model.item_ids)
+    rng = np.random.default_rng(settings.get("random_state", 42))
+    users = np.arange(n_users) if n_users <= COVERAGE_USERS else np.sort(
+        rng.choice(n_users, size=COVERAGE_USERS, replace=False))
+    top = model.recommend_all(k, True, reasons=False, users=users)
+    items = model._codes(np.asarray(top["item"]), "item")
+    order = np.argsort(-model.popularity, kind="stable")      # most popular first
+    decile = np.empty(n_items, dtype=int)
+    decile[order] = np.minimum((np.arange(n_items) * 10) // max(n_items, 1), 9)
+    head = max(1, int(np.ceil(HEAD_SHARE * n_items)))
+    in_head = np.zeros(n_items, dtype=bool)
+    in_head[order[:head]] = True
+    per_user = np.diff(model.seen_indptr)
+    example = int(users[np.argmax(per_user[users] >= min(5, per_user.max()))])
+    example_id = model._id(example, "user")
+    return {
+        "k": k, "feedback": model.feedback, "users": n_users, "items": n_items,
+        "pairs": len(model.seen_items), "values": np.asarray(model.seen_values, dtype=float),
+        "sampled_users": len(users), "slots": len(items),
+        "coverage": len(np.unique(items)) / max(n_items, 1),
+        "head_items": head, "head_share": float(np.mean(in_head[items])) if len(items) else 0.0,
+        "by_decile": np.bincount(decile[items], minlength=10),
+        "example_user": example_id, "example_seen": int(per_user[example]),
+        "example": model.recommend(example_id, k, True),
+    }

@@ -1,0 +1,280 @@
+"""The model report (sqlml/reporting): opened in headless Chromium, its numbers checked against
+the catalog, the same document from SQL, the command line, REST and Python, and its errors.
+
+The browser checks skip without Chromium (`.ci/run` installs Debian's). With
+SQLML_WRITE_DOC_IMAGES=1 the browser test also writes the screenshots of docs/monitoring.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import browser
+import clients
+import duckdb
+import httpx
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import sqlml
+from sqlml.cli.commands import main
+from sqlml.datasets import make_customers, make_ratings
+from sqlml.reporting import sections
+from sqlml.server.rest import app as rest
+
+MODELS = {"churn": "binary", "spend": "regression", "recs": "recommendation"}
+DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
+STAMP = re.compile(r'<time id="generated">[^<]*</time>')
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """A file with a binary classifier (with costs and a learning curve), a regressor and a
+    recommender, trained on small synthetic data."""
+    path = tmp_path_factory.mktemp("report") / "shop.duckdb"
+    con = sqlml.connect(path)
+    customers = make_customers(1200)  # noqa: F841 (read by DuckDB)
+    ratings = make_ratings(200, 300)  # noqa: F841
+    con.execute("CREATE TABLE customers AS FROM customers")
+    con.execute("CREATE TABLE ratings AS FROM ratings")
+    con.execute("SELECT ml_create_model('churn', 'customers', target := 'churned', "
+                "fn_cost := 20, fp_cost := 2, "
+                "settings := {diagnose: true})")
+    con.execute("SELECT ml_create_model('spend', 'SELECT * EXCLUDE (churned) FROM customers', "
+                "target := 'monthly_charges', model_type := 'linear')")
+    con.execute("SELECT ml_create_model('recs', 'ratings', problem_type := 'recommendation', "
+                "settings := {user_col: 'user_id', item_col: 'movie_id', rating_col: 'rating'})")
+    reports = {}
+    for name in MODELS:
+        reports[name] = path.parent / f"{name}.html"
+        sqlml.report(con, name, reports[name])
+    yield con, path, reports
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    exe = browser.find_chromium()
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run does it)")
+    b = browser.Browser(exe, tmp_path_factory.mktemp("chromium-profile"))
+    yield b
+    b.close()
+
+
+class _Tables(HTMLParser):
+    """Every <table id=...>'s cells, with data-value where a cell has one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list]] = {}
+        self._table: str | None = None
+        self._cell: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("id"):
+            self._table = a["id"]
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = {"value": a.get("data-value"), "text": ""}
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._table:
+            self.tables[self._table][-1].append(self._cell)
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+
+def tables(html: str) -> dict[str, list[list]]:
+    p = _Tables()
+    p.feed(html)
+    return p.tables
+
+
+# -- in the browser ------------------------------------------------------------------------------
+CHART_SIZES = """[...document.querySelectorAll('[data-chart]')].map(f => {
+    const r = f.querySelector('svg').getBoundingClientRect();
+    return [f.dataset.chart, r.width, r.height]; })"""
+EXPECTED_CHARTS = {
+    "churn": {"roc", "pr", "cost", "calibration", "scores", "importance", "learning", "trials"},
+    "spend": {"predicted", "residuals", "importance"},
+    "recs": {"ratings", "popularity"},
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_report_renders_offline_in_chromium(db, chromium, tmp_path, name):
+    _, _, reports = db
+    url = reports[name].as_uri()
+    seen = chromium.open(url)
+    assert seen["errors"] == []
+    assert seen["requests"] == [url]          # the document itself, nothing else
+    charts = chromium.evaluate(CHART_SIZES)
+    assert {c[0] for c in charts} == EXPECTED_CHARTS[name]
+    assert all(w > 100 and h > 100 for _, w, h in charts), charts
+    shot = chromium.screenshot(tmp_path / f"{name}.png")
+    assert shot.stat().st_size > 10_000
+    # On a phone's width the page fits: nothing scrolls sideways but inside a card.
+    seen = chromium.open(url, width=390, height=844, mobile=True)
+    assert seen["errors"] == []
+    assert chromium.evaluate("document.documentElement.scrollWidth") <= 390
+    assert all(w > 200 and h > 100 for _, w, h in chromium.evaluate(CHART_SIZES))
+    chromium.screenshot(tmp_path / f"{name}_phone.png")
+    if os.environ.get("SQLML_WRITE_DOC_IMAGES") == "1":
+        _doc_images(chromium, url, name)
+
+
+def _doc_images(chromium, url: str, name: str) -> None:
+    """docs/img/report_<model>.png: the top of the report at a laptop's width, half size."""
+    chromium.open(url, width=1100, height=900)
+    top = chromium.evaluate("document.querySelector('main h2:nth-of-type(2)')"
+                            ".getBoundingClientRect().top")
+    DOC_IMAGES.mkdir(exist_ok=True)
+    out = chromium.screenshot(DOC_IMAGES / f"report_{name}.png", scale=0.5,
+                              height=int(top) + 1500)
+    assert out.stat().st_size < 150_000, out.stat().st_size
+
+
+# -- its numbers -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(MODELS))
+def test_report_metrics_equal_ml_model_metrics(db, name):
+    con, _, reports = db
+    rows = tables(reports[name].read_text(encoding="utf-8"))["table-metrics"][1:]
+    got = {(r[0]["text"], r[1]["text"]): float(r[2]["value"]) for r in rows}
+    want = {(m, c or ""): v for m, c, v in con.execute(
+        "SELECT metric, class_label, value FROM ml_model_metrics(?)", [name]).fetchall()}
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=0, abs=0) or (np.isnan(value) and
+                                                                  np.isnan(got[key]))
+
+
+def test_curves_agree_with_the_stored_metrics(db):
+    """The ROC AUC drawn from the stored validation scores is the stored roc_auc; the confusion
+    matrix shown is the one stored at the threshold."""
+    con, _, reports = db
+    y, p = map(np.asarray, zip(*con.execute(
+        "SELECT actual, predicted FROM sqlml.validation_predictions WHERE name = 'churn' "
+        "ORDER BY \"row\"").fetchall(), strict=True))
+    c = sections.curves(y, p)
+    stored = dict(con.execute("SELECT metric, value FROM ml_model_metrics('churn')").fetchall())
+    assert sections.auc(c["fpr"], c["tpr"]) == pytest.approx(stored["roc_auc"], abs=1e-12)
+    html = reports["churn"].read_text(encoding="utf-8")
+    assert f"ROC curve (AUC {stored['roc_auc']:.3f})" in html
+    matrix = tables(html)["table-confusion"]
+    shown = {(r[0]["text"], matrix[0][j]["text"]): int(r[j]["value"])
+             for r in matrix[1:] for j in range(1, len(r))}
+    assert shown == {(a, pr): n for a, pr, n in con.execute(
+        "FROM ml_confusion_matrix('churn')").fetchall()}
+    assert "Cost against threshold (fn_cost 20, fp_cost 2)" in html
+
+
+def test_recommender_coverage_and_example(db):
+    _, _, reports = db
+    html = reports["recs"].read_text(encoding="utf-8")
+    cov = {r[0]["text"]: r[1] for r in tables(html)["table-coverage"][1:]}
+    coverage = float(cov["catalog coverage (distinct items recommended / items)"]["value"])
+    head = float(next(v for k, v in cov.items() if k.startswith("share from"))["value"])
+    assert 0 < coverage <= 1 and 0 < head <= 1
+    example = tables(html)["table-example"][1:]
+    assert len(example) == 10 and all(r[4]["text"].startswith("because") for r in example)
+
+
+def _copy(con, path: Path, folder: Path) -> Path:
+    """The module's file as of now, for the command line (DuckDB lets one process open a file
+    with one configuration: the module's connection writes it)."""
+    con.execute("CHECKPOINT")
+    copy = folder / "copy.duckdb"
+    shutil.copyfile(path, copy)
+    return copy
+
+
+# -- one document, four ways -------------------------------------------------------------------
+def test_sql_cli_rest_and_python_give_the_same_document(db, tmp_path):
+    con, path, _ = db
+    via_python = sqlml.report(con, "churn")
+    via_sql = con.execute("SELECT ml_report('churn')").fetchall()[0][0]
+    app = rest.build_app(con, token=None)
+    handle = rest.start_in_thread(app, "127.0.0.1", 0)
+    try:
+        r = httpx.get(handle.url + "/v1/models/churn/report", timeout=60)
+    finally:
+        handle.stop()
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    out = tmp_path / "cli.html"
+    result = CliRunner().invoke(main, ["report", str(_copy(con, path, tmp_path)), "churn",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {out}" in result.output
+    docs = [STAMP.sub("", d) for d in (via_python, via_sql, r.text,
+                                       out.read_text(encoding="utf-8"))]
+    assert docs[0].startswith("<!DOCTYPE html>") and all(d == docs[0] for d in docs[1:])
+    for forbidden in ("<script", "http://", "https://", "@import", "url(h", "src="):
+        assert forbidden not in docs[0].replace("http://www.w3.org", "")
+
+
+# -- errors --------------------------------------------------------------------------------------
+def test_unknown_model_named_with_the_remedy(db, tmp_path):
+    con, path, _ = db
+    with pytest.raises(duckdb.Error) as exc:
+        con.execute("SELECT ml_report('chrun')").fetchall()
+    message = str(exc.value)
+    assert "ml_report: model 'chrun' does not exist" in message
+    assert "Did you mean 'churn'?" in message and "Models in this database: churn" in message
+    result = CliRunner().invoke(main, ["report", str(_copy(con, path, tmp_path)), "chrun", "-o",
+                                       str(tmp_path / "x.html")])
+    assert result.exit_code == 1 and "model 'chrun' does not exist" in result.output
+    assert not (tmp_path / "x.html").exists()
+    handle = rest.start_in_thread(rest.build_app(con, token=None), "127.0.0.1", 0)
+    try:
+        r = httpx.get(handle.url + "/v1/models/chrun/report", timeout=60)
+    finally:
+        handle.stop()
+    assert r.status_code == 404 and "model 'chrun' does not exist" in r.json()["error"]["message"]
+
+
+def test_bad_output_path(db, tmp_path):
+    con, path, _ = db
+    missing = tmp_path / "no" / "such" / "report.html"
+    result = CliRunner().invoke(main, ["report", str(_copy(con, path, tmp_path)), "churn",
+                                       "-o", str(missing)])
+    assert result.exit_code == 1
+    assert (f"sqlml report: cannot write the report to {str(missing)!r}: folder "
+            f"{str(missing.parent)!r} does not exist. Create it first") in result.output
+    with pytest.raises(sqlml.SqlmlError, match=r"it is a folder\. Name a file, e\.g\."):
+        sqlml.report(con, "churn", tmp_path)
+
+
+def test_plain_duckdb_client_is_told_it_needs_python(db, tmp_path):
+    con, path, _ = db
+    out = clients.cli_json(_copy(con, path, tmp_path), "SELECT ml_report('churn')")
+    assert isinstance(out, str)
+    assert "ml_report needs sqlml's Python package" in out
+    assert "draws the report's charts in Python" in out
+
+
+def test_model_without_stored_predictions_says_retrain(db):
+    con, _, _ = db
+    con.execute("CREATE TABLE kept AS FROM sqlml.validation_predictions WHERE name = 'churn'")
+    con.execute("DELETE FROM sqlml.validation_predictions WHERE name = 'churn'")
+    try:
+        html = sqlml.report(con, "churn")
+    finally:
+        con.execute("INSERT INTO sqlml.validation_predictions FROM kept")
+        con.execute("DROP TABLE kept")
+    assert "trained before sqlml stored validation predictions" in html
+    assert "Retrain the model" in html and 'data-chart="roc"' not in html
+    assert 'data-chart="calibration"' in html      # stored since earlier versions

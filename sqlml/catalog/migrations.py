@@ -69,6 +69,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # keeps functions that name the model only, which serve the active version as before.
     Migration(4, "generated functions name the version they serve", "", read_only_ok=True,
               after_sql=_regenerate_functions),
+    # catalog.sql creates sqlml.training_profiles; models trained before it have no profile,
+    # and ml_drift tells their users to retrain.
+    Migration(5, "store a profile of each model version's training data for drift checks",
+              "", read_only_ok=True),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED

@@ -124,8 +124,9 @@ def test_ks_is_close_to_scipys_on_the_raw_columns(db, table):
     con = db.con
     ours = by_feature(sqlml.drift(con, "churn", f"SELECT * FROM {table}"))
     for column in NUMERIC:
-        a, b = (con.execute(f"SELECT {column}::DOUBLE AS {column} FROM {t} WHERE {column} IS NOT NULL"
-                            ).fetchnumpy()[column] for t in ("train", table))
+        a, b = (con.execute(f"SELECT {column}::DOUBLE AS {column} FROM {t} "
+                            f"WHERE {column} IS NOT NULL").fetchnumpy()[column]
+                for t in ("train", table))
         exact = ks_2samp(np.asarray(a), np.asarray(b)).statistic
         assert abs(ours[column]["ks"] - exact) <= KS_TOLERANCE, (column, ours[column]["ks"],
                                                                   exact)

@@ -208,6 +208,32 @@ CREATE TABLE IF NOT EXISTS sqlml.validation_predictions (
     predicted DOUBLE
 );
 
+-- The training data's profile, one row per feature (and one for the model's scores), written with
+-- the version it describes; ml_drift (sql/drift.sql) compares a query's rows with it.
+-- kind numeric | text_length | score: decile bins (bin_upper: each bin's upper edge, the last
+-- +inf; bin_share: training share per bin) and the training CDF at up to 99 percentiles (cdf_at,
+-- cdf) for the Kolmogorov-Smirnov distance. kind category: the 50 most frequent values and their
+-- shares, other_share for the rest; complete when the column had no more distinct values.
+CREATE TABLE IF NOT EXISTS sqlml.training_profiles (
+    name           VARCHAR NOT NULL,
+    version        INTEGER NOT NULL,
+    feature        VARCHAR NOT NULL,    -- the input column ('ml_score' for the model's scores)
+    kind           VARCHAR NOT NULL,    -- numeric | category | text_length | score
+    column_type    VARCHAR,             -- DuckDB type at training
+    rows           BIGINT NOT NULL,     -- rows profiled (validation rows for kind score)
+    missing_rate   DOUBLE NOT NULL,
+    mean           DOUBLE,
+    std            DOUBLE,
+    bin_upper      DOUBLE[],
+    bin_share      DOUBLE[],
+    cdf_at         DOUBLE[],
+    cdf            DOUBLE[],
+    categories     VARCHAR[],
+    category_share DOUBLE[],
+    other_share    DOUBLE,
+    complete       BOOLEAN
+);
+
 -- Every recommender's active item factors by model name, for pure-SQL ml_similar_items; rebuilt
 -- by sqlml/catalog/store.py refresh_recommender_items whenever an active version changes.
 CREATE VIEW IF NOT EXISTS sqlml.recommender_items AS

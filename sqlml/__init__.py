@@ -14,6 +14,7 @@ from sqlml.errors import (
     ArtifactError,
     CatalogVersionError,
     DatabaseLockedError,
+    DriftError,
     InvalidNameError,
     ModelNotFoundError,
     PredictionInputError,
@@ -26,6 +27,7 @@ from sqlml.errors import (
 # (the shell, the Postgres server) must not pay for loading scikit-learn and the training code.
 _LAZY = {
     "create_model": "sqlml.api", "load_model": "sqlml.api", "report": "sqlml.api",
+    "drift": "sqlml.api",
     "connect": "sqlml.connection", "install": "sqlml.connection",
     "Result": "sqlml.redshift.script", "SqlmlNotice": "sqlml.redshift.script",
     "execute": "sqlml.redshift.script",
@@ -34,7 +36,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from sqlml.api import create_model, load_model, report
+    from sqlml.api import create_model, drift, load_model, report
     from sqlml.connection import connect, install
     from sqlml.integrations.sqlalchemy import create_engine, install_on_engine
     from sqlml.redshift.script import Result, SqlmlNotice, execute
@@ -61,6 +63,7 @@ __all__ = [
     "ArtifactError",
     "CatalogVersionError",
     "DatabaseLockedError",
+    "DriftError",
     "InvalidNameError",
     "ModelNotFoundError",
     "PredictionInputError",
@@ -73,6 +76,7 @@ __all__ = [
     "connect",
     "create_engine",
     "create_model",
+    "drift",
     "execute",
     "install",
     "install_on_engine",

@@ -66,3 +66,47 @@ def report(con: duckdb.DuckDBPyConnection, name: str, path=None) -> str:
 
         write(path, html, "sqlml.report")
     return html
+
+
+def drift(con: duckdb.DuckDBPyConnection, model: str, query: str, *,
+          by: str | None = None) -> list[dict]:
+    """``FROM ml_drift(model, query)`` (or ``ml_drift_by(model, query, by)``) as a list of
+    dict rows, with the prediction row filled in: the model's scores are added to the query as
+    its column ml_score, by the model's generated function (compiled SQL, or Python in a sqlml
+    session). Raises DriftError (through DuckDB) on a query the check refuses."""
+    rows = con.execute(
+        "SELECT m.function_name, v.problem_type, v.features FROM sqlml.models m "
+        "JOIN sqlml.model_versions v ON v.name = m.name AND v.version = m.active_version "
+        "WHERE m.name = ?", [model]).fetchall()
+    scored = query
+    if rows and rows[0][1] in ("binary_classification", "regression"):
+        fn, problem, features = rows[0]
+        name = fn + ("_probability" if problem == "binary_classification" else "")
+        args = ", ".join('"' + f["name"].replace('"', '""') + '"' for f in json.loads(features))
+        scored = (f'SELECT *, "{name}"({args}) AS ml_score FROM ({query.rstrip().rstrip(";")}) '
+                  f"AS __sqlml_drift_query")
+    try:
+        return _drift_rows(con, model, scored, by)
+    except duckdb.Error as exc:
+        if scored is query:
+            raise
+        failure = exc
+    # The query itself fails the check (a missing column, no rows): that error names it. Else
+    # scoring failed: the feature rows stand, and the prediction row says why.
+    out = _drift_rows(con, model, query, by)
+    for row in out:
+        if row["kind"] == "prediction":
+            row["note"] = f"not computed: scoring the query failed: {failure}"
+    return out
+
+
+def _drift_rows(con: duckdb.DuckDBPyConnection, model: str, query: str,
+                by: str | None) -> list[dict]:
+    literal = "'" + query.replace("'", "''") + "'"
+    rel = con.execute(f"FROM ml_drift_by(?, {literal}, ?)", [model, by])
+    names = [d[0] for d in rel.description]
+    out = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
+    if by is None:
+        for row in out:
+            row.pop("group", None)
+    return out

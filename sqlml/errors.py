@@ -61,6 +61,12 @@ class PredictionInputError(SqlmlError, sqlstate="22023", http_status=422):
     """Rows passed to a model function that do not fit the features it was trained on."""
 
 
+# SQLSTATE 22023: invalid_parameter_value
+class DriftError(SqlmlError, sqlstate="22023", http_status=422):
+    """A drift check (ml_drift) that cannot compare the query with the model's training data:
+    a missing feature, a changed type, no rows, a model without a stored profile."""
+
+
 # SQLSTATE XX001: data_corrupted
 class ArtifactError(SqlmlError, sqlstate="XX001", http_status=500):
     """A stored model artifact is not one sqlml wrote, or it was altered."""

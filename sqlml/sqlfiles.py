@@ -20,7 +20,7 @@ from sqlml.catalog import store as catalog
 from sqlml.errors import ModelNotFoundError
 
 # Order matters: tables first, then macros that read them.
-SQL_FILES = ("catalog.sql", "macros.sql", "metrics.sql")
+SQL_FILES = ("catalog.sql", "macros.sql", "metrics.sql", "drift.sql")
 
 
 def _folder() -> Path:

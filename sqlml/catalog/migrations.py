@@ -70,9 +70,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "generated functions name the version they serve", "", read_only_ok=True,
               after_sql=_regenerate_functions),
     # catalog.sql creates sqlml.validation_predictions, which the model report reads when it
-    # exists (sqlml/report/gather.py): a read-only file without it gets a report without curves.
+    # exists (sqlml/reporting/gather.py): a read-only file without it gets a report without curves.
     Migration(5, "store the validation rows' predictions for the model report (table "
               "sqlml.validation_predictions)", "", read_only_ok=True),
+    # catalog.sql creates sqlml.training_profiles; models trained before it have no profile,
+    # and ml_drift tells their users to retrain.
+    Migration(6, "store a profile of each model version's training data for drift checks",
+              "", read_only_ok=True),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED

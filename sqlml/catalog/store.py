@@ -46,6 +46,9 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "explain_baselines": ("name", "version", "feature", "value"),
     "model_params": ("name", "version", "key", "ints", "doubles", "texts"),
     "validation_predictions": ("name", "version", "row", "actual", "predicted"),
+    "training_profiles": ("name", "version", "feature", "kind", "column_type", "rows",
+                          "missing_rate", "mean", "std", "bin_upper", "bin_share", "cdf_at",
+                          "cdf", "categories", "category_share", "other_share", "complete"),
 }
 
 
@@ -303,7 +306,7 @@ def drop(cur, name: str, ddl: list[str]) -> int:
 
 # -- training depth: tuning log, explanations, diagnosis, calibration -----------------------------
 TRAINING_DEPTH_TABLES = ("training_log", "diagnosis", "calibration", "feature_importance",
-                         "explain_baselines", "validation_predictions")
+                         "explain_baselines", "validation_predictions", "training_profiles")
 
 
 def next_version(cur, name: str) -> int:

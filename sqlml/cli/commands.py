@@ -1,7 +1,8 @@
 """The ``sqlml`` command line.
 
 Exit codes: 0 success; 1 an error in the SQL, the data or a model (the message on stderr, no
-traceback); 2 a usage error (a missing argument or script file), reported by click.
+traceback); 2 a usage error (a missing argument or script file), reported by click; 3 from
+``sqlml drift --fail-on``, a drift verdict at least that bad.
 """
 
 from __future__ import annotations
@@ -205,6 +206,59 @@ def show(database: str, model: str) -> None:
     finally:
         con.close()
     click.echo(render.table(["property", "value"], rows, wrap=True))
+
+
+# (heading, row key) of the table `sqlml drift` prints; sqlml.drift() has every column.
+DRIFT_COLUMNS = (("feature", "feature"), ("kind", "kind"), ("psi", "psi"), ("ks", "ks"),
+                 ("missing +", "missing_rate_change"), ("unseen", "unseen_categories"),
+                 ("verdict", "verdict"), ("note", "note"))
+VERDICTS = ("stable", "shifted", "broken")
+
+
+@main.command()
+@click.argument("database")
+@click.argument("model")
+@click.argument("query")
+@click.option("--by", default=None, metavar="COLUMN",
+              help="Check drift per value of this column of the query (ml_drift_by).")
+@click.option("--fail-on", type=click.Choice(["shifted", "broken"]), default=None,
+              help="Exit with code 3 when any row's verdict is this bad or worse (for CI).")
+def drift(database: str, model: str, query: str, by: str | None, fail_on: str | None) -> None:
+    """Compare QUERY's rows with MODEL's training data: PSI, KS distance, missing rates,
+    unseen categories and a verdict per feature, and the drift of the model's scores.
+
+    Exit code 0 whatever the verdicts, 1 on an error; with --fail-on, 3 when a verdict is at
+    least that bad.
+
+    \b
+    Example:
+        sqlml drift shop.duckdb churn "SELECT * FROM customers_this_month"
+        sqlml drift shop.duckdb churn "FROM customers_this_month" --by region --fail-on broken
+    """
+    import duckdb
+
+    import sqlml
+    from sqlml.cli import render
+    from sqlml.cli.console import message
+
+    con = _open("drift", database, read_only=True, must_exist=True)
+    try:
+        rows = sqlml.drift(con, _model_name(con, model), query, by=by)
+    except (duckdb.Error, sqlml.SqlmlError) as exc:
+        _fail("drift", message(exc))
+    finally:
+        con.close()
+    columns = ([("group", "group")] if by else []) + list(DRIFT_COLUMNS)
+    shown = [tuple(round(r[k], 4) if isinstance(r[k], float) else r[k] for _, k in columns)
+             for r in rows]
+    click.echo(render.table([h for h, _ in columns], shown, wrap=True))
+    if fail_on is not None:
+        bad = VERDICTS[VERDICTS.index(fail_on):]
+        failing = [r for r in rows if r["verdict"] in bad]
+        if failing:
+            click.echo(f"sqlml drift: {len(failing)} row(s) with verdict "
+                       f"{' or '.join(bad)} (--fail-on {fail_on}).", err=True)
+            sys.exit(3)
 
 
 @main.command()

@@ -39,6 +39,7 @@ from sqlml.train import (
     estimators,
     evaluation,
     preprocessing,
+    profile,
     thresholds,
     tuning,
 )
@@ -672,6 +673,9 @@ def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chos
     """Explain, store the artifact and its generated functions in one transaction, summarise."""
     cur, req, v = run.cur, run.req, fitted.validation
     depth_rows = _depth_rows(run, data.y, split, problem, chosen, fitted)
+    profiled = time.perf_counter()
+    depth_rows["training_profiles"] = _profile(run, data, split, problem, chosen, fitted)
+    profiled = time.perf_counter() - profiled
     score = _headline_score(v.headline, problem.objective)
     trials = chosen.trials or [{
         "trial": 1, "model_type": chosen.model_type, "parameters": _params(chosen.pipeline),
@@ -679,6 +683,7 @@ def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chos
         "seconds": time.perf_counter() - run.started, "status": "completed"}]
     blob = _stored(fitted.served)
     record = _record(run, data, problem, split, chosen, v, blob)
+    record["parameters"]["profile_seconds"] = round(profiled, 6)
     ddl = _ddl(run, data, problem, chosen, fitted, record)
     depth_rows["model_params"] = record.pop("model_params")
     run.report.emit("store", model_type=chosen.model_type)
@@ -717,6 +722,19 @@ def _depth_rows(run: _Run, y: np.ndarray, split: Split, problem: Problem, chosen
             cv_for(problem.problem_type, y[split.train_idx], {**s, "cv_folds": diagnose.CV_FOLDS}),
             s["random_state"])
     return depth_rows
+
+
+def _profile(run: _Run, data: TrainingData, split: Split, problem: Problem, chosen: Selection,
+             fitted: Fitted) -> list[tuple]:
+    """The training data's profile for ml_drift (sqlml/train/profile.py): every training row's
+    features, and the validation fit's scores on the validation rows."""
+    model, Xv = fitted.validation.fitted, chosen.X.iloc[split.val_idx]
+    scores = None
+    if problem.problem_type == "binary_classification":
+        scores = model.predict_proba(Xv)[:, list(model.classes_).index(problem.positive)]
+    elif problem.problem_type == "regression":
+        scores = model.predict(Xv)
+    return profile.profile_rows(run.cur, data.table, chosen.features, scores)
 
 
 def _stored(served: Pipeline) -> bytes:

@@ -215,5 +215,7 @@ CREATE OR REPLACE MACRO ml_refresh_scores(model_name, source, "key" := NULL) AS
     __sqlml_call_refresh_scores(model_name, source, "key");
 
 -- The model report (sqlml/report): one self-contained HTML document of the active version's
--- charts and tables, drawn in Python; a plain client's dispatcher says it needs sqlml.
-CREATE OR REPLACE MACRO ml_report(model_name) AS __sqlml_call_report(model_name);
+-- charts and tables, drawn in Python; a plain client's dispatcher says it needs sqlml. With
+-- drift := 'SELECT ...' it also has a drift section: FROM ml_drift(model_name, drift), drawn.
+CREATE OR REPLACE MACRO ml_report(model_name, drift := NULL) AS
+    __sqlml_call_report_drift(model_name, drift);

@@ -57,10 +57,12 @@ def load_model(con: duckdb.DuckDBPyConnection,
     return inst.models.get(ref)
 
 
-def report(con: duckdb.DuckDBPyConnection, name: str, path=None) -> str:
-    """``SELECT ml_report(name)``: the model's HTML report (one self-contained page); also
-    written to ``path`` when given."""
-    html = con.execute("SELECT ml_report(?)", [name]).fetchall()[0][0]
+def report(con: duckdb.DuckDBPyConnection, name: str, path=None, *,
+           drift: str | None = None) -> str:
+    """``SELECT ml_report(name, drift := drift)``: the model's HTML report (one self-contained
+    page), with a drift section comparing the rows of query ``drift`` with the training data
+    (``sqlml.drift(con, name, drift)``) when given; also written to ``path`` when given."""
+    html = con.execute("SELECT ml_report(?, drift := ?)", [name, drift]).fetchall()[0][0]
     if path is not None:
         from sqlml.reporting.output import write
 

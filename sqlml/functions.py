@@ -270,18 +270,28 @@ def _refresh_scores(inst: Instance):
     return udf
 
 
+def _reports(inst: Instance, names: pa.Array, drifts: list) -> pa.Array:
+    from sqlml import reporting  # matplotlib loads with the first report, not with sqlml
+
+    out = []
+    for name, drift in zip(names.to_pylist(), drifts, strict=True):
+        cur = inst.cursor()
+        try:
+            out.append(reporting.build(cur, inst, name, drift))
+        finally:
+            cur.close()
+    return pa.array(out, type=pa.string())
+
+
 def _report(inst: Instance):
     def udf(names):
-        from sqlml import reporting  # matplotlib loads with the first report, not with sqlml
+        return _reports(inst, names, [None] * len(names))
+    return udf
 
-        out = []
-        for name in names.to_pylist():
-            cur = inst.cursor()
-            try:
-                out.append(reporting.build(cur, inst, name))
-            finally:
-                cur.close()
-        return pa.array(out, type=pa.string())
+
+def _report_drift(inst: Instance):
+    def udf(names, drifts):
+        return _reports(inst, names, drifts.to_pylist())
     return udf
 
 
@@ -372,6 +382,8 @@ UDFS = (
     Udf("__sqlml_py_refresh_scores", _refresh_scores, None, "BIGINT", side_effects=True),
     # side_effects: its timestamp differs per call, so DuckDB must not fold two calls into one
     Udf("__sqlml_py_report", _report, ["VARCHAR"], "VARCHAR", side_effects=True),
+    Udf("__sqlml_py_report_drift", _report_drift, ["VARCHAR", "VARCHAR"], "VARCHAR",
+        side_effects=True),
 )
 
 

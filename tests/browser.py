@@ -169,11 +169,13 @@ class Browser:
             raise RuntimeError(f"page script failed: {out['exceptionDetails']}")
         return out["result"].get("value")
 
-    def screenshot(self, path: Path, scale: float = 1.0, height: int | None = None) -> Path:
-        """The whole page (or its top ``height`` CSS pixels) as a PNG."""
+    def screenshot(self, path: Path, scale: float = 1.0, height: int | None = None,
+                   top: int = 0) -> Path:
+        """The whole page (or ``height`` CSS pixels of it from ``top``) as a PNG."""
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": size["width"],
-                "height": min(size["height"], height or size["height"]), "scale": scale}
+        top = max(0, min(top, int(size["height"]) - 1))
+        clip = {"x": 0, "y": top, "width": size["width"],
+                "height": min(size["height"] - top, height or size["height"]), "scale": scale}
         shot = self.call("Page.captureScreenshot", format="png", clip=clip,
                          captureBeyondViewport=True)
         path.write_bytes(base64.b64decode(shot["data"]))

@@ -278,3 +278,124 @@ def test_model_without_stored_predictions_says_retrain(db):
     assert "trained before sqlml stored validation predictions" in html
     assert "Retrain the model" in html and 'data-chart="roc"' not in html
     assert 'data-chart="calibration"' in html      # stored since earlier versions
+
+
+# -- the drift section ---------------------------------------------------------------------------
+DRIFT_QUERY = "SELECT * FROM this_month"
+
+
+@pytest.fixture(scope="module")
+def drifted(db):
+    """The churn report with a drift section over a month whose tenure moved by two years."""
+    con, path, _ = db
+    month = make_customers(800, seed=7)
+    month["tenure_months"] += 24
+    con.execute("CREATE OR REPLACE TABLE this_month AS FROM month")
+    out = path.parent / "churn_drift.html"
+    sqlml.report(con, "churn", out, drift=DRIFT_QUERY)
+    return out
+
+
+def test_drift_report_renders_offline_in_chromium(db, drifted, chromium, tmp_path):
+    url = drifted.as_uri()
+    seen = chromium.open(url)
+    assert seen["errors"] == []
+    assert seen["requests"] == [url]
+    charts = chromium.evaluate(CHART_SIZES)
+    assert {"drift_psi", "drift_ks"} <= {c[0] for c in charts}
+    assert all(w > 100 and h > 100 for _, w, h in charts), charts
+    assert chromium.screenshot(tmp_path / "churn_drift.png").stat().st_size > 10_000
+    if os.environ.get("SQLML_WRITE_DOC_IMAGES") == "1":
+        chromium.open(url, width=1100, height=900)
+        top = chromium.evaluate("document.getElementById('chart-drift_psi')"
+                                ".getBoundingClientRect().top")
+        out = chromium.screenshot(DOC_IMAGES / "report_drift.png", scale=0.5,
+                                  top=int(top) - 80, height=1300)
+        assert out.stat().st_size < 150_000, out.stat().st_size
+
+
+def test_drift_section_numbers_equal_ml_drift(db, drifted):
+    con, _, _ = db
+    html = drifted.read_text(encoding="utf-8")
+    got = tables(html)
+    want = sqlml.drift(con, "churn", DRIFT_QUERY)
+    heads = [c["text"] for c in got["table-drift"][0]]
+    shown = {r[0]["text"]: {h: c for h, c in zip(heads, r, strict=True)}
+             for r in got["table-drift"][1:]}
+    assert set(shown) == {r["feature"] for r in want}
+    for row in want:
+        cells = shown[row["feature"]]
+        for head, col in (("PSI", "psi"), ("KS", "ks"), ("missing rate change",
+                                                          "missing_rate_change")):
+            value = cells[head]["value"]
+            assert (None if value is None else float(value)) == row[col], (row["feature"], col)
+        assert cells["verdict"]["text"] == row["verdict"]
+    # The feature rows are FROM ml_drift's, in SQL; its prediction row is the one scored here.
+    sql = {r[0]: r[1:] for r in con.execute(
+        f"SELECT feature, psi, ks, verdict FROM ml_drift('churn', '{DRIFT_QUERY}')").fetchall()}
+    for row in want:
+        if row["kind"] != "prediction":
+            assert sql[row["feature"]] == (row["psi"], row["ks"], row["verdict"])
+    assert shown["ml_score"]["PSI"]["value"] is not None
+    bars = {r[0]["text"]: float(r[1]["value"]) for r in got["table-drift_psi"][1:]}
+    assert bars["tenure_months"] == by_name(want)["tenure_months"]["psi"] > 0.25
+    counts = {v: sum(r["verdict"] == v for r in want) for v in ("stable", "shifted", "broken")}
+    assert (f"{counts['stable']} stable, {counts['shifted']} shifted, {counts['broken']} broken"
+            in html)
+    assert 'stroke-dasharray' in html.split('id="chart-drift_psi"')[1].split("</svg>")[0]
+
+
+def by_name(rows: list[dict]) -> dict[str, dict]:
+    return {r["feature"]: r for r in rows}
+
+
+def test_drift_report_from_sql_cli_rest_and_python(db, drifted, tmp_path):
+    con, path, _ = db
+    want = STAMP.sub("", drifted.read_text(encoding="utf-8"))
+    via_sql = con.execute(f"SELECT ml_report('churn', drift := '{DRIFT_QUERY}')").fetchall()[0][0]
+    handle = rest.start_in_thread(rest.build_app(con, token=None), "127.0.0.1", 0)
+    try:
+        r = httpx.get(handle.url + "/v1/models/churn/report", params={"drift": DRIFT_QUERY},
+                      timeout=60)
+        bad = httpx.get(handle.url + "/v1/models/churn/report",
+                        params={"drift": "SELECT * FROM this_month WHERE last_nps > 100"},
+                        timeout=60)
+        write = httpx.get(handle.url + "/v1/models/churn/report",
+                          params={"drift": "DELETE FROM this_month"}, timeout=60)
+        trains = httpx.get(handle.url + "/v1/models/churn/report",
+                           params={"drift": "SELECT ml_drop_model('spend')"}, timeout=60)
+    finally:
+        handle.stop()
+    assert r.status_code == 200 and STAMP.sub("", r.text) == want
+    assert STAMP.sub("", via_sql) == want
+    assert bad.status_code == 422 and bad.json()["error"]["type"] == "DriftError"
+    assert "the query returned no rows" in bad.json()["error"]["message"]
+    for refused in (write, trains):
+        assert refused.status_code == 403, refused.text
+        assert "the drift query is refused" in refused.json()["error"]["message"]
+    assert con.execute("SELECT count(*) FROM this_month").fetchall()[0][0] == 800
+    assert "spend" in {m for m, in con.execute("SELECT name FROM ml_models()").fetchall()}
+    out = tmp_path / "cli.html"
+    result = CliRunner().invoke(main, ["report", str(_copy(con, path, tmp_path)), "churn",
+                                       "-o", str(out), "--drift", DRIFT_QUERY])
+    assert result.exit_code == 0, result.output
+    assert STAMP.sub("", out.read_text(encoding="utf-8")) == want
+
+
+def test_a_bad_drift_query_says_what_ml_drift_says(db, drifted, tmp_path):
+    con, path, _ = db
+    query = "SELECT * EXCLUDE (autopay) FROM this_month"
+    with pytest.raises(duckdb.Error) as sql_exc:
+        con.execute(f"FROM ml_drift('churn', '{query}')").fetchall()
+    said = "the query has no column 'autopay', a feature of model 'churn'"
+    assert said in str(sql_exc.value)
+    with pytest.raises(duckdb.Error) as exc:
+        sqlml.report(con, "churn", drift=query)
+    assert f"DriftError: ml_drift: {said}" in str(exc.value)
+    result = CliRunner().invoke(main, ["report", str(_copy(con, path, tmp_path)), "churn",
+                                       "-o", str(tmp_path / "x.html"), "--drift", query])
+    assert result.exit_code == 1 and said in result.output
+    with pytest.raises(duckdb.Error, match=r"ml_report: the drift query 'SELECT \* FROM nowhere' "
+                                           r"of model 'churn' failed: .*nowhere.* Check that it "
+                                           r"runs on its own"):
+        sqlml.report(con, "churn", drift="SELECT * FROM nowhere")

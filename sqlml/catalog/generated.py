@@ -98,6 +98,10 @@ PYTHON_ONLY: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "ml_rollback_model", "it rewrites the model's functions"),
     ("report", "__sqlml_py_report", ("model_name",), "ml_report",
      "it draws the report's charts in Python"),
+    # ml_report(model, drift := query): the one-argument dispatcher stays for files whose
+    # persisted ml_report predates the drift section.
+    ("report_drift", "__sqlml_py_report_drift", ("model_name", "drift"), "ml_report",
+     "it draws the report's charts in Python"),
 )
 NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client does not have "
                 "({what}). The models' generated functions are plain SQL and work here. "

@@ -301,13 +301,18 @@ def drop(database: str, model: str, if_exists: bool) -> None:
 @click.argument("model")
 @click.option("-o", "--output", default=None, metavar="FILE",
               help="Where to write the HTML report [default: MODEL_report.html].")
-def report(database: str, model: str, output: str | None) -> None:
+@click.option("--drift", default=None, metavar="QUERY",
+              help="Add a drift section: the rows of QUERY against the training data "
+                   "(FROM ml_drift).")
+def report(database: str, model: str, output: str | None, drift: str | None) -> None:
     """Write a model's report: one self-contained HTML page of its charts and tables (ROC,
-    precision-recall, cost, calibration, importance, trials; coverage for a recommender).
+    precision-recall, cost, calibration, importance, trials; coverage for a recommender), and
+    with --drift, the drift of a query's rows against the training data.
 
     \b
     Example:
         sqlml report shop.duckdb customer_churn -o churn.html
+        sqlml report shop.duckdb customer_churn --drift "FROM customers_this_month"
     """
     import duckdb
 
@@ -317,7 +322,7 @@ def report(database: str, model: str, output: str | None) -> None:
 
     con = _open("report", database, read_only=True, must_exist=True)
     try:
-        html = con.execute("SELECT ml_report(?)", [_model_name(con, model)]).fetchall()[0][0]
+        html = sqlml.report(con, _model_name(con, model), drift=drift)
         path = write(output or f"{model}_report.html", html, "sqlml report")
     except (duckdb.Error, sqlml.SqlmlError) as exc:
         _fail("report", message(exc))

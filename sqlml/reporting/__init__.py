@@ -11,7 +11,10 @@ from sqlml.catalog import store as catalog
 from sqlml.reporting import gather, page, sections
 
 
-def build(cur, inst, name: str) -> str:
-    """The HTML report of the active version of model ``name``."""
+def build(cur, inst, name: str, drift: str | None = None) -> str:
+    """The HTML report of the active version of model ``name``; with a ``drift`` query, also
+    its drift against the training data (``sqlml.drift(cur, name, drift)``)."""
     facts = gather.gather(cur, inst, name)
+    if drift is not None:
+        facts.drift = gather.drift(cur, name, drift)
     return page.render(facts, sections.sections(facts), catalog.now())

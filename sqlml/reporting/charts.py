@@ -179,3 +179,31 @@ def scatter(key: str, title: str, xlabel: str, ylabel: str, x, y, *, identity: b
     _axes(ax, title, xlabel, ylabel)
     rows = [(float(x[i]), float(y[i])) for i in thin(len(x), TABLE_ROWS)]
     return Chart(key, title, svg_of(fig, title), (xlabel, ylabel), rows, caption)
+
+
+# PSI at which ml_drift calls a column shifted and broken (sql/drift.sql).
+PSI_SHIFTED, PSI_BROKEN = 0.1, 0.25
+VERDICT_COLOURS = {"stable": BLUE, "shifted": ORANGE, "broken": RED}
+
+
+def drift_bars(key: str, title: str, xlabel: str, labels: list[str], values: list[float],
+               verdicts: list[str], *, thresholds: bool, caption: str = "",
+               columns: tuple[str, ...] = ()) -> Chart:
+    """One bar per feature coloured by its verdict, with the PSI thresholds drawn
+    (``thresholds``): the drift section's PSI and KS charts."""
+    height = max(2.5, 0.35 * len(labels) + 1.4)
+    fig, ax = figure(6.0, height)
+    pos = np.arange(len(labels))[::-1]
+    ax.barh(pos, values, color=[VERDICT_COLOURS.get(v, GREY) for v in verdicts])
+    ax.set_yticks(pos, labels)
+    ax.grid(axis="y", visible=False)
+    if thresholds:
+        ax.axvline(PSI_SHIFTED, color=ORANGE, ls="--", lw=1.2, label=f"shifted ({PSI_SHIFTED})")
+        ax.axvline(PSI_BROKEN, color=RED, ls="--", lw=1.2, label=f"broken ({PSI_BROKEN})")
+        ax.set_xlim(0, max(0.3, *(v * 1.08 for v in values)) if values else 0.3)
+        ax.legend(loc="lower right", frameon=False)
+    _axes(ax, title, xlabel, "")
+    rows = [(lab, float(v), verdicts[i]) for i, (lab, v) in enumerate(zip(labels, values,
+                                                                           strict=True))]
+    return Chart(key, title, svg_of(fig, title), columns or ("feature", xlabel, "verdict"),
+                 rows, caption)

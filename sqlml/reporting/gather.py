@@ -33,6 +33,7 @@ class Facts:
     trials: list[tuple] = field(default_factory=list)      # (trial, model_type, score, seconds,
     #                                                         status)
     recommender: dict | None = None
+    drift: tuple[str, list[dict]] | None = None            # (query, sqlml.drift rows)
 
     @property
     def parameters(self) -> dict:
@@ -94,6 +95,32 @@ def gather(cur, inst, name: str) -> Facts:
             arr = np.asarray(got, dtype=float)
             facts.predictions = (arr[:, 0], arr[:, 1])
     return facts
+
+
+def drift(cur, name: str, query: str) -> tuple[str, list[dict]]:
+    """The rows of ``sqlml.drift(cur, name, query)`` (its prediction row scored by the model's
+    function); DriftError, as ml_drift raises it, for a query the check refuses."""
+    import duckdb
+
+    from sqlml import api
+    from sqlml.connection import serve_from_python
+    from sqlml.errors import DriftError, describe
+
+    if not isinstance(query, str) or not query.strip():
+        raise DriftError(f"{FN}: drift must be a query such as 'SELECT * FROM "
+                         f"customers_this_month', got {query!r}. Pass the rows to compare with "
+                         f"model {name!r}'s training data.")
+    serve_from_python(cur)   # a cursor does not see the connection's TEMP dispatch macros
+    try:
+        return query, api.drift(cur, name, query)
+    except duckdb.Error as exc:
+        out = describe(exc)
+        if out.cls_name == "DriftError":    # ml_drift's own check: its message as it is
+            raise DriftError(out.message) from None
+        raise DriftError(f"{FN}: the drift query {query!r} of model {name!r} failed: "
+                         f"{out.message.splitlines()[0].rstrip('!.')}. Check that it runs on "
+                         f"its own (FROM ml_drift({name!r}, <query>) gives the same error).") \
+            from None
 
 
 def _recommender(inst, name: str, row: dict) -> dict:

@@ -49,6 +49,8 @@ def sections(facts: Facts) -> list[Section]:
     out.append(_importance(facts))
     out.append(_training(facts))
     out.append(_data_summary(facts))
+    if facts.drift is not None:
+        out.insert(1, _drift(facts))
     return [s for s in out if s.items or s.notes]
 
 
@@ -251,6 +253,62 @@ def _data_summary(facts: Facts) -> Section:
     compiled = (facts.parameters.get("compiled_sql") or {}).get("summary")
     sec.notes += [f"compiled SQL: {compiled}"] if compiled else []
     return sec
+
+
+# -- drift ----------------------------------------------------------------------------------------
+# The columns of the drift table: (heading, ml_drift's column); every number FROM ml_drift gives.
+DRIFT_COLUMNS = (("feature", "feature"), ("kind", "kind"), ("rows", "rows"), ("PSI", "psi"),
+                 ("KS", "ks"), ("missing rate", "missing_rate"),
+                 ("missing rate change", "missing_rate_change"), ("training mean", "training_mean"),
+                 ("mean", "mean"), ("unseen categories", "unseen_categories"),
+                 ("training hit rate", "training_hit_rate"), ("hit rate", "hit_rate"),
+                 ("hit rate change", "hit_rate_change"), ("verdict", "verdict"), ("note", "note"))
+
+
+def drift_summary(rows: list[dict]) -> str:
+    """'9 stable, 2 shifted, 1 broken': the verdict counts of ml_drift's rows."""
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("stable", "shifted", "broken")}
+    unjudged = sum(r["verdict"] is None for r in rows)
+    return ", ".join(f"{n} {v}" for v, n in counts.items()) + (
+        f", {unjudged} not computed" if unjudged else "")
+
+
+def _drift(facts: Facts) -> Section:
+    assert facts.drift is not None
+    query, rows = facts.drift
+    sec = Section("Drift against the training data")
+    sec.notes.append(f"FROM ml_drift('{facts.row['name']}', {query!r}): {drift_summary(rows)} "
+                     f"(psi >= 0.1 shifted, > 0.25 broken; see docs/monitoring.md).")
+    judged = [r for r in rows if r["psi"] is not None]
+    labels = [r["feature"] + (" (prediction)" if r["kind"] == "prediction" else "")
+              for r in judged]
+    verdicts = [r["verdict"] for r in judged]
+    if judged:
+        sec.items.append(charts.drift_bars(
+            "drift_psi", "Population stability index per feature", "PSI (0 = same as training)",
+            labels, [float(r["psi"]) for r in judged], verdicts, thresholds=True,
+            caption="Dashed lines: PSI 0.1 (shifted) and 0.25 (broken); bar colour is the "
+                    "verdict.", columns=("feature", "PSI", "verdict")))
+    with_ks = [(lab, r) for lab, r in zip(labels, judged, strict=True) if r["ks"] is not None]
+    if with_ks:
+        sec.items.append(charts.drift_bars(
+            "drift_ks", "Kolmogorov-Smirnov distance per numeric feature",
+            "KS distance (max gap between the two CDFs)", [lab for lab, _ in with_ks],
+            [float(r["ks"]) for _, r in with_ks], [r["verdict"] for _, r in with_ks],
+            thresholds=False, caption="Numeric columns, text lengths and the model's score.",
+            columns=("feature", "KS", "verdict")))
+    present = [(h, c) for h, c in DRIFT_COLUMNS if any(c in r for r in rows)]
+    sec.items.append(Table(
+        "drift", "Drift per feature (FROM ml_drift)", tuple(h for h, _ in present),
+        [tuple(_drift_cell(r.get(c)) for _, c in present) for r in rows],
+        "The prediction row compares the model's scores with its validation scores."))
+    return sec
+
+
+def _drift_cell(v):
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return v
 
 
 # -- recommendation ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from sqlml.server.rest.schema import (
 PREFIX = "/v1"
 _DRAIN_LIMIT = 64 * 1024 * 1024
 ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 404, 413, 422, 500)}
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 422, 500)}
 
 
 def build_app(con: duckdb.DuckDBPyConnection, *, token: str | None, max_rows: int = 10_000,
@@ -110,12 +110,16 @@ def _add_routes(api: FastAPI, cursors: _Cursors, auth: list, max_rows: int) -> N
     @api.get(f"{PREFIX}/models/{{name}}/report", response_class=HTMLResponse,
              dependencies=auth, responses=ERRORS,
              summary="The model's report: one self-contained HTML page (SELECT ml_report)")
-    def report(name: str) -> HTMLResponse:
+    def report(name: str, drift: str | None = None) -> HTMLResponse:
+        """``drift``: a query whose rows the report's drift section compares with the training
+        data; it runs under the reader role's rules (sqlml/server/policy.py)."""
         route = f"GET {PREFIX}/models/{name}/report"
         with cursors.get() as cur:
             rest_scoring.model_version(cur, name, None, route)   # 404 naming the models
             serve_from_python(cur)   # a cursor does not see the connection's ml_report dispatch
-            html = cur.execute("SELECT ml_report(?)", [name]).fetchall()[0][0]
+            if drift is not None:    # (nor, before that line, which macros write)
+                rest_scoring.check_reader_query(cur, drift, route)
+            html = cur.execute("SELECT ml_report(?, drift := ?)", [name, drift]).fetchall()[0][0]
         return HTMLResponse(html)
 
     @api.post(f"{PREFIX}/models/{{name}}/predict", response_model=PredictResponse,

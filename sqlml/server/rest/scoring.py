@@ -224,3 +224,31 @@ def recommend(cur, name: str, version: int | None, user, users, k: int, exclude_
         {"rank": rank, "item": item, "score": score, "source": source, "reason": reason}
         for rank, item, score, source, reason in by_row[i]]} for i in range(len(ids))]
     return out
+
+
+# -- report ----------------------------------------------------------------------------------
+def check_reader_query(cur, query: str, route: str) -> None:
+    """Refuse (403) a drift query that the reader role of ``sqlml serve`` could not run over
+    Postgres: one SELECT, with no write, no training and no server-state function
+    (sqlml/server/policy.py's rules), whoever holds the REST token."""
+    import duckdb
+
+    from sqlml.redshift.parser import Statement
+    from sqlml.server import policy
+    from sqlml.server.pgwire.errors import PgError
+
+    user = "rest-drift-query"
+    rules = policy.Policy(file_access=False, read_only=True,
+                          users={user: policy.User(user, policy.READER, None)})
+    try:
+        if len(cur.extract_statements(query)) != 1:
+            raise RequestError(
+                403, "PermissionDenied",
+                f"{route}: the drift query must be one SELECT statement, got "
+                f"{query[:80]!r}. Send one query, e.g. drift=SELECT * FROM customers_this_month.")
+        rules.check(cur, Statement(query, "sql", query, 1), user)
+    except duckdb.ParserException:
+        return      # ml_drift reports the syntax error itself, with the query
+    except PgError as exc:
+        raise RequestError(403, "PermissionDenied", f"{route}: the drift query is refused: "
+                                                    f"{exc.text}") from None

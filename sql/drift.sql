@@ -10,9 +10,14 @@
 --   share floored at 0.0001 (an empty bin); ks: max |F_new - F_train| over the stored training
 --   percentiles (an approximation of the two-sample KS distance from below, by at most the
 --   largest step of the training CDF between two stored points: 0.01 for a continuous column).
--- verdict: broken when psi > 0.25, the missing rate rose by more than 0.2, or every row is NULL
---   (where training had values); shifted when psi >= 0.1 or the missing rate rose by more than
---   0.05; stable otherwise.
+-- hit_rate (text columns, on the text_length row): the share of the query's word tokens (runs of
+--   a-z and 0-9 in the lowercased text) found in the training vocabulary (sqlml/train/profile.py:
+--   the 2,000 most frequent training tokens); training_hit_rate is the training rows' own, and
+--   hit_rate_change the difference (negative: more words the model never saw).
+-- verdict: broken when psi > 0.25, the missing rate rose by more than 0.2, the hit rate fell by
+--   more than 0.25, or every row is NULL (where training had values); shifted when psi >= 0.1,
+--   the missing rate rose by more than 0.05 or the hit rate fell by more than 0.1; stable
+--   otherwise.
 
 -- The checks every drift query passes before it compares anything: an error() naming the
 -- object, the rule, the value and the remedy, or true.
@@ -61,7 +66,13 @@ model AS (
     WHERE m.name = ml_require_model(model_name)),
 prof AS (
     SELECT p.* FROM sqlml.training_profiles p JOIN model m
-      ON p.name = m.name AND p.version = m.version),
+      ON p.name = m.name AND p.version = m.version
+    WHERE p.kind <> 'text_vocabulary'),
+vocab AS (   -- a text column's training vocabulary; none for models trained before it was kept
+    SELECT p.feature, p.mean AS training_hit_rate, p.categories AS words
+    FROM sqlml.training_profiles p JOIN model m
+      ON p.name = m.name AND p.version = m.version
+    WHERE p.kind = 'text_vocabulary'),
 wide AS (SELECT row_number() OVER () AS __sqlml_row, COLUMNS(*)::VARCHAR FROM query(query_text)),
 long AS (FROM wide UNPIVOT INCLUDE NULLS (v FOR feature IN (COLUMNS(* EXCLUDE __sqlml_row)))),
 types AS (
@@ -150,6 +161,17 @@ ks AS (
         LEFT JOIN below b ON b.grp IS NOT DISTINCT FROM pt.grp AND b.feature = pt.feature
                          AND b.i = pt.i)
     GROUP BY grp, feature),
+words AS (SELECT feature, unnest(words) AS word FROM vocab),
+tokens AS (
+    SELECT x.grp, x.feature, unnest(regexp_extract_all(lower(x.v), '[a-z0-9]+')) AS tok
+    FROM vals x WHERE x.kind = 'text_length' AND x.v IS NOT NULL),
+hits AS (
+    SELECT s.grp, s.feature, vb.training_hit_rate,
+           count(w.word) / nullif(count(t.tok), 0) AS hit_rate
+    FROM summary s JOIN vocab vb ON vb.feature = s.feature
+    LEFT JOIN tokens t ON t.grp IS NOT DISTINCT FROM s.grp AND t.feature = s.feature
+    LEFT JOIN words w ON w.feature = t.feature AND w.word = t.tok
+    GROUP BY s.grp, s.feature, vb.training_hit_rate),
 unseen AS (
     SELECT x.grp, x.feature, count(DISTINCT x.v) AS n, list(DISTINCT x.v ORDER BY x.v)[1:5] AS examples
     FROM vals x JOIN prof p ON p.feature = x.feature
@@ -165,20 +187,27 @@ rows_out AS (
            CASE WHEN p.kind = 'category' THEN
                 CASE WHEN p.complete THEN coalesce(u.n, 0) END END AS unseen_categories,
            u.examples AS unseen_examples,
+           round(h.training_hit_rate, 6) AS training_hit_rate, round(h.hit_rate, 6) AS hit_rate,
+           round(h.hit_rate - h.training_hit_rate, 6) AS hit_rate_change,
            CASE WHEN s.missing_rate = 1 AND p.missing_rate < 1 THEN 'broken'
-                WHEN ps.psi > 0.25 OR s.missing_rate - p.missing_rate > 0.2 THEN 'broken'
-                WHEN ps.psi >= 0.1 OR s.missing_rate - p.missing_rate > 0.05 THEN 'shifted'
+                WHEN ps.psi > 0.25 OR s.missing_rate - p.missing_rate > 0.2
+                     OR h.hit_rate - h.training_hit_rate < -0.25 THEN 'broken'
+                WHEN ps.psi >= 0.1 OR s.missing_rate - p.missing_rate > 0.05
+                     OR h.hit_rate - h.training_hit_rate < -0.1 THEN 'shifted'
                 ELSE 'stable' END AS verdict,
            CASE WHEN s.missing_rate = 1 AND p.missing_rate < 1 THEN 'every value is NULL'
                 WHEN s.missing_rate - p.missing_rate > 0.05 THEN 'missing rate rose by '
                      || round(100 * (s.missing_rate - p.missing_rate), 1) || ' points'
                 WHEN coalesce(u.n, 0) > 0 THEN u.n || ' value(s) unseen at training'
+                WHEN h.hit_rate - h.training_hit_rate < -0.1 THEN 'vocabulary hit rate fell by '
+                     || round(100 * (h.training_hit_rate - h.hit_rate), 1) || ' points'
                 WHEN ps.psi >= 0.1 THEN 'distribution moved' END AS note,
            CASE p.kind WHEN 'score' THEN 2 ELSE 1 END AS o
     FROM prof p JOIN summary s ON s.feature = p.feature
     LEFT JOIN psi ps ON ps.grp IS NOT DISTINCT FROM s.grp AND ps.feature = s.feature
     LEFT JOIN ks k ON k.grp IS NOT DISTINCT FROM s.grp AND k.feature = s.feature
-    LEFT JOIN unseen u ON u.grp IS NOT DISTINCT FROM s.grp AND u.feature = s.feature),
+    LEFT JOIN unseen u ON u.grp IS NOT DISTINCT FROM s.grp AND u.feature = s.feature
+    LEFT JOIN hits h ON h.grp IS NOT DISTINCT FROM s.grp AND h.feature = s.feature),
 no_scores AS (   -- the prediction row, when the query brought no ml_score column
     SELECT s.grp, 'ml_score' AS feature, 'prediction' AS kind, max(s.rows) AS rows,
            p.missing_rate AS training_missing_rate, p.mean AS training_mean,
@@ -190,7 +219,7 @@ no_scores AS (   -- the prediction row, when the query brought no ml_score colum
     GROUP BY s.grp, p.missing_rate, p.mean, m.function_name, m.problem_type)
 SELECT r.grp AS "group", r.feature, r.kind, r.rows, r.psi, r.ks, r.training_missing_rate,
        r.missing_rate, r.missing_rate_change, r.training_mean, r.mean, r.unseen_categories,
-       r.unseen_examples, r.verdict, r.note
+       r.unseen_examples, r.training_hit_rate, r.hit_rate, r.hit_rate_change, r.verdict, r.note
 FROM (FROM rows_out UNION ALL BY NAME FROM no_scores) r, ok
 WHERE ok.ok
 ORDER BY r."grp" NULLS FIRST, r.o, r.feature;

@@ -5,7 +5,9 @@ ks_2samp on the raw columns, a PSI worked by hand) and refusing bad input with i
 from __future__ import annotations
 
 import math
+import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import duckdb
@@ -74,7 +76,7 @@ def test_profile_is_stored_with_the_version(db):
     con = db.con
     rows = con.execute("SELECT feature, kind, list_sum(bin_share), list_sum(category_share) "
                        "+ other_share FROM sqlml.training_profiles WHERE name = 'churn' "
-                       "AND version = 1").fetchall()
+                       "AND version = 1 AND kind <> 'text_vocabulary'").fetchall()
     kinds = {f: k for f, k, _, _ in rows}
     assert kinds["tenure_months"] == "numeric" and kinds["plan"] == "category"
     assert kinds["support_notes"] == "text_length" and kinds["ml_score"] == "score"
@@ -117,6 +119,45 @@ def test_a_column_all_null_is_broken(db):
     r = rows["monthly_charges"]
     assert r["missing_rate"] == 1.0
     assert r["missing_rate_change"] == pytest.approx(1.0 - r["training_missing_rate"])
+
+
+TOKEN = re.compile("[a-z0-9]+")
+
+
+def _tokens(texts) -> list[str]:
+    return [t for s in texts if isinstance(s, str) for t in TOKEN.findall(s.lower())]
+
+
+def _reverse_words(text):
+    return text if not isinstance(text, str) else " ".join(w[::-1] for w in text.split(" "))
+
+
+@pytest.mark.parametrize(("every", "verdict"), [(1000, "stable"), (6, "shifted"), (2, "broken")])
+def test_vocabulary_hit_rate_equals_a_hand_computation(db, every, verdict):
+    """Notes whose words are spelled backwards (same lengths, so the length PSI stays put) in
+    every ``every``-th row: the hit rate falls by about their share of the tokens."""
+    con = db.con
+    counts = Counter(_tokens(make_customers(2000, seed=1)["support_notes"]))
+    vocabulary = {t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2000]}
+    training = sum(counts[t] for t in vocabulary) / sum(counts.values())
+    month = make_customers(2000, seed=3)
+    backwards = month.index % every == 0
+    month.loc[backwards, "support_notes"] = month.loc[backwards, "support_notes"].map(
+        _reverse_words)
+    con.execute("CREATE OR REPLACE TABLE reworded AS FROM month")
+    tokens = _tokens(month["support_notes"])
+    hit = sum(t in vocabulary for t in tokens) / len(tokens)
+    row = by_feature(sqlml.drift(con, "churn", "FROM reworded"))["support_notes"]
+    assert row["kind"] == "text_length"
+    assert row["training_hit_rate"] == pytest.approx(training, abs=1e-6)
+    assert row["hit_rate"] == pytest.approx(hit, abs=1e-6)
+    assert row["hit_rate_change"] == pytest.approx(hit - training, abs=2e-6)
+    assert row["psi"] < 0.1 and row["verdict"] == verdict, row
+    if verdict != "stable":
+        assert row["note"].startswith("vocabulary hit rate fell by")
+    stored = con.execute("SELECT len(categories), complete FROM sqlml.training_profiles "
+                         "WHERE name = 'churn' AND kind = 'text_vocabulary'").fetchall()
+    assert stored == [(len(counts), len(counts) <= 2000)]
 
 
 @pytest.mark.parametrize("table", ["fresh", "shifted"])
@@ -234,13 +275,18 @@ def test_the_duckdb_cli_computes_the_same_rows(db):
     scored = ("SELECT *, predict_churn_probability(*COLUMNS(* EXCLUDE (customer_id, churned))) "
               "AS ml_score FROM shifted")
     sql = f"FROM ml_drift('churn', '{scored}')"
-    session = con.execute(sql).fetchall()
+    rel = con.execute(sql)
+    names = [d[0] for d in rel.description]
+    session = [dict(zip(names, r, strict=True)) for r in rel.fetchall()]
     path = db.release()
     plain = cli_json(path, sql)
     assert isinstance(plain, list), plain
-    assert [(r["feature"], r["verdict"]) for r in plain] == [(r[0], r[12]) for r in session]
+    assert [(r["feature"], r["verdict"]) for r in plain] == [(r["feature"], r["verdict"])
+                                                              for r in session]
     for got, want in zip(plain, session, strict=True):
-        assert got["psi"] == pytest.approx(want[3]) and got["ks"] == pytest.approx(want[4])
+        for column in ("psi", "ks", "hit_rate", "hit_rate_change"):
+            assert got[column] == pytest.approx(want[column]), column
+    assert by_feature(plain)["support_notes"]["hit_rate"] is not None
     assert plain[-1]["feature"] == "ml_score" and plain[-1]["psi"] is not None
     grouped = cli_json(path, "SELECT \"group\", count(*) AS n FROM ml_drift_by('churn', "
                              "'FROM shifted', 'region') GROUP BY ALL")
@@ -257,3 +303,22 @@ def test_the_command_line_prints_the_table_and_fails_on_request(db):
     assert fail.exit_code == 3 and "verdict broken" in fail.output
     bad = CliRunner().invoke(main, ["drift", str(path), "churn", "FROM fresh WHERE false"])
     assert bad.exit_code == 1 and "returned no rows" in bad.output
+
+
+def test_the_vocabulary_keeps_the_most_frequent_words(monkeypatch):
+    """With room for 3 words: the 3 most frequent (ties by the word), and the training hit rate
+    is their share of every token."""
+    import pyarrow as pa
+
+    from sqlml.train import profile
+
+    monkeypatch.setattr(profile, "VOCABULARY", 3)
+    texts = ["Late fee, LATE fee again", "fee waived", None, "router 2 broken; late", "2 2"]
+    con = duckdb.connect()
+    con.register(profile._TABLE, pa.table({"notes": texts}))
+    row = profile.vocabulary_row(con, "notes", "VARCHAR", '"notes"', len(texts))
+    counts = Counter(_tokens(texts))
+    kept = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    assert row[1] == "text_vocabulary" and row[11] == [w for w, _ in kept] == ["2", "fee", "late"]
+    assert row[5] == pytest.approx(sum(n for _, n in kept) / sum(counts.values()))
+    assert row[4] == pytest.approx(0.2) and row[14] is False

@@ -211,7 +211,7 @@ def show(database: str, model: str) -> None:
 # (heading, row key) of the table `sqlml drift` prints; sqlml.drift() has every column.
 DRIFT_COLUMNS = (("feature", "feature"), ("kind", "kind"), ("psi", "psi"), ("ks", "ks"),
                  ("missing +", "missing_rate_change"), ("unseen", "unseen_categories"),
-                 ("verdict", "verdict"), ("note", "note"))
+                 ("hit rate +", "hit_rate_change"), ("verdict", "verdict"), ("note", "note"))
 VERDICTS = ("stable", "shifted", "broken")
 
 

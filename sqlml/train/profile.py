@@ -8,6 +8,12 @@ One row of sqlml.training_profiles per feature, and one for the model's scores:
   standard deviation and missing rate;
 - categories (and booleans): the ``TOP_CATEGORIES`` most frequent values with their shares, the
   share of all others, and whether that list is every value seen;
+- text columns: besides the length row above, a ``text_vocabulary`` row: the training
+  vocabulary, the ``VOCABULARY`` most frequent word tokens (``TOKEN``: runs of a-z and 0-9 in
+  the lowercased text, as DuckDB's regexp_extract_all finds them), each with its share of all
+  tokens, and in ``mean`` the training hit rate: the share of the training rows' tokens that
+  are in the vocabulary (``other_share`` is the rest, ``complete`` whether it holds every
+  token seen). ml_drift compares a query's hit rate with it;
 - scores: P(positive class) of a binary model, the predicted value of a regression, on the
   validation rows from the validation fit (out-of-sample, as new rows are). Multiclass models
   and date columns get no row.
@@ -22,6 +28,10 @@ import numpy as np
 import pyarrow as pa
 
 TOP_CATEGORIES = 50
+# Words kept as a text column's training vocabulary, and what a word is (sql/drift.sql uses the
+# same pattern on the query's rows).
+VOCABULARY = 2000
+TOKEN = "[a-z0-9]+"
 DECILES = [i / 10 for i in range(1, 10)]
 PERCENTILES = [i / 100 for i in range(1, 100)]
 SCORE_FEATURE = "ml_score"
@@ -79,6 +89,7 @@ def profile_rows(cur, table: pa.Table, features: list, scores: np.ndarray | None
                 x = cur.execute(f"SELECT length({col}::VARCHAR)::DOUBLE FROM {_TABLE}"
                                 ).fetchnumpy()
                 out.append(numeric_row(f.name, "text_length", f.type, _floats(x), rows))
+                out.append(vocabulary_row(cur, f.name, f.type, col, rows))
             elif f.kind in ("categorical", "boolean"):
                 values = [r[0] for r in cur.execute(
                     f"SELECT {col}::VARCHAR FROM {_TABLE}").fetchall()]
@@ -89,6 +100,22 @@ def profile_rows(cur, table: pa.Table, features: list, scores: np.ndarray | None
         out.append(numeric_row(SCORE_FEATURE, "score", "DOUBLE",
                                np.asarray(scores, dtype=np.float64), len(scores)))
     return out
+
+
+def vocabulary_row(cur, feature: str, column_type: str, col: str, rows: int) -> tuple:
+    """The ``text_vocabulary`` row of text column ``col``: its most frequent tokens, their
+    shares and the training hit rate (in ``mean``)."""
+    words = cur.execute(
+        f"SELECT tok, count(*) AS n FROM (SELECT unnest(regexp_extract_all(lower({col}::VARCHAR),"
+        f" '{TOKEN}')) AS tok FROM {_TABLE}) GROUP BY tok ORDER BY n DESC, tok").fetchall()
+    total = sum(n for _, n in words)
+    missing = cur.execute(f"SELECT count(*) FILTER ({col} IS NULL) FROM {_TABLE}"
+                          ).fetchall()[0][0] / rows if rows else 0.0
+    kept = words[:VOCABULARY]
+    hit = sum(n for _, n in kept) / total if total else None
+    return (feature, "text_vocabulary", column_type, rows, missing, hit, None, None, None, None,
+            None, [w for w, _ in kept], [n / total for _, n in kept],
+            None if hit is None else 1.0 - hit, len(words) <= VOCABULARY)
 
 
 def _floats(fetched: dict) -> np.ndarray:

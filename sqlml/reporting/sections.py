@@ -287,8 +287,9 @@ def _drift(facts: Facts) -> Section:
         sec.items.append(charts.drift_bars(
             "drift_psi", "Population stability index per feature", "PSI (0 = same as training)",
             labels, [float(r["psi"]) for r in judged], verdicts, thresholds=True,
-            caption="Dashed lines: PSI 0.1 (shifted) and 0.25 (broken); bar colour is the "
-                    "verdict.", columns=("feature", "PSI", "verdict")))
+            caption=f"{drift_summary(rows).capitalize()}. Dashed lines: PSI 0.1 (shifted) and "
+                    f"0.25 (broken); bar colour is the verdict.",
+            columns=("feature", "PSI", "verdict")))
     with_ks = [(lab, r) for lab, r in zip(labels, judged, strict=True) if r["ks"] is not None]
     if with_ks:
         sec.items.append(charts.drift_bars(

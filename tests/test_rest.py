@@ -284,7 +284,11 @@ def test_recommend_refusals(client):
 def test_openapi_document_lists_every_route_with_schemas(server):
     doc = httpx.get(server.url + "/openapi.json").json()   # no token needed for the document
     assert set(doc["paths"]) == {"/v1/models", "/v1/models/{name}",
-                                 "/v1/models/{name}/predict", "/v1/models/{name}/recommend"}
+                                 "/v1/models/{name}/predict", "/v1/models/{name}/recommend",
+                                 "/v1/models/{name}/report"}
+    report = doc["paths"]["/v1/models/{name}/report"]["get"]
+    assert {p["name"] for p in report["parameters"]} == {"name", "drift"}
+    assert "403" in report["responses"] and "422" in report["responses"]
     predict = doc["paths"]["/v1/models/{name}/predict"]["post"]
     assert predict["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/PredictRequest")

@@ -62,7 +62,10 @@ def report(con: duckdb.DuckDBPyConnection, name: str, path=None, *,
     """``SELECT ml_report(name, drift := drift)``: the model's HTML report (one self-contained
     page), with a drift section comparing the rows of query ``drift`` with the training data
     (``sqlml.drift(con, name, drift)``) when given; also written to ``path`` when given."""
-    html = con.execute("SELECT ml_report(?, drift := ?)", [name, drift]).fetchall()[0][0]
+    # Without a drift query, the one-argument form: a read-only file whose persisted macros
+    # predate the drift section has only that one.
+    html = (con.execute("SELECT ml_report(?)", [name]) if drift is None else con.execute(
+        "SELECT ml_report(?, drift := ?)", [name, drift])).fetchall()[0][0]
     if path is not None:
         from sqlml.reporting.output import write
 

@@ -399,3 +399,25 @@ def test_a_bad_drift_query_says_what_ml_drift_says(db, drifted, tmp_path):
                                            r"of model 'churn' failed: .*nowhere.* Check that it "
                                            r"runs on its own"):
         sqlml.report(con, "churn", drift="SELECT * FROM nowhere")
+
+
+def test_a_file_whose_ml_report_predates_drift_still_reports(db, tmp_path):
+    """A read-only file written before ml_report took drift := keeps its one-argument macro:
+    sqlml.report, the command line and REST without a drift query still work on it."""
+    con, path, _ = db
+    copy = _copy(con, path, tmp_path)
+    plain = duckdb.connect(str(copy))
+    plain.execute("CREATE OR REPLACE MACRO ml_report(model_name) AS "
+                  "__sqlml_call_report(model_name)")
+    plain.close()
+    old = sqlml.connect(str(copy), read_only=True)
+    try:
+        assert sqlml.report(old, "churn").startswith("<!DOCTYPE html>")
+        handle = rest.start_in_thread(rest.build_app(old, token=None), "127.0.0.1", 0)
+        try:
+            r = httpx.get(handle.url + "/v1/models/churn/report", timeout=60)
+        finally:
+            handle.stop()
+        assert r.status_code == 200 and 'data-chart="roc"' in r.text
+    finally:
+        old.close()

@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from sqlml import api as sqlml_api
 from sqlml import errors
 from sqlml.connection import serve_from_python
 from sqlml.errors import ModelNotFoundError, RequestError
@@ -119,7 +120,7 @@ def _add_routes(api: FastAPI, cursors: _Cursors, auth: list, max_rows: int) -> N
             serve_from_python(cur)   # a cursor does not see the connection's ml_report dispatch
             if drift is not None:    # (nor, before that line, which macros write)
                 rest_scoring.check_reader_query(cur, drift, route)
-            html = cur.execute("SELECT ml_report(?, drift := ?)", [name, drift]).fetchall()[0][0]
+            html = sqlml_api.report(cur, name, drift=drift)
         return HTMLResponse(html)
 
     @api.post(f"{PREFIX}/models/{{name}}/predict", response_model=PredictResponse,

@@ -356,14 +356,14 @@ def test_drift_report_from_sql_cli_rest_and_python(db, drifted, tmp_path):
     handle = rest.start_in_thread(rest.build_app(con, token=None), "127.0.0.1", 0)
     try:
         r = httpx.get(handle.url + "/v1/models/churn/report", params={"drift": DRIFT_QUERY},
-                      timeout=60)
+                      timeout=300)
         bad = httpx.get(handle.url + "/v1/models/churn/report",
                         params={"drift": "SELECT * FROM this_month WHERE last_nps > 100"},
-                        timeout=60)
+                        timeout=300)
         write = httpx.get(handle.url + "/v1/models/churn/report",
-                          params={"drift": "DELETE FROM this_month"}, timeout=60)
+                          params={"drift": "DELETE FROM this_month"}, timeout=300)
         trains = httpx.get(handle.url + "/v1/models/churn/report",
-                           params={"drift": "SELECT ml_drop_model('spend')"}, timeout=60)
+                           params={"drift": "SELECT ml_drop_model('spend')"}, timeout=300)
     finally:
         handle.stop()
     assert r.status_code == 200 and STAMP.sub("", r.text) == want
@@ -415,7 +415,7 @@ def test_a_file_whose_ml_report_predates_drift_still_reports(db, tmp_path):
         assert sqlml.report(old, "churn").startswith("<!DOCTYPE html>")
         handle = rest.start_in_thread(rest.build_app(old, token=None), "127.0.0.1", 0)
         try:
-            r = httpx.get(handle.url + "/v1/models/churn/report", timeout=60)
+            r = httpx.get(handle.url + "/v1/models/churn/report", timeout=300)
         finally:
             handle.stop()
         assert r.status_code == 200 and 'data-chart="roc"' in r.text

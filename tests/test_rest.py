@@ -284,7 +284,8 @@ def test_recommend_refusals(client):
 def test_openapi_document_lists_every_route_with_schemas(server):
     doc = httpx.get(server.url + "/openapi.json").json()   # no token needed for the document
     assert set(doc["paths"]) == {"/v1/models", "/v1/models/{name}",
-                                 "/v1/models/{name}/predict", "/v1/models/{name}/recommend"}
+                                 "/v1/models/{name}/predict", "/v1/models/{name}/recommend",
+                                 "/v1/models/{name}/report"}
     predict = doc["paths"]["/v1/models/{name}/predict"]["post"]
     assert predict["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/PredictRequest")

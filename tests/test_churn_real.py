@@ -46,7 +46,9 @@ def test_sql_equals_stored_pipeline_in_this_and_a_new_process(churn_db):
     assert [r[0] for r in rows] == ref_label
     assert np.array_equal([r[1] for r in rows], ref_p)
     con.close()  # another process may open the file only once no writer holds it
+    # DuckDB draws a progress bar on stdout for a query slower than 2 s (a loaded machine).
     code = (f"import json, sqlml; con = sqlml.connect({str(path)!r}, read_only=True); "
+            "con.execute('SET enable_progress_bar = false'); "
             f"print(json.dumps(con.execute({q!r}).fetchall()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)

@@ -14,13 +14,13 @@ import duckdb
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from clients import cli_json
 from scipy.stats import ks_2samp
 
 import sqlml
 from sqlml.cli.commands import main
 from sqlml.datasets import make_customers, make_ratings
 from sqlml.errors import describe
-from tests.clients import cli_json
 
 DATA = Path(__file__).resolve().parent / "data"
 NUMERIC = ("tenure_months", "monthly_charges", "total_charges", "support_calls_90d",

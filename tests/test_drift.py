@@ -293,15 +293,19 @@ def test_the_duckdb_cli_computes_the_same_rows(db):
     assert isinstance(grouped, list) and len(grouped) == 7, grouped
 
 
+# Wide enough for every column, whatever terminal size another test left in the environment.
+CLI = CliRunner(env={"COLUMNS": "200", "LINES": "60"})
+
+
 def test_the_command_line_prints_the_table_and_fails_on_request(db):
     path = db.release()
-    ok = CliRunner().invoke(main, ["drift", str(path), "churn", "SELECT * FROM fresh"])
+    ok = CLI.invoke(main, ["drift", str(path), "churn", "SELECT * FROM fresh"])
     assert ok.exit_code == 0, ok.output
     assert "tenure_months" in ok.output and "ml_score" in ok.output
-    fail = CliRunner().invoke(main, ["drift", str(path), "churn", "SELECT * FROM shifted",
+    fail = CLI.invoke(main, ["drift", str(path), "churn", "SELECT * FROM shifted",
                                      "--fail-on", "broken"])
     assert fail.exit_code == 3 and "verdict broken" in fail.output
-    bad = CliRunner().invoke(main, ["drift", str(path), "churn", "FROM fresh WHERE false"])
+    bad = CLI.invoke(main, ["drift", str(path), "churn", "FROM fresh WHERE false"])
     assert bad.exit_code == 1 and "returned no rows" in bad.output
 
 

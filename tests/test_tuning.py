@@ -240,7 +240,11 @@ def test_progress_rows_are_visible_from_another_connection_while_training(custom
     assert seen_while_running, "no progress row was visible before training ended"
     last = seen_while_running[-1][-1]
     assert last[1] == 10000 and last[3] >= 0 and last[4] >= 0
-    assert "max_runtime 2 s ended tuning" in result["summary"]["notes"]
+    # On a loaded machine the budget can end before any trial completes; either way the
+    # budget, not the 10,000 trials, ended tuning, and the notes say so.
+    notes = result["summary"]["notes"]
+    assert ("max_runtime 2 s ended tuning" in notes
+            or "no trial completed within max_runtime 2 s" in notes), notes
 
 
 def test_class_weight_balanced_is_a_hyperparameter_for_every_auto_candidate(customers):

@@ -451,6 +451,7 @@ CHILD = textwrap.dedent("""
     import sqlml
     spec = json.load(sys.stdin)
     con = sqlml.connect(spec["path"])
+    con.execute("SET enable_progress_bar = false")   # a slow query draws one on stdout
     out = {key: [con.execute(q).fetchall() for q in qs] for key, qs in spec["queries"].items()}
     json.dump(out, sys.stdout, default=str)
 """)

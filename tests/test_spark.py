@@ -226,3 +226,135 @@ def test_unknown_engine_and_bad_conf_are_refused():
         spec.check(spec.SETTING["engine"], "sprak")
     with pytest.raises(errors.TrainingError, match="spark_conf of model 'm' must map"):
         session.conf_of(["not", "a", "map"], "m")
+
+
+# -- classification and regression ------------------------------------------------------------
+CUSTOMERS = """
+CREATE OR REPLACE TABLE cust AS
+SELECT i AS id, (i % 37)::DOUBLE AS tenure,
+       CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 7 % 23) END AS calls,
+       ['basic', 'plus', 'pro'][1 + i % 3] AS plan, (i % 5 = 0) AS autopay,
+       ((i % 37) + (i * 7 % 23) * 0.5 + (i % 3) * 4 + (hash(i) % 10) > 25) AS churned,
+       ['low', 'mid', 'high'][1 + ((i % 37) // 13)::INTEGER] AS tier,
+       (i % 37) * 0.3 + (i * 7 % 23) * 0.1 + (hash(i) % 100) / 100.0 AS spend
+FROM range(1500) t(i)
+"""
+FEATURES = "tenure, calls, plan, autopay"
+# The hand-off columns (f0, f1, ...) as engine 'spark' writes them, for Spark's own transform.
+SPARK_ROWS = ("SELECT id, tenure::DOUBLE AS f0, calls::DOUBLE AS f1, plan::VARCHAR AS f2, "
+              "autopay::DOUBLE AS f3 FROM cust ORDER BY id")
+
+
+@pytest.fixture
+def fitted_by_spark(monkeypatch):
+    """The Spark PipelineModels sqlml fits, kept for the test to call Spark's transform."""
+    from sqlml.engines.spark import supervised as on_spark
+
+    kept: list = []
+    original = on_spark._Converted
+
+    class Keep(original):
+        def __init__(self, spark_model, pipeline):
+            super().__init__(spark_model, pipeline)
+            kept.append(spark_model)
+
+    monkeypatch.setattr(on_spark, "_Converted", Keep)
+    return kept
+
+
+@pytest.fixture(scope="module")
+def ccon(spark, tmp_path_factory):
+    c = sqlml.connect()
+    c.execute(CUSTOMERS)
+    path = str(tmp_path_factory.mktemp("rows") / "rows.parquet")
+    c.execute(f"COPY ({SPARK_ROWS}) TO '{path}' (FORMAT parquet)")
+    yield c, path
+    c.close()
+
+
+def _train(con, name, target, model_type, hyper="NULL"):
+    return con.execute(
+        f"SELECT s.* FROM (SELECT ml_create_model('{name}', 'SELECT {FEATURES}, {target} FROM "
+        f"cust', target := '{target}', model_type := '{model_type}', hyperparameters := {hyper},"
+        f" settings := {{engine: 'spark', spark_master: 'local[2]'}}) AS s)").fetchone()
+
+
+def _spark_out(spark, kept, path):
+    rows = kept[-1].transform(spark.read.parquet(path)).orderBy("id").collect()
+    return rows
+
+
+def test_binary_classifier_serves_spark_probabilities(spark, ccon, fitted_by_spark):
+    """Logistic regression over imputed, scaled, one-hot features (trees: the next test)."""
+    ccon, rows = ccon
+    name = "churn"
+    _train(ccon, name, "churned", "logistic")
+    theirs = _spark_out(spark, fitted_by_spark, rows)
+    p_spark = np.array([r["probability"][1] for r in theirs])
+    got = ccon.execute(f"SELECT predict_{name}_probability(c), predict_{name}_probability_sql(c)"
+                       f", predict_{name}_sql(c) FROM cust c ORDER BY id").fetchall()
+    p_py, p_sql, label_sql = (np.array(col) for col in zip(*got, strict=True))
+    assert np.max(np.abs(p_py - p_spark)) <= 1e-9
+    assert np.max(np.abs(p_sql - p_spark)) <= 1e-9
+    assert (label_sql == (p_spark >= 0.5)).all()
+    stored = ccon.execute(f"SELECT parameters::JSON->>'$.spark_check.max_diff', "
+                          f"parameters::JSON->>'$.engine.spark_version', training_rows FROM "
+                          f"sqlml.model_versions WHERE name = '{name}'").fetchone()
+    assert float(stored[0]) <= 1e-9 and stored[1] == spark.version and stored[2] == 1500
+
+
+def test_multiclass_forest_labels_equal_sparks(spark, ccon, fitted_by_spark):
+    ccon, rows = ccon
+    _train(ccon, "tiers", "tier", "random_forest", "{n_estimators: 6, max_depth: 4}")
+    theirs = _spark_out(spark, fitted_by_spark, rows)
+    classes = sorted(["low", "mid", "high"])
+    labels = [classes[int(r["prediction"])] for r in theirs]
+    probs = np.array([r["probability"].toArray() for r in theirs])
+    got = ccon.execute("SELECT predict_tiers_sql(c), predict_tiers_probabilities_sql(c) "
+                       "FROM cust c ORDER BY id").fetchall()
+    assert [g[0] for g in got] == labels
+    ours = np.array([[dict(zip(g[1]["labels"], g[1]["probabilities"], strict=True))[k]
+                      for k in classes] for g in got])
+    assert np.max(np.abs(ours - probs)) <= 1e-9
+
+
+@pytest.mark.parametrize("model_type", ["linear", "decision_tree"])
+def test_regression_serves_spark_predictions(spark, ccon, fitted_by_spark, model_type):
+    ccon, rows = ccon
+    name = f"spend_{model_type}"
+    _train(ccon, name, "spend", model_type)
+    theirs = np.array([r["prediction"] for r in _spark_out(spark, fitted_by_spark,
+                                                          rows)])
+    got = np.array(ccon.execute(f"SELECT predict_{name}_sql(c) FROM cust c ORDER BY id"
+                                ).fetchall())[:, 0]
+    assert np.max(np.abs(got - theirs) / np.maximum(1, np.abs(theirs))) <= 1e-9
+
+
+def test_a_model_type_spark_does_not_fit_is_refused(ccon):
+    ccon, _ = ccon
+    with pytest.raises(Exception, match="model_type 'knn' is not available with settings "
+                                        "engine 'spark'"):
+        _train(ccon, "nope", "churned", "knn")
+
+
+# -- the Redshift grammar -----------------------------------------------------------------------
+def test_engine_spark_in_create_model_becomes_the_setting():
+    from sqlml.redshift.parser import parse
+
+    (st,) = parse("CREATE MODEL recs FROM ratings TARGET rating FUNCTION recommend_recs "
+                  "PROBLEM_TYPE RECOMMENDATION ENGINE SPARK "
+                  "SETTINGS (USER_COL 'user_id', ITEM_COL 'item_id', SPARK_MASTER 'local[2]', "
+                  "SPARK_CONF '{\"spark.sql.shuffle.partitions\": \"2\"}')")
+    assert '"engine": "spark"' in st.sql and '"spark_master": "local[2]"' in st.sql
+    assert session.conf_of('{"spark.sql.shuffle.partitions": "2"}', "recs") == {
+        "spark.sql.shuffle.partitions": "2"}
+
+
+def test_an_unknown_engine_is_a_syntax_error_at_its_word():
+    from sqlml.redshift.parser import parse
+
+    with pytest.raises(errors.SqlSyntaxError, match=r"column 50: expected SQLML or SPARK after "
+                                                    r"ENGINE, got 'SPRAK'. Did you mean SPARK\?"):
+        parse("CREATE MODEL m FROM t TARGET y FUNCTION f ENGINE SPRAK")
+    with pytest.raises(errors.SqlSyntaxError, match="the engine once"):
+        parse("CREATE MODEL m FROM t TARGET y FUNCTION f ENGINE SPARK SETTINGS (ENGINE 'spark')")

@@ -145,7 +145,7 @@ def _nulls(cur, query: str, s: dict, name: str) -> None:
     cols = [(c, w) for c, w in cols if c is not None]
     counts = cur.execute("SELECT count(*), " + ", ".join(
         f"count(*) FILTER (WHERE {q(c)} IS NULL)" for c, _ in cols)
-        + f" FROM ({query})").fetchone()
+        + f" FROM ({query})").fetchall()[0]
     if counts[0] == 0:
         raise TrainingError(f"{FN}: the training query for model {name!r} returned no rows. "
                             f"Query: {query}")
@@ -164,7 +164,7 @@ def _value(s: dict, r: str | None, cur, query: str, name: str) -> str:
         return f"{r}::DOUBLE"
     if s["implicit_threshold"] is not None:
         return f"({r} >= {float(s['implicit_threshold'])})::DOUBLE"
-    low = cur.execute(f"SELECT min({r}::DOUBLE) FROM ({query})").fetchone()[0]
+    low = cur.execute(f"SELECT min({r}::DOUBLE) FROM ({query})").fetchall()[0][0]
     if low is not None and low < 0:
         raise TrainingError(
             f"{FN}: an implicit recommender reads ratings as interaction counts or weights "
@@ -175,7 +175,7 @@ def _value(s: dict, r: str | None, cur, query: str, name: str) -> str:
 
 def _enough(cur, name: str) -> None:
     users, items = cur.execute(f"SELECT count(DISTINCT u), count(DISTINCT i) FROM {T}_pairs "
-                               f"WHERE r > 0").fetchone()
+                               f"WHERE r > 0").fetchall()[0]
     for what, n in (("users", users), ("items", items)):
         if n < 2:
             raise TrainingError(
@@ -214,7 +214,7 @@ def _fit_all(cur, spark, hand, p: AlsParams, s: dict, jobs) -> dict[str, Fit]:
 def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
     from pyspark.ml.recommendation import ALS
 
-    nu, ni = (cur.execute(f"SELECT count(*) FROM {T}_{side}").fetchone()[0]
+    nu, ni = (cur.execute(f"SELECT count(*) FROM {T}_{side}").fetchall()[0][0]
               for side in ("users", "items"))
     mu, bu, bi = _baseline(cur, where, nu, ni, p.implicit)
     value = "r" if p.implicit else f"r - {mu!r} - bu.b - bi.b"
@@ -247,7 +247,7 @@ def _baseline(cur, where: str, nu: int, ni: int, implicit: bool):
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {T}_bias_u AS SELECT code, 0.0 AS b "
                     f"FROM {T}_users")
     else:
-        mu = float(cur.execute(f"SELECT avg(r) FROM {T}_pairs WHERE {where}").fetchone()[0])
+        mu = float(cur.execute(f"SELECT avg(r) FROM {T}_pairs WHERE {where}").fetchall()[0][0])
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {T}_bias_i AS SELECT ii.code, coalesce("
                     f"(SELECT sum(r - {mu!r}) / (count(*) + {DAMPING}) FROM {T}_pairs p "
                     f"WHERE p.i = ii.code AND ({where})), 0.0) AS b FROM {T}_items ii")
@@ -282,7 +282,7 @@ def _factors(cur, path: str, n: int, k: int) -> np.ndarray:
 # -- back in sqlml: the stored form --------------------------------------------------------------
 def _ids(cur, side: str):
     col = cur.execute(f"SELECT CASE WHEN typeof(id) = 'UUID' THEN 'uuid' END, id::VARCHAR "
-                      f"FROM {T}_{side} ORDER BY code LIMIT 1").fetchone()
+                      f"FROM {T}_{side} ORDER BY code LIMIT 1").fetchall()[0]
     cast = "::VARCHAR" if col and col[0] == "uuid" else ""
     arr = cur.execute(f"SELECT id{cast} AS id FROM {T}_{side} ORDER BY code").fetchnumpy()["id"]
     arr = np.asarray(arr.tolist() if hasattr(arr, "mask") else arr)
@@ -301,7 +301,7 @@ def _model(cur, fit: Fit, p: AlsParams, s: dict, seen_where: str) -> Recommender
     if np.any(user_ids[1:] < user_ids[:-1]) or np.any(item_ids[1:] < item_ids[:-1]):
         raise TrainingError(f"{FN}: the ids of the training data do not sort the same in "
                             f"DuckDB and numpy; cast the id columns to BIGINT or VARCHAR.")
-    rows, pairs = cur.execute(f"SELECT sum(n), count(*) FROM {T}_pairs").fetchone()
+    rows, pairs = cur.execute(f"SELECT sum(n), count(*) FROM {T}_pairs").fetchall()[0]
     params = {**p.settings(), "feedback": s["feedback"], "random_state": p.seed,
               "implicit_threshold": s["implicit_threshold"], "engine": "spark",
               "algorithm": "Spark MLlib ALS" + (" (implicitPrefs)" if p.implicit else
@@ -350,7 +350,7 @@ def _publish(cur, name: str, function: str, query: str, s: dict, types: dict,
              check) -> dict:
     spark, p, sample, spark_scores = check
     fingerprint = cur.execute(f"SELECT count(*) || ':' || lpad(printf('%x', bit_xor(hash(u, i, "
-                              f"r))), 16, '0') FROM {T}_pairs").fetchone()[0]
+                              f"r))), 16, '0') FROM {T}_pairs").fetchall()[0][0]
     engine = {**session.about(spark, s), "als": p.settings() | {"implicitPrefs": p.implicit}}
     record = rec.record_of(name, function, query, s, types, model, metrics,
                            training_rows=model.info["rows"], validation_rows=held_rows,

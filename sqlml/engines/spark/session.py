@@ -8,6 +8,7 @@ and every in-process training run never load it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -49,6 +50,11 @@ def conf_of(value: Any, model: str) -> dict[str, str]:
     """settings spark_conf as {key: text}; Spark reads every value as text."""
     if value is None:
         return {}
+    if isinstance(value, str):         # JSON text, as Redshift's SETTINGS gives it
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
     if isinstance(value, list) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
         value = dict(value)            # a DuckDB MAP arrives as [(key, value), ...]
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import sqlml
-from sqlml import errors, spec
+from sqlml import errors, progress, spec
 from sqlml.engines.spark import handoff, session
 
 INSTALL = "pip install 'sqlml[spark]' and a Java runtime (apt-get install default-jre-headless)"
@@ -168,7 +168,13 @@ def test_explicit_als_serves_spark_scores_plus_the_biases(spark, con):
 def test_a_spark_failure_leaves_the_previous_version_serving(spark, con, monkeypatch, tmp_path):
     """A Parquet file Spark cannot read fails the fit inside a Spark job: the error is Spark's,
     it is in ml_training_history, version 1 still serves, and the hand-off directory is gone."""
-    _create(con, "fail_me", feedback="implicit", spark_workdir=str(tmp_path))
+    events = []
+    with progress.listen(con, events.append, model="fail_me"):
+        _create(con, "fail_me", feedback="implicit", spark_workdir=str(tmp_path))
+    # Spark's status tracker feeds the progress events while its jobs run.
+    spark_events = [e for e in events if e.phase == "fit" and "Spark jobs done" in (e.status
+                                                                                     or "")]
+    assert spark_events and events[-1].phase == "done"
     before = con.execute("SELECT * FROM recommend_fail_me(3, k := 5)").fetchall()
     assert os.listdir(tmp_path) == []          # cleaned after success
     original = handoff.Handoff.write
@@ -284,11 +290,15 @@ def _spark_out(spark, kept, path):
     return rows
 
 
-def test_binary_classifier_serves_spark_probabilities(spark, ccon, fitted_by_spark):
-    """Logistic regression over imputed, scaled, one-hot features (trees: the next test)."""
+@pytest.mark.parametrize(("model_type", "hyper"), [
+    ("logistic", "NULL"), ("gradient_boosting", "{max_iter: 5, max_depth: 3}")])
+def test_binary_classifier_serves_spark_probabilities(spark, ccon, fitted_by_spark, model_type,
+                                                      hyper):
+    """Logistic regression over imputed, scaled, one-hot features; GBT's weighted trees as
+    sqlml's gradient boosting (forests: the next test)."""
     ccon, rows = ccon
-    name = "churn"
-    _train(ccon, name, "churned", "logistic")
+    name = f"churn_{model_type}"
+    _train(ccon, name, "churned", model_type, hyper)
     theirs = _spark_out(spark, fitted_by_spark, rows)
     p_spark = np.array([r["probability"][1] for r in theirs])
     got = ccon.execute(f"SELECT predict_{name}_probability(c), predict_{name}_probability_sql(c)"

@@ -171,12 +171,7 @@ def _tree(rows: list[dict], n_features: int, k: int, classifier: bool,
             continue
         split = r["split"]
         threshold, swap = _threshold(split)
-        if split["featureIndex"] not in sklearn_of:
-            raise TrainingError(
-                f"{FN}: a Spark tree splits on the unknown-category slot of a one-hot feature "
-                f"(vector index {split['featureIndex']}), which sqlml's one-hot encoding has "
-                f"no column for. Please report this with the Spark version.")
-        node["feature"] = sklearn_of[split["featureIndex"]]
+        node["feature"] = _feature(sklearn_of, split)
         node["threshold"] = threshold
         node["left_child"], node["right_child"] = (right, left) if swap else (left, right)
         depth[left] = depth[right] = depth[i] + 1
@@ -199,6 +194,58 @@ def _threshold(split: dict) -> tuple[float, bool]:
         f"{FN}: a Spark tree split on a categorical feature with {split['numCategories']} "
         f"categories ({values}), which sqlml's trees cannot express. Please report this with "
         f"the Spark version.")
+
+
+def boosting_of(template, nodes: dict[int, list[dict]], weights: list[float],
+                positions: list[int], classes: list | None, dtype=None):
+    """sqlml's HistGradientBoosting estimator carrying Spark's GBT trees. Spark's margin is
+    ``sum_t w_t tree_t(x)``; a binary GBT's probability is ``1 / (1 + exp(-2 margin))``, so each
+    leaf value becomes ``2 w_t`` (classifier) or ``w_t`` (regressor) times Spark's, under a zero
+    baseline, and scikit-learn's logistic link gives Spark's probability."""
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    n = len(positions)
+    sklearn_of = {spark: j for j, spark in enumerate(positions)}
+    est = clone(template).set_params(max_iter=len(nodes), early_stopping=False)
+    est.fit(*_dummy(n, classes, dtype))
+    scale = 1.0 if classes is None else 2.0
+    empty = np.zeros((0, 8), dtype=np.uint32)
+    est._predictors = [[TreePredictor(_boosting_nodes(nodes[t], scale * w, sklearn_of), empty,
+                                      empty.copy())]
+                       for t, w in zip(sorted(nodes), weights, strict=True)]
+    est._baseline_prediction = np.zeros_like(est._baseline_prediction)
+    return est
+
+
+def _boosting_nodes(rows: list[dict], scale: float, sklearn_of: dict[int, int]) -> np.ndarray:
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+    rows = sorted(rows, key=lambda r: r["id"])
+    nodes = np.zeros(len(rows), dtype=PREDICTOR_RECORD_DTYPE)
+    for r in rows:
+        node = nodes[r["id"]]
+        node["value"], node["count"] = scale * r["prediction"], r["rawCount"]
+        node["gain"] = max(0.0, r["gain"])
+        if r["leftChild"] < 0:
+            node["is_leaf"] = 1
+            continue
+        split = r["split"]
+        threshold, swap = _threshold(split)
+        node["feature_idx"] = _feature(sklearn_of, split)
+        node["num_threshold"] = threshold
+        left, right = r["leftChild"], r["rightChild"]
+        node["left"], node["right"] = (right, left) if swap else (left, right)
+        nodes[left]["depth"] = nodes[right]["depth"] = node["depth"] + 1
+    return nodes
+
+
+def _feature(sklearn_of: dict[int, int], split: dict) -> int:
+    if split["featureIndex"] not in sklearn_of:
+        raise TrainingError(
+            f"{FN}: a Spark tree splits on the unknown-category slot of a one-hot feature "
+            f"(vector index {split['featureIndex']}), which sqlml's one-hot encoding has "
+            f"no column for. Please report this with the Spark version.")
+    return sklearn_of[split["featureIndex"]]
 
 
 def pipeline_of(prep, estimator) -> Pipeline:

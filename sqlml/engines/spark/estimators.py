@@ -15,7 +15,7 @@ from sqlml.errors import TrainingError, did_you_mean
 
 FN = "ml_create_model"
 SPARK_MODEL_TYPES = ("logistic", "linear", "lasso", "elastic_net", "decision_tree",
-                     "random_forest")
+                     "random_forest", "gradient_boosting")
 # model type -> {sqlml hyperparameter: default}
 ACCEPTED: dict[str, dict[str, Any]] = {
     "logistic": {"C": 1.0, "max_iter": 100},
@@ -25,6 +25,8 @@ ACCEPTED: dict[str, dict[str, Any]] = {
     "decision_tree": {"max_depth": 12, "min_samples_leaf": 5},
     "random_forest": {"n_estimators": 200, "max_depth": 12, "min_samples_leaf": 2,
                       "max_features": None},
+    "gradient_boosting": {"max_iter": 100, "learning_rate": 0.1, "max_depth": 5,
+                          "min_samples_leaf": 20},
 }
 
 
@@ -70,6 +72,16 @@ def spark_estimator(req, problem, rows: int):
             "minInstancesPerNode": int(h["min_samples_leaf"]), "seed": seed}
     if mt == "decision_tree":
         cls = C.DecisionTreeClassifier if clf else R.DecisionTreeRegressor
+        return cls(**tree), {"estimator": cls.__name__, **tree}
+    if mt == "gradient_boosting":
+        if clf and len(problem.classes) > 2:
+            raise TrainingError(
+                f"{FN}: model_type 'gradient_boosting' with engine 'spark' is binary or "
+                f"regression only (MLlib's GBTClassifier has two classes); target "
+                f"{req.target!r} has {len(problem.classes)}. Use 'random_forest' or "
+                f"'logistic', or train in-process.")
+        tree |= {"maxIter": int(h["max_iter"]), "stepSize": float(h["learning_rate"])}
+        cls = C.GBTClassifier if clf else R.GBTRegressor
         return cls(**tree), {"estimator": cls.__name__, **tree}
     strategy = h["max_features"] or ("sqrt" if clf else "all")
     tree |= {"numTrees": int(h["n_estimators"]),

@@ -94,5 +94,7 @@ def fitted_values(cur, model, layout: Layout, hand, tag: str) -> dict:
     for r in rows:
         rec = dict(zip(fields, r, strict=True))
         nodes.setdefault(int(rec["treeID"]), []).append(rec)
-    out["kind"], out["nodes"] = "trees", nodes
+    out["nodes"] = nodes
+    out["kind"] = "boosting" if type(est).__name__.startswith("GBT") else "trees"
+    out["weights"] = list(getattr(est, "treeWeights", [])) if out["kind"] == "boosting" else []
     return out

@@ -165,6 +165,8 @@ def jobs(spark, model: str, started: float, max_runtime: float,
     except SqlmlError:
         raise
     except Exception as exc:
+        if not _from_spark(exc) and not run.timed_out.is_set():
+            raise               # sqlml's own failure, not Spark's: its traceback stays
         if run.timed_out.is_set():
             raise SparkJobError(run._late(spark_message(exc, 200))) from None
         raise SparkJobError(
@@ -175,6 +177,11 @@ def jobs(spark, model: str, started: float, max_runtime: float,
         stop.set()
         if sc is not None:
             sc.setLocalProperty("spark.jobGroup.id", None)
+
+
+def _from_spark(exc: BaseException) -> bool:
+    """Whether Spark (the JVM through py4j, or pyspark itself) raised ``exc``."""
+    return any(c.__module__.split(".")[0] in ("py4j", "pyspark") for c in type(exc).__mro__)
 
 
 def _context(spark):

@@ -236,6 +236,9 @@ def _sklearn(layout: convert.Layout, values: dict, mt, problem, run):
     dtype = None if problem.classes is None else np.asarray(problem.classes).dtype
     if values["kind"] == "linear":
         est = convert.linear_of(template, values["model"], positions, problem.classes, dtype)
+    elif values["kind"] == "boosting":
+        est = convert.boosting_of(template, values["nodes"], values["weights"], positions,
+                                  problem.classes, dtype)
     else:
         est = convert.trees_of(template, values["nodes"], positions, problem.classes, dtype)
     return convert.pipeline_of(prep, est)

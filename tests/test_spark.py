@@ -8,6 +8,7 @@ without pyspark or a Java runtime, and the skip reason says how to install them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -152,8 +153,6 @@ def test_explicit_als_serves_spark_scores_plus_the_biases(spark, con):
         assert got[1] == pytest.approx(scored[(u, 5)], abs=1e-4)
     params = con.execute("SELECT parameters::JSON FROM sqlml.model_versions WHERE name = 'exp'"
                          ).fetchone()[0]
-    import json
-
     params = json.loads(params)
     assert params["engine"]["engine"] == "spark"
     assert params["engine"]["spark_version"] == spark.version
@@ -278,11 +277,12 @@ def ccon(spark, tmp_path_factory):
     c.close()
 
 
-def _train(con, name, target, model_type, hyper="NULL"):
+def _train(con, name, target, model_type, hyper="NULL", settings=""):
     return con.execute(
         f"SELECT s.* FROM (SELECT ml_create_model('{name}', 'SELECT {FEATURES}, {target} FROM "
         f"cust', target := '{target}', model_type := '{model_type}', hyperparameters := {hyper},"
-        f" settings := {{engine: 'spark', spark_master: 'local[2]'}}) AS s)").fetchone()
+        f" settings := {{engine: 'spark', spark_master: 'local[2]'{settings}}}) AS s)"
+    ).fetchone()
 
 
 def _spark_out(spark, kept, path):
@@ -314,8 +314,14 @@ def test_binary_classifier_serves_spark_probabilities(spark, ccon, fitted_by_spa
 
 
 def test_multiclass_forest_labels_equal_sparks(spark, ccon, fitted_by_spark):
+    """Tuned by TrainValidationSplit from sqlml's ranges; the served forest is Spark's."""
     ccon, rows = ccon
-    _train(ccon, "tiers", "tier", "random_forest", "{n_estimators: 6, max_depth: 4}")
+    _train(ccon, "tiers", "tier", "random_forest",
+           "{n_estimators: 6, max_depth: {values: [3, 4]}}", ", strategy: 'grid'")
+    trials = ccon.execute("SELECT parameters, score FROM ml_trials('tiers') ORDER BY trial"
+                          ).fetchall()
+    assert [json.loads(t[0])["max_depth"] for t in trials] == [3, 4]
+    assert all(0 < t[1] <= 1 for t in trials)      # accuracy on the held-out share
     theirs = _spark_out(spark, fitted_by_spark, rows)
     classes = sorted(["low", "mid", "high"])
     labels = [classes[int(r["prediction"])] for r in theirs]

@@ -222,7 +222,7 @@ def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
                           f"LEFT JOIN {T}_bias_u bu ON bu.code = p.u "
                           f"LEFT JOIN {T}_bias_i bi ON bi.code = p.i "
                           f"WHERE ({where}){' AND r > 0' if p.implicit else ''}", f"{tag}_pairs")
-    blocks = max(1, min(50, spark.sparkContext.defaultParallelism))
+    blocks = session.parallelism(spark)
     als = ALS(rank=p.rank, maxIter=p.iters, regParam=p.reg, alpha=p.alpha,
               implicitPrefs=p.implicit, userCol="u", itemCol="i", ratingCol="r", seed=p.seed,
               coldStartStrategy="drop", numUserBlocks=blocks, numItemBlocks=blocks,
@@ -269,8 +269,8 @@ def _column(cur, sql: str, n: int) -> np.ndarray:
 
 def _factors(cur, path: str, n: int, k: int) -> np.ndarray:
     """Spark's float32 factors, read back by DuckDB, as float64 rows by code."""
-    table = cur.execute(f"SELECT id, features::DOUBLE[] AS f FROM read_parquet('"
-                        f"{path.replace(chr(39), chr(39) * 2)}/*.parquet')").to_arrow_table()
+    table = cur.sql(f"SELECT id, features::DOUBLE[] AS f FROM read_parquet('"
+                    f"{path.replace(chr(39), chr(39) * 2)}/*.parquet')").to_arrow_table()
     out = np.zeros((n, k))
     if table.num_rows:
         ids = table.column("id").to_numpy()

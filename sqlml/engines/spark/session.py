@@ -179,6 +179,13 @@ def jobs(spark, model: str, started: float, max_runtime: float,
             sc.setLocalProperty("spark.jobGroup.id", None)
 
 
+def parallelism(spark, cap: int = 50) -> int:
+    """ALS's user and item blocks: the session's default parallelism (10 through Spark
+    Connect, which does not tell it), at most ``cap``."""
+    sc = _context(spark)
+    return max(1, min(cap, sc.defaultParallelism if sc is not None else 10))
+
+
 def _from_spark(exc: BaseException) -> bool:
     """Whether Spark (the JVM through py4j, or pyspark itself) raised ``exc``."""
     return any(c.__module__.split(".")[0] in ("py4j", "pyspark") for c in type(exc).__mro__)

@@ -19,10 +19,10 @@ import pandas as pd
 
 from sqlml import progress
 from sqlml.catalog import sources
-from sqlml.engines.spark import convert, handoff, session
+from sqlml.engines.spark import convert, handoff, session, tune
 from sqlml.engines.spark.estimators import SPARK_MODEL_TYPES, spark_estimator
 from sqlml.errors import TrainingError
-from sqlml.train import estimators, preprocessing
+from sqlml.train import estimators, preprocessing, tuning
 from sqlml.train import supervised as training
 
 FN = "ml_create_model"
@@ -63,8 +63,8 @@ def train(cur, req: training.Request, started: float) -> dict:
             session.jobs(spark, req.name, started, req.settings["max_runtime"], report) as jobs:
         fits = _fit(cur, spark, hand, run, query, features, problem, key, jobs)
         check = _check_against_spark(spark, fits, X, keys, problem)
-    selection = training.Selection(req.model_type, fits["all"].pipeline, features, excluded, [],
-                                   False, X)
+    selection = training.Selection(req.model_type, fits["all"].pipeline, features, excluded,
+                                   fits["trials"], bool(fits["trials"]), X)
     validation = _validation(run, fits["train"].pipeline, X, data.y, split, problem)
     engine = {**session.about(spark, req.settings), "spark_params": fits["params"]}
     run.stored = {"record": {"training_rows": fits["rows"], "validation_rows": fits["val_rows"]},
@@ -84,7 +84,7 @@ def _refuse(req: training.Request) -> None:
             f"{FN}: model_type {req.model_type!r} is not available with settings engine "
             f"'spark'. Use one of: {', '.join(SPARK_MODEL_TYPES)} (Spark MLlib), or leave "
             f"engine out to train in-process.")
-    for key in ("strategy", "max_trials", "calibrate", "max_cells"):
+    for key in ("calibrate", "max_cells"):
         if s[key]:
             raise TrainingError(
                 f"{FN}: settings {key} {s[key]!r} is not available with engine 'spark' yet. "
@@ -203,12 +203,18 @@ def _fit(cur, spark, hand, run, query: str, features: list, problem, key: str, j
         f"SELECT count(*), count(*) FILTER (WHERE __sqlml_val) FROM read_parquet("
         f"'{hand.file('rows')[0]}/*.parquet')").fetchall()[0]
     frame = spark.read.parquet(uri)
-    est, params = spark_estimator(req, problem, rows)
     mt = estimators.lookup(req.model_type)
-    out: dict = {"rows": int(rows), "val_rows": int(val_rows), "params": params, "uri": uri}
+    out: dict = {"rows": int(rows), "val_rows": int(val_rows), "uri": uri, "trials": []}
     for tag, part in (("train", frame.where("NOT __sqlml_val")), ("all", frame)):
         jobs.check(f"before the Spark fit on {tag} rows")
-        model = build(layout, est, mt.needs_scaling).fit(part)
+        if tag == "train" and tuning.wanted(req.hyperparameters, req.settings):
+            model, est, out["params"], out["trials"], notes = tune.search(
+                lambda e: build(layout, e, mt.needs_scaling), part, req, problem, int(rows))
+            run.notes += notes
+        else:
+            if tag == "train":
+                est, out["params"] = spark_estimator(req, problem, rows)
+            model = build(layout, est, mt.needs_scaling).fit(part)
         values = fitted_values(cur, model, layout, hand, f"{tag}_model")
         out[tag] = _Converted(model, _sklearn(layout, values, mt, problem, run))
     return out

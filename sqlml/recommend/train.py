@@ -223,8 +223,11 @@ def record_of(name: str, function: str, query: str, s: dict, types: dict,
     }
 
 
-def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type):
-    """Register the factor arrays and return the statements that copy them into the catalog."""
+def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type,
+                  seen_query: str | None = None):
+    """Register the factor arrays and return the statements that copy them into the catalog;
+    ``seen_query`` (user_id, item_id rows), when given, fills the seen table in SQL instead of
+    from the model's arrays (engine 'spark': the pairs stay in DuckDB)."""
     k = model.user_factors.shape[1]
     base = generated.factor_table(name, version)
     users = pa.table({"user_id": pa.array(model.user_ids.tolist()), "bias": model.user_bias,
@@ -234,19 +237,21 @@ def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_t
                       "bias": model.item_bias, "popularity": model.popularity,
                       "factors": pa.FixedSizeListArray.from_arrays(
                           pa.array(model.item_factors.ravel()), k)})
-    owner = np.repeat(np.arange(len(model.user_ids)), np.diff(model.seen_indptr))
-    seen = pa.table({"user_id": pa.array(model.user_ids[owner].tolist()),
-                     "item_id": pa.array(model.item_ids[model.seen_items].tolist())})
     cur.register("__sqlml_users", users)
     cur.register("__sqlml_items", items)
-    cur.register("__sqlml_seen", seen)
+    seen_from = f"({seen_query})" if seen_query else "__sqlml_seen"
+    if seen_query is None:
+        owner = np.repeat(np.arange(len(model.user_ids)), np.diff(model.seen_indptr))
+        cur.register("__sqlml_seen", pa.table({
+            "user_id": pa.array(model.user_ids[owner].tolist()),
+            "item_id": pa.array(model.item_ids[model.seen_items].tolist())}))
     return [
         f"CREATE TABLE {base}_users AS SELECT user_id::{user_type} AS user_id, bias, cold, "
         f"factors::DOUBLE[{k}] AS factors FROM __sqlml_users",
         f"CREATE TABLE {base}_items AS SELECT item_id::{item_type} AS item_id, bias, "
         f"popularity, factors::DOUBLE[{k}] AS factors FROM __sqlml_items",
         f"CREATE TABLE {base}_seen AS SELECT user_id::{user_type} AS user_id, "
-        f"item_id::{item_type} AS item_id FROM __sqlml_seen",
+        f"item_id::{item_type} AS item_id FROM {seen_from}",
     ]
 
 

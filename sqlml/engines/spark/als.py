@@ -114,21 +114,24 @@ def _pairs(cur, query: str, s: dict, name: str) -> Iterator[None]:
     try:
         _nulls(cur, query, s, name)
         for side, col in (("users", u), ("items", i)):
+            # Codes in the order numpy sorts the ids (UUIDs as their text), as in-process.
             cur.execute(f"CREATE OR REPLACE TEMP TABLE {T}_{side} AS SELECT id, "
-                        f"(row_number() OVER (ORDER BY id) - 1)::INTEGER AS code FROM "
+                        f"(row_number() OVER (ORDER BY CASE WHEN typeof(id) = 'UUID' THEN "
+                        f"id::VARCHAR END, id) - 1)::INTEGER AS code FROM "
                         f"(SELECT DISTINCT {col} AS id FROM ({query}))")
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {T}_raw AS SELECT uu.code AS u, ii.code AS i, "
                     f"{_value(s, r, cur, query, name)} AS r, {ts or 'NULL::INTEGER'} AS ts "
                     f"FROM ({query}) q JOIN {T}_users uu ON q.{u} = uu.id "
                     f"JOIN {T}_items ii ON q.{i} = ii.id")
-        agg = "sum(r)" if s["feedback"] == "implicit" else "avg(r)"
+        implicit = s["feedback"] == "implicit"
+        agg, pos = ("sum(r)", "r > 0") if implicit else ("avg(r)", "true")
         seed = int(s["random_state"])
         # Held out for the ranking metrics: each user's latest positive pair (a seeded random
         # one without timestamps), when the user has two or more; for RMSE, a seeded share.
         cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE {T}_pairs AS SELECT u, i, r, "
-            f"r > 0 AND row_number() OVER (PARTITION BY u, r > 0 ORDER BY ts DESC NULLS LAST, "
-            f"hash(u, i, {seed})) = 1 AND count(*) FILTER (WHERE r > 0) OVER (PARTITION BY u) "
+            f"CREATE OR REPLACE TEMP TABLE {T}_pairs AS SELECT u, i, r, {pos} AS positive, "
+            f"{pos} AND row_number() OVER (PARTITION BY u, {pos} ORDER BY ts DESC NULLS LAST, "
+            f"hash(u, i, {seed})) = 1 AND count(*) FILTER (WHERE {pos}) OVER (PARTITION BY u) "
             f">= 2 AS held, (hash(i, u, {seed + 1}) % 1000000) / 1e6 < {float(s['test_size'])} "
             f"AS test, n FROM (SELECT u, i, {agg} AS r, max(ts) AS ts, count(*) AS n "
             f"FROM {T}_raw GROUP BY u, i)")
@@ -136,7 +139,7 @@ def _pairs(cur, query: str, s: dict, name: str) -> Iterator[None]:
         _enough(cur, name)
         yield
     finally:
-        for t in ("raw", "pairs", "users", "items", "bias_u", "bias_i"):
+        for t in ("raw", "pairs", "users", "items", "bias_u", "bias_i", "eval"):
             cur.execute(f"DROP TABLE IF EXISTS {T}_{t}")
 
 
@@ -175,7 +178,7 @@ def _value(s: dict, r: str | None, cur, query: str, name: str) -> str:
 
 def _enough(cur, name: str) -> None:
     users, items = cur.execute(f"SELECT count(DISTINCT u), count(DISTINCT i) FROM {T}_pairs "
-                               f"WHERE r > 0").fetchall()[0]
+                               f"WHERE positive").fetchall()[0]
     for what, n in (("users", users), ("items", items)):
         if n < 2:
             raise TrainingError(
@@ -290,49 +293,66 @@ def _ids(cur, side: str):
     return ("uuid" if cast else kind), ids
 
 
-def _model(cur, fit: Fit, p: AlsParams, s: dict, seen_where: str) -> RecommenderModel:
-    """A RecommenderModel of one fit, its seen pairs those ``seen_where`` selects."""
+EVAL_USERS = 10_000     # held-out users the ranking metrics are measured on, at most
+EVAL_PAIRS = 200_000    # test pairs RMSE and MAE are measured on, at most
+
+
+def _model(cur, fit: Fit, p: AlsParams, s: dict, seen_where: str, *,
+           eval_users: np.ndarray | None = None, seen: bool = True) -> RecommenderModel:
+    """A RecommenderModel of one fit, its seen pairs those ``seen_where`` selects; for the
+    metrics, only ``eval_users`` (codes, sorted), or no seen pairs at all (``seen=False``)."""
     (uk, user_ids), (ik, item_ids) = _ids(cur, "users"), _ids(cur, "items")
-    seen = cur.execute(f"SELECT u, i, r FROM {T}_pairs WHERE {seen_where} ORDER BY u, i"
-                       ).fetchnumpy()
-    su, si = np.asarray(seen["u"], np.int64), np.asarray(seen["i"], np.int64)
-    sv = np.asarray(seen["r"], np.float64)
-    nu, ni = len(user_ids), len(item_ids)
     if np.any(user_ids[1:] < user_ids[:-1]) or np.any(item_ids[1:] < item_ids[:-1]):
         raise TrainingError(f"{FN}: the ids of the training data do not sort the same in "
                             f"DuckDB and numpy; cast the id columns to BIGINT or VARCHAR.")
-    rows, pairs = cur.execute(f"SELECT sum(n), count(*) FROM {T}_pairs").fetchall()[0]
+    keep = np.arange(len(user_ids)) if eval_users is None else eval_users
+    where = seen_where + ("" if eval_users is None else f" AND u IN (SELECT u FROM {T}_eval)")
+    got = cur.execute(f"SELECT u, i, r FROM {T}_pairs WHERE {where}{'' if seen else ' AND false'}"
+                      f" ORDER BY u, i").fetchnumpy()
+    su = np.searchsorted(keep, np.asarray(got["u"]))
+    si, sv = np.asarray(got["i"]), np.asarray(got["r"], np.float64)
+    ni = len(item_ids)
+    popular = cur.execute(f"SELECT i, count(*)::DOUBLE AS n FROM {T}_pairs WHERE ({seen_where}) "
+                          f"AND positive GROUP BY i").fetchnumpy()
+    popularity = np.zeros(ni)
+    popularity[np.asarray(popular["i"], np.int64)] = popular["n"]
+    rows, pairs, low, high = cur.execute(f"SELECT sum(n), count(*), min(r), max(r) FROM "
+                                         f"{T}_pairs").fetchall()[0]
     params = {**p.settings(), "feedback": s["feedback"], "random_state": p.seed,
               "implicit_threshold": s["implicit_threshold"], "engine": "spark",
               "algorithm": "Spark MLlib ALS" + (" (implicitPrefs)" if p.implicit else
                                                 " on the residuals of a damped bias baseline")}
     info = {"rows": int(rows), "pairs": int(pairs), "duplicates": int(rows - pairs),
-            "rating_min": float(sv.min()) if len(sv) else 0.0,
-            "rating_max": float(sv.max()) if len(sv) else 0.0}
+            "rating_min": float(low), "rating_max": float(high)}
     return RecommenderModel(
-        feedback=s["feedback"], user_kind=uk, item_kind=ik, user_ids=user_ids,
-        item_ids=item_ids, global_mean=fit.mu, user_bias=fit.user_bias, item_bias=fit.item_bias,
-        user_factors=fit.user_factors, item_factors=fit.item_factors,
-        popularity=np.bincount(si[sv > 0], minlength=ni).astype(float),
-        seen_indptr=np.concatenate([[0], np.cumsum(np.bincount(su, minlength=nu))]),
+        feedback=s["feedback"], user_kind=uk, item_kind=ik, user_ids=user_ids[keep],
+        item_ids=item_ids, global_mean=fit.mu, user_bias=fit.user_bias[keep],
+        item_bias=fit.item_bias, user_factors=fit.user_factors[keep],
+        item_factors=fit.item_factors, popularity=popularity,
+        seen_indptr=np.concatenate([[0], np.cumsum(np.bincount(su, minlength=len(keep)))]),
         seen_items=si, seen_values=sv, params=params, info=info)
 
 
 def _metrics(cur, fits: dict[str, Fit], s: dict) -> tuple[dict, int]:
-    """sqlml's recommender metrics: ranking on the held-out latest pairs, and for explicit
-    feedback RMSE and MAE on the test split, each from the fit that did not see them."""
+    """sqlml's recommender metrics: ranking on the held-out latest pairs (of at most
+    EVAL_USERS seeded users), and for explicit feedback RMSE and MAE on the test split (at
+    most EVAL_PAIRS seeded pairs), each from the fit that did not see them."""
     p = AlsParams.of(s)
-    part = _model(cur, fits["part"], p, s, "NOT held")
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {T}_eval AS SELECT u FROM (SELECT DISTINCT u "
+                f"FROM {T}_pairs WHERE held) ORDER BY hash(u, {p.seed}) LIMIT {EVAL_USERS}")
+    users = np.sort(np.asarray(cur.execute(f"SELECT u FROM {T}_eval").fetchnumpy()["u"]))
+    part = _model(cur, fits["part"], p, s, "NOT held", eval_users=users)
     held = cur.execute(f"SELECT uu.id AS u, ii.id AS i FROM {T}_pairs p JOIN {T}_users uu ON "
-                       f"uu.code = p.u JOIN {T}_items ii ON ii.code = p.i WHERE held"
-                       ).fetchnumpy()
+                       f"uu.code = p.u JOIN {T}_items ii ON ii.code = p.i WHERE held AND p.u "
+                       f"IN (SELECT u FROM {T}_eval)").fetchnumpy()
     metrics = {key.replace(f"@{s['k']}", "_at_k"): v for key, v in evaluate_ranking(
         part, _plain(held["u"]), _plain(held["i"]), s["k"]).items() if key != "n"}
     metrics["k"] = s["k"]
     if not p.implicit:
-        split = _model(cur, fits["split"], p, s, "NOT test")
+        split = _model(cur, fits["split"], p, s, "NOT test", seen=False)
         test = cur.execute(f"SELECT uu.id AS u, ii.id AS i, r FROM {T}_pairs p JOIN {T}_users "
-                           f"uu ON uu.code = p.u JOIN {T}_items ii ON ii.code = p.i WHERE test"
+                           f"uu ON uu.code = p.u JOIN {T}_items ii ON ii.code = p.i WHERE test "
+                           f"ORDER BY hash(p.u, p.i, {p.seed + 2}) LIMIT {EVAL_PAIRS}"
                            ).fetchnumpy()
         err = evaluate_explicit(split, _plain(test["u"]), _plain(test["i"]), test["r"])
         metrics.update(rmse=err["rmse"], mae=err["mae"])
@@ -358,7 +378,10 @@ def _publish(cur, name: str, function: str, query: str, s: dict, types: dict,
     user_type, item_type = types[s["user_col"]], types[s["item_col"]]
 
     def write_factors(cur, version):
-        for stmt in rec.factor_tables(cur, name, version, model, user_type, item_type):
+        seen = (f"SELECT uu.id AS user_id, ii.id AS item_id FROM {T}_pairs p JOIN {T}_users uu "
+                f"ON uu.code = p.u JOIN {T}_items ii ON ii.code = p.i")
+        for stmt in rec.factor_tables(cur, name, version, model, user_type, item_type,
+                                      seen_query=seen):
             cur.execute(stmt)
         ddl = generated.recommender_statements(
             name, function, version, s["user_col"], s["item_col"], user_type, item_type,

@@ -121,6 +121,18 @@ class MissingDependencyError(SqlmlError, ImportError, sqlstate="0A000", http_sta
     """An optional dependency of the called function is not installed."""
 
 
+# SQLSTATE 0A000: feature_not_supported
+class SparkUnavailableError(MissingDependencyError, sqlstate="0A000", http_status=500):
+    """Training with settings engine 'spark' where pyspark or a Java runtime is missing; the
+    message gives the install commands."""
+
+
+# SQLSTATE 58000: system_error
+class SparkJobError(SqlmlError, sqlstate="58000", http_status=502):
+    """A Spark job that failed, was cancelled or ran past max_runtime while training with
+    engine 'spark'; the message carries Spark's own error. The previous version still serves."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a user is told about one error, on every surface."""

@@ -83,8 +83,9 @@ def describe(event: Event) -> tuple[str, str]:
         what = f"{event.model}: trial {event.trial} epoch {event.epoch}{kind}"
     elif event.phase == "trial":
         what = f"{event.model}: trial {event.trial}{kind} {event.status}"
-    elif event.phase == "fit":
-        what = f"{event.model}: final fit{kind}"
+    elif event.phase == "fit":   # engine 'spark' says what its jobs are doing in status
+        what = f"{event.model}: final fit{kind}" + (f" ({event.status})" if event.status
+                                                    else "")
     else:
         what = f"{event.model}: " + {"store": "storing", "done": "done"}.get(event.phase,
                                                                              "training")

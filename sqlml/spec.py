@@ -26,6 +26,7 @@ from sqlml.catalog.generated import IDENTIFIER
 from sqlml.errors import TrainingError, did_you_mean
 
 FN = "ml_create_model"
+ENGINES = ("sqlml", "spark")
 SUPERVISED, RECOMMENDATION = "supervised", "recommendation"
 
 
@@ -295,7 +296,9 @@ SETTINGS = (
             "share of rows held out for validation", _BOTH),
     Setting("random_state", 42, Number("a non-negative integer", low=0, low_open=False,
                                        integer=True), "seed of the split and the models", _BOTH),
-    Setting("max_runtime", 300.0, POSITIVE, "seconds the whole training may take", example=60),
+    Setting("max_runtime", 300.0, POSITIVE, "seconds the whole training may take "
+            "(recommenders: read by engine 'spark', whose jobs are cancelled past it)", _BOTH,
+            example=60),
     Setting("cv_folds", 3, Number("a whole number of at least 2", low=2, low_open=False,
                                   integer=True), "cross-validation folds comparing candidates"),
     Setting("positive_class", None, ANY, "binary: the class P(positive) is of (default: "
@@ -342,6 +345,17 @@ SETTINGS = (
             "implicit recommenders: an interaction counts half per this many later ones of "
             "the user (1; 0 turns recency off)",
             _REC, example=1),
+    Setting("engine", "sqlml", Choice(ENGINES), "where the model is fitted: 'sqlml' (in this "
+            "process) or 'spark' (Apache Spark MLlib; docs/spark.md)", _BOTH),
+    Setting("spark_master", "local[*]", TEXT, "engine 'spark': the master URL (local[2], "
+            "spark://host:7077, yarn, k8s://..., sc://host:15002)", _BOTH,
+            example="local[2]"),
+    Setting("spark_workdir", None, TEXT, "engine 'spark': the directory the training data is "
+            "handed over in as Parquet, readable by Spark's executors (default: a temporary "
+            "directory); removed afterwards", _BOTH, example="/mnt/shared/sqlml"),
+    Setting("spark_conf", None, STRUCT, "engine 'spark': Spark configuration for a new session, "
+            "e.g. {'spark.executor.memory': '8g'}", _BOTH,
+            example={"spark.sql.shuffle.partitions": "8"}),
     Setting("k", 10, POSITIVE_INT, "recommenders: the cut-off of the stored ranking metrics",
             _REC, gloss="the cut-off of the stored ranking metrics"),
 )

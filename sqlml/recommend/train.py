@@ -44,16 +44,31 @@ def settings_of(raw: dict) -> dict:
     return s
 
 
+def check_columns(rel, s: dict, name: str) -> dict[str, str]:
+    """The training data's column types, once the columns the settings name are found and the
+    rating column is numeric."""
+    types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
+    wanted = [s["user_col"], s["item_col"], s["rating_col"], s["timestamp_col"]]
+    for col in [c for c in wanted if c is not None]:
+        if col not in types:
+            raise TrainingError(
+                f"{FN}: column {col!r} named in settings is not in the training data."
+                f"{did_you_mean(col, types)} Columns: {', '.join(types)}.")
+    if s["rating_col"] is not None:
+        t = types[s["rating_col"]].upper()
+        if not (t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
+                      "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "BOOLEAN")
+                or t.startswith("DECIMAL")):
+            raise TrainingError(
+                f"{FN}: rating column {s['rating_col']!r} must be numeric, got {t}. Cast it in "
+                f"the query, e.g. {s['rating_col']}::DOUBLE, or map labels to numbers.")
+    return types
+
+
 def load(cur, query: str, s: dict, name: str):
     try:
         rel = sources.relation(cur, query, FN, "training data", TrainingError)
-        types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
-        wanted = [s["user_col"], s["item_col"], s["rating_col"], s["timestamp_col"]]
-        for col in [c for c in wanted if c is not None]:
-            if col not in types:
-                raise TrainingError(
-                    f"{FN}: column {col!r} named in settings is not in the training data."
-                    f"{did_you_mean(col, types)} Columns: {', '.join(types)}.")
+        types = check_columns(rel, s, name)
         table = rel.to_arrow_table()
     except duckdb.Error as exc:
         raise TrainingError(f"{FN}: the training query for model {name!r} failed: {exc}. "
@@ -68,14 +83,6 @@ def load(cur, query: str, s: dict, name: str):
                 f"{FN}: {what} column {col!r} has {table.column(col).null_count} NULL value(s); "
                 f"every interaction needs a {what}. Filter them out (WHERE {col} IS NOT NULL) "
                 f"or fill them.")
-    if s["rating_col"] is not None:
-        t = types[s["rating_col"]].upper()
-        if not (t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-                      "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "BOOLEAN")
-                or t.startswith("DECIMAL")):
-            raise TrainingError(
-                f"{FN}: rating column {s['rating_col']!r} must be numeric, got {t}. Cast it in "
-                f"the query, e.g. {s['rating_col']}::DOUBLE, or map labels to numbers.")
     return table, types
 
 
@@ -113,6 +120,10 @@ class Interactions:
 def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict:
     started = time.perf_counter()
     s = settings_of(raw_settings)
+    if s["engine"] == "spark":   # Spark MLlib's ALS; the same stored form (docs/spark.md)
+        from sqlml.engines.spark import als
+
+        return als.train(cur, name, function, query, s)
     table, types = load(cur, query, s, name)
     data = Interactions(_column(table, s["user_col"]), _column(table, s["item_col"]),
                         _column(table, s["rating_col"]), _column(table, s["timestamp_col"]))
@@ -173,33 +184,50 @@ def _validation_metrics(s: dict, data: Interactions) -> tuple[dict, np.ndarray]:
 def _record(name: str, function: str, query: str, s: dict, types: dict, model: RecommenderModel,
             metrics: dict, data: Interactions, held: np.ndarray, started: float) -> dict:
     """The model's catalog row, its artifact included."""
+    return record_of(name, function, query, s, types, model, metrics,
+                     training_rows=len(data.users), validation_rows=int(held.sum()),
+                     fingerprint=training.fingerprint(
+                         pd.DataFrame({"user": data.users, "item": data.items}).astype(str),
+                         np.zeros(len(data.users)) if data.ratings is None else data.ratings),
+                     started=started)
+
+
+def record_of(name: str, function: str, query: str, s: dict, types: dict,
+              model: RecommenderModel, metrics: dict, *, training_rows: int,
+              validation_rows: int, fingerprint: str, started: float,
+              engine: dict | None = None) -> dict:
+    """A recommender's catalog row, its artifact included; ``engine``: where it was fitted
+    (engine 'spark': Spark's version and master), kept in its parameters."""
     blob = dumps(model)
     target = s["rating_col"] or "(interactions)"
     features = [{"name": s["user_col"], "type": types[s["user_col"]], "kind": "user",
                  "preprocessor": "id"},
                 {"name": s["item_col"], "type": types[s["item_col"]], "kind": "item",
                  "preprocessor": "id"}]
+    parameters = {"settings": s, "model": model.params, "data": model.info,
+                  "global_mean": model.global_mean}
+    if engine is not None:
+        parameters["engine"] = engine
     return {
         "name": name, "problem_type": "recommendation", "model_type": "matrix_factorization",
         "target": target, "target_type": types.get(s["rating_col"], "NULL"),
         "features": features, "excluded": [], "classes": None, "positive_class": None,
         "function_name": function, "threshold": None, "threshold_reason": None,
         "objective": "rmse" if s["feedback"] == "explicit" else "ndcg_at_k",
-        "metrics": metrics, "parameters": {"settings": s, "model": model.params,
-                                           "data": model.info,
-                                           "global_mean": model.global_mean},
-        "training_rows": len(data.users), "validation_rows": int(held.sum()),
-        "training_query": query, "data_fingerprint": training.fingerprint(
-            pd.DataFrame({"user": data.users, "item": data.items}).astype(str),
-            np.zeros(len(data.users)) if data.ratings is None else data.ratings),
+        "metrics": metrics, "parameters": parameters,
+        "training_rows": training_rows, "validation_rows": validation_rows,
+        "training_query": query, "data_fingerprint": fingerprint,
         "library_versions": training.library_versions(),
         "created_at": catalog.now(), "training_seconds": time.perf_counter() - started,
         "artifact_format": FORMAT, "artifact_sha256": artifacts.sha256(blob), "artifact": blob,
     }
 
 
-def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type):
-    """Register the factor arrays and return the statements that copy them into the catalog."""
+def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type,
+                  seen_query: str | None = None):
+    """Register the factor arrays and return the statements that copy them into the catalog;
+    ``seen_query`` (user_id, item_id rows), when given, fills the seen table in SQL instead of
+    from the model's arrays (engine 'spark': the pairs stay in DuckDB)."""
     k = model.user_factors.shape[1]
     base = generated.factor_table(name, version)
     users = pa.table({"user_id": pa.array(model.user_ids.tolist()), "bias": model.user_bias,
@@ -209,19 +237,21 @@ def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_t
                       "bias": model.item_bias, "popularity": model.popularity,
                       "factors": pa.FixedSizeListArray.from_arrays(
                           pa.array(model.item_factors.ravel()), k)})
-    owner = np.repeat(np.arange(len(model.user_ids)), np.diff(model.seen_indptr))
-    seen = pa.table({"user_id": pa.array(model.user_ids[owner].tolist()),
-                     "item_id": pa.array(model.item_ids[model.seen_items].tolist())})
     cur.register("__sqlml_users", users)
     cur.register("__sqlml_items", items)
-    cur.register("__sqlml_seen", seen)
+    seen_from = f"({seen_query})" if seen_query else "__sqlml_seen"
+    if seen_query is None:
+        owner = np.repeat(np.arange(len(model.user_ids)), np.diff(model.seen_indptr))
+        cur.register("__sqlml_seen", pa.table({
+            "user_id": pa.array(model.user_ids[owner].tolist()),
+            "item_id": pa.array(model.item_ids[model.seen_items].tolist())}))
     return [
         f"CREATE TABLE {base}_users AS SELECT user_id::{user_type} AS user_id, bias, cold, "
         f"factors::DOUBLE[{k}] AS factors FROM __sqlml_users",
         f"CREATE TABLE {base}_items AS SELECT item_id::{item_type} AS item_id, bias, "
         f"popularity, factors::DOUBLE[{k}] AS factors FROM __sqlml_items",
         f"CREATE TABLE {base}_seen AS SELECT user_id::{user_type} AS user_id, "
-        f"item_id::{item_type} AS item_id FROM __sqlml_seen",
+        f"item_id::{item_type} AS item_id FROM {seen_from}",
     ]
 
 

@@ -37,8 +37,9 @@ _PARAMETER = re.compile(r"\$\d+|\?")
 _QUALIFIED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$]*")
 
 # Clauses of CREATE MODEL after its FROM; Redshift documents this order, sqlml accepts any.
+# ENGINE is sqlml's own (settings engine): ENGINE SPARK trains on Apache Spark (docs/spark.md).
 CLAUSES = ("TARGET", "FUNCTION", "IAM_ROLE", "AUTO", "MODEL_TYPE", "PROBLEM_TYPE", "OBJECTIVE",
-           "PREPROCESSORS", "HYPERPARAMETERS", "SETTINGS")
+           "PREPROCESSORS", "HYPERPARAMETERS", "SETTINGS", "ENGINE")
 
 
 @dataclass(frozen=True)
@@ -388,6 +389,7 @@ class _CreateModel:
         self.model_type_tok: Tok | None = None
         self.auto: bool | None = None
         self.auto_tok: Tok | None = None
+        self.engine_tok: Tok | None = None
 
     def parse(self) -> Statement:
         p = self.p
@@ -533,6 +535,13 @@ class _CreateModel:
             p.punct(")", "',' or ')' in HYPERPARAMETERS DEFAULT EXCEPT (...)")
             break
 
+    def _engine(self, kw: Tok) -> None:
+        t = self.p.take()
+        engines = tuple(e.upper() for e in spec.ENGINES)
+        if t is None or t.kind not in ("word", "string") or t.text.upper() not in engines:
+            self.p.fail(t, f"{' or '.join(engines)} after ENGINE", _suggest(t, engines))
+        self.engine_tok = t
+
     def _settings(self, kw: Tok) -> None:
         p = self.p
         p.punct("(", "'(' after SETTINGS")
@@ -589,6 +598,11 @@ class _CreateModel:
                 opts[top] = self.settings.pop(top)
         if opts.get("problem_type") == "recommendation":
             self.settings.setdefault("rating_col", opts["target"])
+        if self.engine_tok is not None:
+            if "engine" in self.settings_seen:
+                p.fail(self.engine_tok, "the engine once, in ENGINE or in SETTINGS",
+                       got="ENGINE beside SETTINGS (ENGINE ...)")
+            self.settings["engine"] = self.engine_tok.text.lower()
         if self.settings:
             opts["settings"] = self.settings
         args = [quote(name), quote(source)]

@@ -138,24 +138,7 @@ def load_data(cur, req: Request) -> tuple[pa.Table, dict[str, str], str]:
     query = sources.query_of(req.source)
     try:
         rel = sources.relation(cur, query, FN, "training data", TrainingError)
-        seen: dict[str, str] = {}
-        for c in rel.columns:
-            if c.lower() in seen:
-                # A feature is found by its name, in training and in every later prediction.
-                raise TrainingError(
-                    f"{FN}: column {c!r} appears more than once in the training data (as "
-                    f"{seen[c.lower()]!r} and {c!r}); each feature needs a name of its own. "
-                    f"Rename one in the query, e.g. SELECT ..., {c} AS {c}_2.")
-            seen[c.lower()] = c
-        types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
-        # DuckDB matches column names without regard to case, and so does target := ...
-        same = [c for c in types if c.lower() == req.target.lower()]
-        if req.target not in types and len(same) == 1:
-            req.target = same[0]
-        if req.target not in types:
-            raise TrainingError(
-                f"{FN}: target column {req.target!r} is not in the training data."
-                f"{did_you_mean(req.target, types)} Columns: {', '.join(types)}.")
+        types = column_types(rel, req)
         table = rel.to_arrow_table()
     except duckdb.Error as exc:
         raise TrainingError(
@@ -166,6 +149,30 @@ def load_data(cur, req: Request) -> tuple[pa.Table, dict[str, str], str]:
             f"{FN}: the training query for model {req.name!r} returned no rows. Check its "
             f"WHERE clause, or that the table is loaded. Query: {query}")
     return table, types, query
+
+
+def column_types(rel, req: Request) -> dict[str, str]:
+    """The training data's column types, once each column has a name of its own and the target
+    is found (``req.target`` takes the column's own case)."""
+    seen: dict[str, str] = {}
+    for c in rel.columns:
+        if c.lower() in seen:
+            # A feature is found by its name, in training and in every later prediction.
+            raise TrainingError(
+                f"{FN}: column {c!r} appears more than once in the training data (as "
+                f"{seen[c.lower()]!r} and {c!r}); each feature needs a name of its own. "
+                f"Rename one in the query, e.g. SELECT ..., {c} AS {c}_2.")
+        seen[c.lower()] = c
+    types = {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)}
+    # DuckDB matches column names without regard to case, and so does target := ...
+    same = [c for c in types if c.lower() == req.target.lower()]
+    if req.target not in types and len(same) == 1:
+        req.target = same[0]
+    if req.target not in types:
+        raise TrainingError(
+            f"{FN}: target column {req.target!r} is not in the training data."
+            f"{did_you_mean(req.target, types)} Columns: {', '.join(types)}.")
+    return types
 
 
 def sample_cells(table: pa.Table, max_cells: int | None, seed: int) -> tuple[pa.Table, list]:
@@ -270,6 +277,9 @@ class _Run:
     started: float
     report: progress.Reporter
     notes: list[str] = field(default_factory=list)
+    # Another engine (engine 'spark') that trained on more rows than this process holds: the
+    # record's row counts, and parameters kept beside the estimator's (engine, Spark check).
+    stored: dict = field(default_factory=dict)
 
     @property
     def settings(self) -> dict:
@@ -364,6 +374,10 @@ def train(cur, args: list) -> dict:
     validate and refit side by side (Fitted), publish (the summary)."""
     started = time.perf_counter()
     req = parse_request(args)
+    if req.settings["engine"] == "spark":   # Spark MLlib fits, DuckDB serves (docs/spark.md)
+        from sqlml.engines.spark import supervised as on_spark
+
+        return on_spark.train(cur, req, started)
     report = progress.reporter(cur, req.name, started, req.settings["max_runtime"])
     report.emit("start")
     clash_check(cur, req)
@@ -684,6 +698,7 @@ def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chos
     blob = _stored(fitted.served)
     record = _record(run, data, problem, split, chosen, v, blob)
     record["parameters"]["profile_seconds"] = round(profiled, 6)
+    record["parameters"].update(run.stored.get("parameters", {}))
     ddl = _ddl(run, data, problem, chosen, fitted, record)
     depth_rows["model_params"] = record.pop("model_params")
     run.report.emit("store", model_type=chosen.model_type)
@@ -697,7 +712,7 @@ def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chos
         "name": req.name, "version": version, "problem_type": problem.problem_type,
         "model_type": chosen.model_type, "function": req.function,
         "objective": problem.objective, "validation_score": score,
-        "threshold": v.threshold, "training_rows": len(data.y),
+        "threshold": v.threshold, "training_rows": record["training_rows"],
         "seconds": round(time.perf_counter() - run.started, 3),
         "notes": "; ".join(run.notes) if run.notes else None,
     }
@@ -776,7 +791,12 @@ def _record(run: _Run, data: TrainingData, problem: Problem, split: Split, chose
         "created_at": catalog.now(), "training_seconds": seconds,
         "artifact_format": artifacts.FORMAT, "artifact_sha256": artifacts.sha256(blob),
         "artifact": blob,
-    }
+    } | _stored_by_engine(run)
+
+
+def _stored_by_engine(run: _Run) -> dict:
+    """What an engine other than this process adds to the record (``_Run.stored``)."""
+    return dict(run.stored.get("record", {}))
 
 
 def _ddl(run: _Run, data: TrainingData, problem: Problem, chosen: Selection, fitted: Fitted,

@@ -1,0 +1,220 @@
+"""fit_forecast: a regular panel in, quantile forecasts, their backtest and metrics out.
+
+The API fc-core builds against (docs: /work/notes/FORECAST_CONTRACT.md): the result holds only
+DataFrames, lists, dicts and scalars, stored as tables, never pickled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sqlml.errors import ForecastError
+from sqlml.forecast import backtest, checks, conformal, diagnostics, select
+from sqlml.forecast.metrics import global_metrics, scales, series_metrics
+from sqlml.forecast.series import Batch, Method, Settings
+
+
+@dataclass
+class ForecastFit:
+    forecasts: pd.DataFrame      # unique_id, ds, step, then one column per quantile
+    backtest: pd.DataFrame       # unique_id, window, step, ds, actual, then the quantiles
+    metrics: dict[str, float]
+    series_metrics: pd.DataFrame
+    methods: pd.DataFrame        # unique_id, method, season_length, notes
+    trials: list[dict[str, Any]]
+    notes: list[str]
+    diagnostics: pd.DataFrame    # unique_id, flag, detail
+    selection: str               # "global": AUTO chose one method for the panel
+    max_horizon: int
+    quantiles: list[float] = field(default_factory=list)
+
+
+def quantile_column(q: float) -> str:
+    """The column of quantile q: 0.1 -> p10, 0.5 -> p50, 0.025 -> p2_5."""
+    text = f"{round(float(q) * 100, 8):.8f}".rstrip("0").rstrip(".")
+    return "p" + text.replace(".", "_")
+
+
+def extra_methods() -> dict[str, Method]:
+    """The models beyond the baselines (statsforecast's, the global GBM): none yet."""
+    return {}
+
+
+@dataclass
+class _Run:
+    """What the stages of one fit share."""
+
+    batch: Batch
+    horizon: int
+    settings: Settings
+    columns: list[str]
+    scale: np.ndarray
+    scale_sq: np.ndarray
+    nonneg: np.ndarray
+    notes: list[str]
+    progress: Callable[[str], None]
+    season_length: int
+
+    def finish(self, sid: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Monotone quantiles (sorted per row), clipped at 0 for a non-negative history."""
+        q = np.sort(q, axis=1)
+        return np.where(self.nonneg[sid][:, None], np.maximum(q, 0.0), q)
+
+
+def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
+                 quantiles: Sequence[float] = (0.1, 0.5, 0.9), freq: str = "MS",
+                 season_length: int = 12, method: str = "auto",
+                 max_runtime: float | None = None, future: pd.DataFrame | None = None,
+                 seed: int = 0, on_progress: Callable[[str], None] | None = None) -> ForecastFit:
+    """Backtest the candidates, choose, calibrate and forecast; see the module docstring."""
+    started = time.monotonic()
+    horizon = checks.check_horizon(horizon)
+    qs = checks.check_quantiles(quantiles)
+    checks.check_method(method, season_length, max_runtime)
+    columns = [quantile_column(q) for q in qs]
+    if len(set(columns)) < len(columns):
+        raise ForecastError(f"forecast: quantiles {list(qs)!r} name the same column twice "
+                            f"({', '.join(columns)}); pass quantiles that differ by 1e-10.")
+    covariates = checks.check_panel(panel)
+    run = _prepare(panel, horizon, qs, freq, int(season_length), covariates, seed, columns,
+                   on_progress or (lambda _: None))
+    run.batch.x_future = _future(future, covariates, run.batch, horizon)
+    the_plan = backtest.plan([len(y) for y in run.batch.ys], horizon, run.batch.seasons)
+    deadline = None if max_runtime is None else started + float(max_runtime)
+    extra = extra_methods()
+    if method != "auto" and method not in extra and method not in select.BASELINES:
+        run.notes.append(f"method {method!r} is not available in this build; AUTO over the "
+                         f"baselines was used")
+    cands = select.candidates(method, len(run.batch), extra)
+    comparison = select.compare(cands, run.batch, the_plan, horizon, run.settings, run.scale,
+                                run.finish, deadline, run.progress)
+    chosen = _choose(comparison, method, run.notes, deadline)
+    return _result(run, comparison, chosen, the_plan)
+
+
+def _prepare(panel: pd.DataFrame, horizon: int, qs: tuple[float, ...], freq: str,
+             season_length: int, covariates: list[str], seed: int, columns: list[str],
+             progress: Callable[[str], None]) -> _Run:
+    frame = panel.assign(unique_id=panel["unique_id"].astype(str),
+                         ds=pd.to_datetime(panel["ds"])).sort_values(["unique_id", "ds"])
+    ids, ys, ds, xs, seasons, notes = [], [], [], [], [], []
+    for uid, part in frame.groupby("unique_id", sort=True):
+        y = part["y"].to_numpy(dtype=np.float64)
+        ids.append(str(uid))
+        ys.append(y)
+        ds.append(part["ds"].to_numpy(dtype="datetime64[ns]"))
+        if covariates:
+            xs.append(part[covariates].to_numpy(dtype=np.float64))
+        seasons.append(diagnostics.seasonality_found(y, season_length))
+        if season_length > 1 and len(y) < 2 * season_length:
+            notes.append(f"series {str(uid)!r} has {len(y)} points: too short for seasonality "
+                         f"({season_length}); seasonal models fitted without it")
+    batch = Batch(ids, ys, ds, seasons, freq, xs if covariates else None, None,
+                  tuple(covariates))
+    pairs = [scales(y, season_length) for y in ys]
+    return _Run(batch, horizon, Settings(qs, freq, seed), columns,
+                np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]),
+                np.array([bool(np.all(y >= 0)) for y in ys]), notes, progress, season_length)
+
+
+def _future(future: pd.DataFrame | None, covariates: list[str], batch: Batch,
+            horizon: int) -> list[np.ndarray] | None:
+    dates = batch.future(horizon)
+    table = checks.check_future(future, covariates, batch.ids, dates)
+    if table is None:
+        return None
+    return [table.reindex(pd.MultiIndex.from_arrays([[uid] * horizon, d]))[covariates]
+            .to_numpy(dtype=np.float64) for uid, d in zip(batch.ids, dates, strict=True)]
+
+
+def _choose(comparison: select.Comparison, method: str, notes: list[str],
+            deadline: float | None) -> select.Outcome:
+    """AUTO's pick, or the method asked for; the best baseline where it failed or where no time
+    is left for its final fit (estimated as one window's share of its backtest)."""
+    baselines = list(select.BASELINES)
+    asked = [o for o in comparison.outcomes if o.method.name == method]
+    if method == "auto":
+        best = comparison.best()
+    elif asked and asked[0].status == "ok":
+        best = asked[0]
+    else:
+        best = comparison.best(baselines)
+        if asked:
+            notes.append(f"method {method!r} {asked[0].status} ({asked[0].error or 'no time'}); "
+                         f"{best.method.name} was used instead")
+    if (deadline is not None and best.method.family != "baseline"
+            and time.monotonic() + best.seconds / 2 > deadline):
+        fallback = comparison.best(baselines)
+        notes.append(f"max_runtime left no time to refit {best.method.name}; "
+                     f"{fallback.method.name} was used instead")
+        best = fallback
+    return best
+
+
+def _final(run: _Run, chosen: select.Outcome) -> np.ndarray:
+    """(series, horizon, quantiles): the chosen method refitted on every point, calibrated by
+    the offsets of all its backtest rows."""
+    assert chosen.runs is not None
+    run.progress(f"final fit of {chosen.method.name}")
+    base = backtest.forecast(chosen.method, run.batch, run.horizon, run.settings)
+    base = conformal.base_columns(base, len(run.settings.quantiles))
+    res = conformal.scaled_residuals(chosen.runs, run.scale, len(run.settings.quantiles))
+    off = conformal.offsets(res, chosen.runs.step, run.horizon, run.settings.quantiles)
+    q = base + off[None, :, :] * run.scale[:, None, None]
+    n, h, k = q.shape
+    sid = np.repeat(np.arange(n), h)
+    return run.finish(sid, q.reshape(n * h, k)).reshape(n, h, k)
+
+
+def _result(run: _Run, comparison: select.Comparison, chosen: select.Outcome,
+            the_plan: backtest.Plan) -> ForecastFit:
+    batch, h = run.batch, run.horizon
+    q = _final(run, chosen)
+    dates = batch.future(h)
+    forecasts = pd.DataFrame({
+        "unique_id": np.repeat(batch.ids, h),
+        "ds": np.concatenate([d.to_numpy(dtype="datetime64[ns]") for d in dates]),
+        "step": np.tile(np.arange(1, h + 1), len(batch)),
+        **{c: q[:, :, j].ravel() for j, c in enumerate(run.columns)}})
+    runs = chosen.runs
+    assert runs is not None and chosen.quantiles is not None
+    ids = np.array(batch.ids, dtype=object)
+    bt = pd.DataFrame({
+        "unique_id": ids[runs.sid], "window": runs.window, "step": runs.step,
+        "ds": np.array([batch.ds[i][j] for i, j in zip(runs.sid, runs.index, strict=True)],
+                       dtype="datetime64[ns]"),
+        "actual": runs.actual,
+        **{c: chosen.quantiles[:, j] for j, c in enumerate(run.columns)}})
+    per = series_metrics(runs.sid, runs.actual, chosen.quantiles, run.settings.quantiles,
+                         run.scale, run.scale_sq, run.columns)
+    metrics = global_metrics(per)
+    per.insert(0, "unique_id", ids[per.pop("sid").to_numpy()])
+    methods, flags = _per_series(run, chosen, q)
+    notes = [*run.notes, f"backtest: {the_plan.windows} window(s) {the_plan.spacing} period(s) "
+             f"apart; AUTO's choice: {chosen.method.name} (global)"]
+    return ForecastFit(
+        forecasts=forecasts, backtest=bt, metrics=metrics, series_metrics=per,
+        methods=methods, trials=[o.trial(chosen.method.name) for o in comparison.outcomes],
+        notes=notes, diagnostics=diagnostics.frame(flags), selection="global", max_horizon=h,
+        quantiles=list(run.settings.quantiles))
+
+
+def _per_series(run: _Run, chosen: select.Outcome,
+                q: np.ndarray) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+    batch, name = run.batch, chosen.method.name
+    mid = int(np.argmin([abs(p - 0.5) for p in run.settings.quantiles]))
+    rows, flags = [], []
+    for i, (uid, y) in enumerate(zip(batch.ids, batch.ys, strict=True)):
+        used = name if len(y) >= chosen.method.min_points else "seasonal_naive"
+        note = "" if used == name else (f"{len(y)} points, fewer than {name} needs "
+                                        f"({chosen.method.min_points})")
+        rows.append((uid, used, batch.seasons[i], note))
+        flags += diagnostics.series_flags(uid, y, run.season_length, q[i, :, mid], used)
+    methods = pd.DataFrame(rows, columns=["unique_id", "method", "season_length", "notes"])
+    return methods, flags

@@ -1,0 +1,82 @@
+"""The panel as arrays, one entry per series, and the methods' common shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every method is told besides the data."""
+
+    quantiles: tuple[float, ...]
+    freq: str
+    seed: int = 0
+    n_jobs: int = 1
+
+
+@dataclass
+class Batch:
+    """Series histories (each ends at its forecast origin), with what a method may need."""
+
+    ids: list[str]
+    ys: list[np.ndarray]
+    ds: list[np.ndarray]                 # the periods of each history (datetime64[ns])
+    seasons: list[int]                   # the season length each series is fitted with
+    freq: str
+    xs: list[np.ndarray] | None = None   # covariates over the history, (n_i, k) each
+    x_future: list[np.ndarray] | None = None   # covariates over the horizon, (h, k) each
+    covariates: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.ys)
+
+    def take(self, rows: list[int], cuts: list[int], horizon: int) -> Batch:
+        """The histories of ``rows`` cut after ``cuts`` points: a backtest window's batch."""
+        xs = x_future = None
+        if self.xs is not None:
+            xs = [self.xs[r][:c] for r, c in zip(rows, cuts, strict=True)]
+            x_future = [_pad(self.xs[r][c:c + horizon], horizon)
+                        for r, c in zip(rows, cuts, strict=True)]
+        return replace(self, ids=[self.ids[r] for r in rows],
+                       ys=[self.ys[r][:c] for r, c in zip(rows, cuts, strict=True)],
+                       ds=[self.ds[r][:c] for r, c in zip(rows, cuts, strict=True)],
+                       seasons=[self.seasons[r] if c >= 2 * self.seasons[r] else 1
+                                for r, c in zip(rows, cuts, strict=True)],
+                       xs=xs, x_future=x_future)
+
+    def future(self, horizon: int) -> list[pd.DatetimeIndex]:
+        """The periods each series' forecast covers."""
+        return [future_dates(pd.Timestamp(d[-1]), horizon, self.freq) for d in self.ds]
+
+
+def _pad(x: np.ndarray, horizon: int) -> np.ndarray:
+    """A window near a short series' end has fewer future rows than the horizon: repeat the
+    last (the forecasts past the actuals are never scored)."""
+    if len(x) >= horizon or len(x) == 0:
+        return x
+    return np.vstack([x, np.repeat(x[-1:], horizon - len(x), axis=0)])
+
+
+def future_dates(end: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeIndex:
+    return pd.date_range(end, periods=horizon + 1, freq=freq)[1:]
+
+
+# A method turns a batch into base forecasts of shape (series, horizon, k): k = 1 for a point
+# forecast, k = len(quantiles) for a method that forecasts each quantile itself.
+Runner = Callable[[Batch, int, Settings], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    run: Runner
+    quantile_output: bool = False      # True: one base column per quantile
+    min_points: int = 2                # shorter series fall back to a baseline
+    family: str = "baseline"           # baseline | statistical | global
+    params: dict[str, Any] = field(default_factory=dict)

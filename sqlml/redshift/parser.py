@@ -310,6 +310,15 @@ class _Parser:
             self.what = "EXPLAIN_MODEL"
             self.i = 2
             return self._explain()
+        if (self.is_word("SELECT") and self.is_word("FORECAST", k=1) and self.is_punct("(", k=2)
+                and self.is_punct(")", k=len(self.toks) - 1)):
+            self.what = "FORECAST"
+            self.i = 3
+            name = self.model_name("a model name, e.g. SELECT FORECAST(sales_forecast)")
+            self.punct(")", "')' after the model name")
+            self.end()
+            return Statement("", "forecast", f"FROM ml_forecast({quote(name)})", 0, model=name,
+                             notices=self.notices)
         return None
 
     def _explain(self) -> Statement:
@@ -412,7 +421,11 @@ class _CreateModel:
             self.seen[t.upper] = t
             p.take()
             getattr(self, "_" + t.upper.lower())(t)
-        for required in ("TARGET", "FUNCTION"):
+        # A forecast's function is optional (Redshift's forecast models have none; sqlml names
+        # it forecast_<model>), as SELECT FORECAST(model) reads the forecasts by the model.
+        needed = ("TARGET",) if self.options.get("problem_type") == "forecast" else (
+            "TARGET", "FUNCTION")
+        for required in needed:
             if required not in self.seen:
                 p.fail(None, f"{required} <{'column' if required == 'TARGET' else 'name'}>")
         return self._compile(name, source)
@@ -478,6 +491,12 @@ class _CreateModel:
         self.auto, self.auto_tok = t.upper == "ON", kw
 
     def _model_type(self, kw: Tok) -> None:
+        t = self.p.peek()
+        if t is not None and t.kind in ("word", "string") and t.text.upper() == "FORECAST":
+            # Redshift's MODEL_TYPE FORECAST is sqlml's problem type: AUTO picks the method.
+            self.model_type_tok = self.p.take()
+            self.options["problem_type"] = "forecast"
+            return
         self.model_type_tok, self.options["model_type"] = self._mapped(
             "a model type after MODEL_TYPE", redshift.model_type)
 
@@ -589,6 +608,12 @@ class _CreateModel:
                 opts[top] = self.settings.pop(top)
         if opts.get("problem_type") == "recommendation":
             self.settings.setdefault("rating_col", opts["target"])
+        if opts.get("problem_type") == "forecast":
+            # Amazon Forecast's roles: the timestamp column (sqlml finds the one date or
+            # timestamp column), the TARGET, and every other column identifies the item.
+            self.settings.setdefault("series_cols", "*")
+            if "percentiles" in self.settings:
+                self.settings["quantiles"] = self.settings.pop("percentiles")
         if self.settings:
             opts["settings"] = self.settings
         args = [quote(name), quote(source)]

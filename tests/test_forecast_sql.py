@@ -392,3 +392,28 @@ def test_invalid_quantiles(shop, quantiles, message):
 def test_error_classes():
     assert issubclass(ForecastError, sqlml.errors.SqlmlError)
     assert issubclass(TrainingError, sqlml.errors.SqlmlError)
+
+
+def test_covariates_with_future_values_and_a_rollback(con):
+    con.execute("""CREATE TABLE s AS SELECT k AS store,
+                   (DATE '2019-01-01' + INTERVAL (m) MONTH)::DATE AS month,
+                   100 + 10 * k + m AS sales, (m % 3)::DOUBLE AS price
+                   FROM range(1, 3) a(k), range(30) c(m)""")
+    con.execute("""CREATE TABLE fut AS SELECT k AS store,
+                   (DATE '2021-07-01' + INTERVAL (m) MONTH)::DATE AS month, 1.0 AS price
+                   FROM range(1, 3) a(k), range(3) c(m)""")
+    train(con, "cov", "s", "sales", "{series_cols: 'store', horizon: 3, covariates: ['price'], "
+          "future: 'fut', method: 'naive'}", "forecast_cov")
+    features = con.execute("SELECT features FROM sqlml.model_versions WHERE name = 'cov'"
+                           ).fetchall()[0][0]
+    assert '"kind": "covariate"' in features
+    assert con.execute("SELECT count(*) FROM forecast_cov()").fetchall()[0][0] == 2 * 3
+    with pytest.raises(duckdb.Error, match=r"settings covariates \['price'\] need their future"):
+        train(con, "cov", "s", "sales", "{series_cols: 'store', covariates: ['price']}",
+              "forecast_cov")
+    train(con, "cov", "s", "sales", "{series_cols: 'store', horizon: 2, method: 'drift'}",
+          "forecast_cov")
+    assert con.execute("SELECT max(step) FROM forecast_cov()").fetchall()[0][0] == 2
+    con.execute("SELECT ml_rollback_model('cov', 1)").fetchall()
+    assert con.execute("SELECT max(step) FROM forecast_cov()").fetchall()[0][0] == 3
+    assert con.execute("SELECT max(step) FROM ml_backtest('cov')").fetchall()[0][0] == 3

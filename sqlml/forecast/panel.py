@@ -69,8 +69,9 @@ def build(frame: pd.DataFrame, s: Settings, freq: Frequency) -> Panel:
     g = frame.groupby("__series", sort=True)
     info = g.agg(first=("__i", "min"), last=("__i", "max"),
                  points=("__y", "count"), rows=("__i", "size"))
-    info["values"] = [list(v) for v in g[keys].first().itertuples(index=False)] if keys \
-        else [[] for _ in range(len(info))]
+    first = g[keys].first() if keys else None
+    info["values"] = [[] for _ in range(len(info))] if first is None else np.column_stack(
+        [first[k].to_numpy(dtype=object) for k in keys]).tolist()
     _check_points(info, s, frame, freq)
     lengths = (info["last"] - info["first"] + 1).to_numpy()
     ids = np.repeat(info.index.to_numpy(), lengths)

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from _tables import best_of
 
 import sqlml
 from sqlml.forecast.engine import fit_forecast
@@ -41,15 +42,6 @@ def panel(series: int, months: int, seed: int = 0) -> pd.DataFrame:
                                                                    freq="MS"),
                                   "units": np.maximum(np.round(y, 1), 0.0)}))
     return pd.concat(rows, ignore_index=True)
-
-
-def best(fn, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -79,9 +71,9 @@ def main() -> None:
                      method: '{args.method}'}})""").fetchall()
     sql_s = time.perf_counter() - t0
 
-    all_s = best(lambda: con.execute("SELECT count(*), sum(p50) FROM forecast_demand()")
-                 .fetchall())
-    one_s = best(lambda: con.execute("FROM forecast_demand() WHERE item = 7").fetchall())
+    all_s = best_of(5, lambda: con.execute("SELECT count(*), sum(p50) FROM forecast_demand()")
+                    .fetchall())
+    one_s = best_of(5, lambda: con.execute("FROM forecast_demand() WHERE item = 7").fetchall())
     n = con.execute("SELECT count(*) FROM forecast_demand()").fetchall()[0][0]
     print(f"panel: {args.series} series x {args.months} months, horizon {args.horizon}, "
           f"method {args.method}")

@@ -349,7 +349,7 @@ BAD = [
     ("SELECT store, month, sales FROM sales WHERE store < 3 OR month < DATE '2021-04-01'",
      "{series_cols: 'store'}",
      "series 'store=3' has 3 observed period(s); a forecast needs at least 5 per series"),
-    ("SELECT month, sales::VARCHAR AS sales FROM sales", "{}",
+    ("SELECT month, sales::VARCHAR AS sales FROM sales", "{horizon: 12}",
      "the target 'sales' of a forecast must be numeric, got VARCHAR"),
     ("SELECT store, dept, month, sales FROM sales", "{series_cols: ['store', 'dept'], horizon: 0}",
      "setting horizon must be a positive integer, got 0"),

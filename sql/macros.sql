@@ -65,6 +65,9 @@ CREATE OR REPLACE MACRO ml_show_model(model_name) AS TABLE
         UNION ALL SELECT 26, 'compiled_sql', CASE WHEN problem_type = 'recommendation'
               THEN 'pure-SQL functions ' || function_name || '_sql, ' || function_name
                    || '_rating_sql over the stored factor tables'
+              WHEN problem_type = 'forecast'
+              THEN 'pure-SQL functions ' || function_name || '(horizon := n), ' || function_name
+                   || '_backtest() over the stored forecasts'
               ELSE coalesce(parameters->>'$.compiled_sql.summary',
                             'not compiled to SQL: trained before sqlml compiled models') END FROM v
         UNION ALL   -- no rows; checks the name even when the catalog is empty

@@ -3,6 +3,8 @@ quantiles per horizon step, AUTO, metrics and errors, against hand-worked refere
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,10 @@ from sqlml.errors import ForecastError
 from sqlml.forecast import metrics
 from sqlml.forecast.conformal import conformal_quantile
 from sqlml.forecast.engine import fit_forecast, quantile_column
+from sqlml.forecast.series import Batch, Settings
+
+AIRLINE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "timeseries" / \
+    "Airline.csv"
 
 
 def monthly(values, uid="a", start="2020-01-01"):
@@ -109,25 +115,142 @@ def test_drift_and_naive_by_hand():
 def test_non_negative_history_is_never_forecast_below_zero():
     rng = np.random.default_rng(3)
     y = np.where(rng.random(48) < 0.6, 0.0, rng.poisson(3, 48).astype(float))
-    fit = fit_forecast(monthly(y), horizon=12, quantiles=[0.05, 0.5, 0.95], season_length=12)
+    fit = fit_forecast(monthly(y), horizon=12, quantiles=[0.05, 0.5, 0.95], season_length=12,
+                       method="theta")
     q = fit.forecasts[["p5", "p50", "p95"]].to_numpy()
     assert (q >= 0).all() and (np.diff(q, axis=1) >= 0).all()
     assert (fit.backtest[["p5", "p50", "p95"]].to_numpy() >= 0).all()
     assert "intermittent" in set(fit.diagnostics["flag"])
 
 
-def test_coverage_holds_on_a_held_out_synthetic_panel():
-    panel = synthetic_panel()
-    h = 12
-    last = panel.groupby("unique_id")["ds"].transform("max")
-    cut = last - pd.DateOffset(months=h)
-    train, test = panel[panel["ds"] <= cut], panel[panel["ds"] > cut]
-    fit = fit_forecast(train, horizon=h, quantiles=[0.1, 0.5, 0.9], season_length=12,
-                       method="auto")
+def split_last(panel, h):
+    cut = panel.groupby("unique_id")["ds"].transform("max") - pd.DateOffset(months=h)
+    return panel[panel["ds"] <= cut], panel[panel["ds"] > cut]
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    """A 40-series panel, its last 12 months held out, fitted by Theta (statsforecast's
+    AutoTheta, on y and on log y): the calibration is the same for every method."""
+    train, test = split_last(synthetic_panel(), 12)
+    fit = fit_forecast(train, horizon=12, quantiles=[0.1, 0.5, 0.9], season_length=12,
+                       method="theta")
+    return train, test, fit
+
+
+def test_coverage_holds_on_a_held_out_synthetic_panel(held_out):
+    _, test, fit = held_out
     joined = test.merge(fit.forecasts, on=["unique_id", "ds"])
-    assert len(joined) == len(test)
+    assert len(joined) == len(test) == len(fit.forecasts)
     inside = (joined["p10"] <= joined["y"]) & (joined["y"] <= joined["p90"])
     assert 0.70 <= inside.mean() <= 0.90
+    # the backtest's own coverage (each window calibrated on the others) is a held-out figure
+    assert 0.70 <= fit.metrics["coverage"] <= 0.90
+    assert {t["candidate"] for t in fit.trials} >= {"theta", "theta_log", "seasonal_naive"}
+    assert set(fit.methods["method"]) <= {"theta", "theta_log"}
+
+
+def test_backtest_is_rolling_origin_over_the_last_windows(held_out):
+    train, _, fit = held_out
+    bt = fit.backtest
+    # 40 series: ceil(100 / 40) = 3 windows, one horizon (12) apart, ending at the last point
+    assert sorted(bt["window"].unique()) == [1, 2, 3]
+    last = bt[bt["window"] == 3].groupby("unique_id")["ds"].max()
+    assert (last == train.groupby("unique_id")["ds"].max()).all()
+    one = bt[bt["unique_id"] == "s000"].merge(train, on=["unique_id", "ds"])
+    assert (one["actual"] == one["y"]).all() and len(one) == 36
+
+
+def test_statsforecast_called_directly_gives_our_point_forecast():
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    from sqlml.forecast.statistical import STATISTICAL
+
+    panel = synthetic_panel(n_series=1, length=60, seed=5)
+    direct = StatsForecast(models=[AutoETS(season_length=12)], freq="MS", n_jobs=1).forecast(
+        df=panel, h=6)
+    y = panel["y"].to_numpy()
+    batch = Batch(["s000"], [y], [panel["ds"].to_numpy()], [12], "MS")
+    ours = STATISTICAL["ets"].run(batch, 6, Settings((0.5,), "MS"))[0, :, 0]
+    np.testing.assert_allclose(ours, direct["AutoETS"].to_numpy(), rtol=1e-9)
+
+
+def test_global_gbm_uses_known_future_covariates(monkeypatch):
+    """A promotion adds 40 to sales in the months it runs: with the promotion calendar as a
+    covariate, the global model forecasts those months higher, by about the effect."""
+    from sqlml.forecast import gbm
+
+    monkeypatch.setattr(gbm, "MAX_ITER", 40)     # 6 windows x 3 quantiles: keep each fit short
+    rng = np.random.default_rng(1)
+    parts, future = [], []
+    for i in range(24):
+        promo = (rng.random(60) < 0.25).astype(float)
+        y = 100 + 10 * np.sin(np.arange(60) * np.pi / 6) + 40 * promo + rng.normal(0, 3, 60)
+        part = monthly(y, uid=f"s{i:02d}").assign(promo=promo)
+        parts.append(part.iloc[:54])
+        future.append(part.iloc[54:][["unique_id", "ds", "promo"]])
+    panel, fut = pd.concat(parts), pd.concat(future)
+    fit = fit_forecast(panel, horizon=6, quantiles=[0.1, 0.5, 0.9], season_length=12,
+                       method="gbm", future=fut)
+    joined = fit.forecasts.merge(fut, on=["unique_id", "ds"])
+    lift = joined.groupby("promo")["p50"].mean()
+    assert 25 < lift[1.0] - lift[0.0] < 55
+    assert set(fit.methods["method"]) == {"gbm"}
+    assert fit.trials[-1]["params"]["strategy"] == "direct"
+    q = fit.forecasts[["p10", "p50", "p90"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+
+
+def test_max_runtime_falls_back_to_the_baselines_and_records_every_candidate():
+    fit = fit_forecast(synthetic_panel(n_series=3, length=40), horizon=6, season_length=12,
+                       max_runtime=1e-6)
+    status = {t["candidate"]: t["status"] for t in fit.trials}
+    assert set(status) == {"naive", "seasonal_naive", "drift", "theta", "theta_log", "ets",
+                           "ets_log", "arima"}     # 3 series: too few for the global model
+    assert {status[c] for c in ("theta", "ets", "arima")} == {"skipped_max_runtime"}
+    assert fit.methods["method"].iloc[0] in {"naive", "seasonal_naive", "drift"}
+    assert "chosen" in {status[c] for c in ("naive", "seasonal_naive", "drift")}
+
+
+def test_short_series_and_flat_forecasts_are_diagnosed():
+    seasonal = 50 + 10 * np.sin(np.arange(40) * np.pi / 6) + np.arange(40) % 3
+    panel = pd.concat([monthly(np.arange(8.0) + 1, "short"), monthly(np.full(30, 4.0), "flat"),
+                       monthly(seasonal, "s000")])
+    fit = fit_forecast(panel, horizon=4, season_length=12, method="seasonal_naive")
+    flags = set(zip(fit.diagnostics["unique_id"], fit.diagnostics["flag"], strict=True))
+    assert ("short", "too_short_for_seasonality") in flags
+    assert ("flat", "flat_forecast") in flags
+    seasons = dict(zip(fit.methods["unique_id"], fit.methods["season_length"], strict=True))
+    assert seasons == {"short": 1, "flat": 1, "s000": 12}
+    assert any("'short' has 8 points: too short for seasonality" in n for n in fit.notes)
+
+
+@pytest.mark.slow
+def test_airline_auto_beats_seasonal_naive_on_the_last_24_months():
+    if not AIRLINE.exists():
+        pytest.skip(f"{AIRLINE} is absent (../shared/data)")
+    from statsforecast.models import SeasonalNaive
+
+    df = pd.read_csv(AIRLINE)
+    panel = monthly(df["Passengers"].to_numpy(), uid="airline", start="1949-01-01")
+    train, test = panel.iloc[:-24], panel.iloc[-24:]
+    y, actual = train["y"].to_numpy(), test["y"].to_numpy()
+    scale = np.mean(np.abs(y[12:] - y[:-12]))
+
+    def scaled_pinball(p10, p50, p90):
+        return np.mean([metrics.pinball(actual, p, q).mean()
+                        for p, q in ((p10, 0.1), (p50, 0.5), (p90, 0.9))]) / scale
+
+    # seasonal naive as statsforecast computes it, with its 80% interval as P10..P90
+    ref = SeasonalNaive(season_length=12).forecast(y=y, h=24, level=[80])
+    naive_loss = scaled_pinball(ref["lo-80"], ref["mean"], ref["hi-80"])
+    fit = fit_forecast(train, horizon=24, quantiles=[0.1, 0.5, 0.9], season_length=12)
+    f = fit.forecasts
+    auto_loss = scaled_pinball(f["p10"].to_numpy(), f["p50"].to_numpy(), f["p90"].to_numpy())
+    assert auto_loss < naive_loss
+    inside = np.mean((f["p10"].to_numpy() <= actual) & (actual <= f["p90"].to_numpy()))
+    assert 0.6 <= inside <= 1.0
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from sqlml.forecast.baselines import seasonal_naive
 from sqlml.forecast.series import Batch, Method, Settings
@@ -34,7 +35,7 @@ class Plan:
 def plan(lengths: list[int], horizon: int, seasons: list[int]) -> Plan:
     windows = int(np.clip(math.ceil(TARGET_RESIDUALS / max(len(lengths), 1)), 1, MAX_WINDOWS))
     typical = int(np.median(lengths))
-    first = max(8, 3 * int(np.median(seasons)))
+    first = max(8, 3 * int(np.median(seasons)), typical // 2)
     spacing = horizon
     if windows > 1:
         spacing = int(np.clip((typical - horizon - first) // (windows - 1), 1, horizon))
@@ -77,9 +78,22 @@ def run(method: Method, batch: Batch, the_plan: Plan, horizon: int,
     return Runs(sid, window, step, index_, actual, np.vstack(cols[5]))
 
 
+_CONTROLLER: list[ThreadpoolController] = []
+
+
 def forecast(method: Method, batch: Batch, horizon: int, settings: Settings) -> np.ndarray:
     """The method's base forecasts, (series, horizon, k); a series shorter than the method's
-    minimum gets the seasonal naive forecast (in every column) instead."""
+    minimum gets the seasonal naive forecast (in every column) instead. OpenMP and BLAS run
+    ``settings.n_jobs`` threads (1 by default): the boosting's OpenMP threads only wait on each
+    other on a busy machine (20x slower on 2 shared cores), and the statistical models make
+    thousands of small BLAS calls."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    with _CONTROLLER[0].limit(limits=settings.n_jobs):
+        return _forecast(method, batch, horizon, settings)
+
+
+def _forecast(method: Method, batch: Batch, horizon: int, settings: Settings) -> np.ndarray:
     k = len(settings.quantiles) if method.quantile_output else 1
     short = [i for i, y in enumerate(batch.ys) if len(y) < method.min_points]
     if not short:

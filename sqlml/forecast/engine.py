@@ -42,8 +42,12 @@ def quantile_column(q: float) -> str:
 
 
 def extra_methods() -> dict[str, Method]:
-    """The models beyond the baselines (statsforecast's, the global GBM): none yet."""
-    return {}
+    """The models beyond the baselines, cheapest first (AUTO's order when time is short)."""
+    from sqlml.forecast.gbm import GBM
+    from sqlml.forecast.statistical import STATISTICAL
+
+    order = ("theta", "theta_log", "ets", "ets_log", "gbm", "arima")
+    return {name: GBM if name == "gbm" else STATISTICAL[name] for name in order}
 
 
 @dataclass
@@ -138,11 +142,12 @@ def _choose(comparison: select.Comparison, method: str, notes: list[str],
     """AUTO's pick, or the method asked for; the best baseline where it failed or where no time
     is left for its final fit (estimated as one window's share of its backtest)."""
     baselines = list(select.BASELINES)
-    asked = [o for o in comparison.outcomes if o.method.name == method]
+    names = select.variants(method)
+    asked = [o for o in comparison.outcomes if o.method.name in names]
     if method == "auto":
         best = comparison.best()
-    elif asked and asked[0].status == "ok":
-        best = asked[0]
+    elif any(o in comparison.ok() for o in asked):
+        best = comparison.best(names)
     else:
         best = comparison.best(baselines)
         if asked:

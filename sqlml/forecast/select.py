@@ -95,9 +95,14 @@ def candidates(method: str, n_series: int, extra: dict[str, Method]) -> list[Met
     out = list(BASELINES.values())
     if method == "auto":
         out += [m for m in extra.values() if m.family != "global" or n_series >= GLOBAL_MIN]
-    elif method not in BASELINES and method in extra:
-        out.append(extra[method])
+    elif method not in BASELINES:
+        out += [m for name, m in extra.items() if name in variants(method)]
     return out
+
+
+def variants(method: str) -> list[str]:
+    """The candidates a method name stands for: itself, and its log variant."""
+    return [method, f"{method}_log"]
 
 
 GLOBAL_MIN = 20     # AUTO tries the global model on panels of at least this many series

@@ -229,7 +229,8 @@ def test_redshift_create_model_forecast_and_select_forecast(shop):
         results = sqlml.execute(con, """
             CREATE MODEL rs_fc FROM (SELECT store, month, sales FROM sales WHERE dept = 1)
             TARGET sales IAM_ROLE default AUTO ON MODEL_TYPE FORECAST
-            SETTINGS (S3_BUCKET 'bucket', HORIZON 6, FREQUENCY 'M', PERCENTILES '0.25,0.5,0.75');
+            SETTINGS (S3_BUCKET 'bucket', HORIZON 6, FREQUENCY 'M', PERCENTILES '0.25,0.5,0.75',
+                      METHOD 'drift');
             SELECT FORECAST(rs_fc);""")
     assert results[0].rows[0][results[0].columns.index("function")] == "forecast_rs_fc"
     assert results[1].columns == ["series", "period", "step", "quantile", "forecast"]

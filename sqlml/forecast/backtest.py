@@ -12,7 +12,8 @@ no window left gets one, from its first 3 points, scored on the steps it has.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -58,24 +59,28 @@ class Runs:
     index: np.ndarray      # position of the actual in its series
     actual: np.ndarray
     base: np.ndarray       # (rows, k): the method's base forecasts
+    # series index -> the model its last window fitted (methods with a forward step only)
+    models: dict[int, Any] = field(default_factory=dict)
 
 
 def run(method: Method, batch: Batch, the_plan: Plan, horizon: int,
         settings: Settings) -> Runs:
     cols: list[list[np.ndarray]] = [[] for _ in range(6)]
-    for w, pairs in the_plan.cuts.items():
-        rows = [i for i, _ in pairs]
-        cuts = [c for _, c in pairs]
-        base = forecast(method, batch.take(rows, cuts, horizon), horizon, settings)
+    models: dict[int, Any] = {}
+    for w, pairs in the_plan.cuts.items():       # windows in order: the last one's models stay
+        window = batch.take([i for i, _ in pairs], [c for _, c in pairs], horizon)
+        base = forecast(method, window, horizon, settings)
         for k, (i, c) in enumerate(pairs):
+            if window.states is not None:
+                models[i] = window.states[k]
             steps = min(horizon, len(batch.ys[i]) - c)
             index = np.arange(c, c + steps)
             for col, part in zip(cols, (np.full(steps, i), np.full(steps, w),
                                         np.arange(1, steps + 1), index, batch.ys[i][index],
                                         base[k, :steps, :]), strict=True):
                 col.append(part)
-    sid, window, step, index_, actual = (np.concatenate(c) for c in cols[:5])
-    return Runs(sid, window, step, index_, actual, np.vstack(cols[5]))
+    sid, window_, step, index_, actual = (np.concatenate(c) for c in cols[:5])
+    return Runs(sid, window_, step, index_, actual, np.vstack(cols[5]), models)
 
 
 _CONTROLLER: list[ThreadpoolController] = []
@@ -87,10 +92,33 @@ def forecast(method: Method, batch: Batch, horizon: int, settings: Settings) -> 
     ``settings.n_jobs`` threads (1 by default): the boosting's OpenMP threads only wait on each
     other on a busy machine (20x slower on 2 shared cores), and the statistical models make
     thousands of small BLAS calls."""
+    with _threads(settings.n_jobs):
+        return _forecast(method, batch, horizon, settings)
+
+
+def _threads(n: int) -> Any:
     if not _CONTROLLER:
         _CONTROLLER.append(ThreadpoolController())
-    with _CONTROLLER[0].limit(limits=settings.n_jobs):
-        return _forecast(method, batch, horizon, settings)
+    return _CONTROLLER[0].limit(limits=n)
+
+
+def final_forecast(method: Method, runs: Runs, batch: Batch, horizon: int,
+                   settings: Settings) -> np.ndarray:
+    """The forecast from every point: by the method's forward step from the models of its last
+    backtest window where it has them (no second fit), else fitted afresh."""
+    have = [i for i in range(len(batch)) if runs.models.get(i) is not None]
+    if method.forward is None or not have:
+        return forecast(method, batch, horizon, settings)
+    k = len(settings.quantiles) if method.quantile_output else 1
+    out = np.empty((len(batch), horizon, k))
+    rest = [i for i in range(len(batch)) if i not in set(have)]
+    if rest:
+        out[rest] = forecast(method, batch.subset(rest), horizon, settings)
+    sub = batch.subset(have)
+    sub.states = [runs.models[i] for i in have]
+    with _threads(settings.n_jobs):
+        out[have] = method.forward(sub, horizon, settings)
+    return out
 
 
 def _forecast(method: Method, batch: Batch, horizon: int, settings: Settings) -> np.ndarray:
@@ -98,12 +126,14 @@ def _forecast(method: Method, batch: Batch, horizon: int, settings: Settings) ->
     short = [i for i, y in enumerate(batch.ys) if len(y) < method.min_points]
     if not short:
         return method.run(batch, horizon, settings)
-    out = np.repeat(seasonal_naive(batch.take(short, [len(batch.ys[i]) for i in short], 0),
-                                   horizon, settings), k, axis=2)
     full = np.empty((len(batch), horizon, k))
-    full[short] = out
+    full[short] = np.repeat(seasonal_naive(batch.subset(short), horizon, settings), k, axis=2)
     rest = [i for i in range(len(batch)) if i not in set(short)]
     if rest:
-        full[rest] = method.run(batch.take(rest, [len(batch.ys[i]) for i in rest], 0),
-                                horizon, settings)
+        sub = batch.subset(rest)
+        full[rest] = method.run(sub, horizon, settings)
+        if sub.states is not None:
+            batch.states = [None] * len(batch)
+            for j, i in enumerate(rest):
+                batch.states[i] = sub.states[j]
     return full

@@ -167,7 +167,8 @@ def _final(run: _Run, chosen: select.Outcome) -> np.ndarray:
     the offsets of all its backtest rows."""
     assert chosen.runs is not None
     run.progress(f"final fit of {chosen.method.name}")
-    base = backtest.forecast(chosen.method, run.batch, run.horizon, run.settings)
+    base = backtest.final_forecast(chosen.method, chosen.runs, run.batch, run.horizon,
+                                   run.settings)
     base = conformal.base_columns(base, len(run.settings.quantiles))
     res = conformal.scaled_residuals(chosen.runs, run.scale, len(run.settings.quantiles))
     off = conformal.offsets(res, chosen.runs.step, run.horizon, run.settings.quantiles)

@@ -101,8 +101,8 @@ def candidates(method: str, n_series: int, extra: dict[str, Method]) -> list[Met
 
 
 def variants(method: str) -> list[str]:
-    """The candidates a method name stands for: itself, and its log variant."""
-    return [method, f"{method}_log"]
+    """The candidates a method name stands for (the log variants are AUTO's)."""
+    return [method]
 
 
 GLOBAL_MIN = 20     # AUTO tries the global model on panels of at least this many series

@@ -32,6 +32,9 @@ class Batch:
     xs: list[np.ndarray] | None = None   # covariates over the history, (n_i, k) each
     x_future: list[np.ndarray] | None = None   # covariates over the horizon, (h, k) each
     covariates: tuple[str, ...] = ()
+    # A method that can forecast again from its fitted models (statsforecast's forward) leaves
+    # them here, one per series (None where it fell back), for the final forecast to reuse.
+    states: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ys)
@@ -48,7 +51,16 @@ class Batch:
                        ds=[self.ds[r][:c] for r, c in zip(rows, cuts, strict=True)],
                        seasons=[self.seasons[r] if c >= 2 * self.seasons[r] else 1
                                 for r, c in zip(rows, cuts, strict=True)],
-                       xs=xs, x_future=x_future)
+                       xs=xs, x_future=x_future, states=None)
+
+    def subset(self, rows: list[int]) -> Batch:
+        """The series ``rows`` whole, with their future covariates and fitted models."""
+        def pick(values: list[Any] | None) -> list[Any] | None:
+            return None if values is None else [values[r] for r in rows]
+
+        return replace(self, ids=[self.ids[r] for r in rows], ys=[self.ys[r] for r in rows],
+                       ds=[self.ds[r] for r in rows], seasons=[self.seasons[r] for r in rows],
+                       xs=pick(self.xs), x_future=pick(self.x_future), states=pick(self.states))
 
     def future(self, horizon: int) -> list[pd.DatetimeIndex]:
         """The periods each series' forecast covers."""
@@ -80,3 +92,6 @@ class Method:
     min_points: int = 2                # shorter series fall back to a baseline
     family: str = "baseline"           # baseline | statistical | global
     params: dict[str, Any] = field(default_factory=dict)
+    # Forecast the batch's whole histories from the models a backtest window fitted (in
+    # batch.states), instead of fitting again: the final forecast of a statistical model.
+    forward: Runner | None = None

@@ -418,3 +418,10 @@ def test_covariates_with_future_values_and_a_rollback(con):
     con.execute("SELECT ml_rollback_model('cov', 1)").fetchall()
     assert con.execute("SELECT max(step) FROM forecast_cov()").fetchall()[0][0] == 3
     assert con.execute("SELECT max(step) FROM ml_backtest('cov')").fetchall()[0][0] == 3
+
+
+def test_the_method_setting_offers_the_engines_methods():
+    from sqlml import spec
+    from sqlml.forecast import checks
+
+    assert ("auto", *spec.FORECAST_METHODS) == checks.METHODS

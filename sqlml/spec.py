@@ -366,6 +366,8 @@ SETTINGS = (
             "length; 'auto' infers it from the timestamps", _FC, example="month"),
     Setting("time_format", None, TEXT, "forecasts: the strptime format of a text time "
             "column, e.g. '%Y %b' for '1982 Apr'", _FC, example="%Y %b"),
+    Setting("time_zone", "UTC", TEXT, "forecasts: the zone a TIMESTAMPTZ time column is read "
+            "in, so that days and months follow its calendar (e.g. 'America/New_York')", _FC),
     Setting("duplicates", "aggregate", Choice(("aggregate", "refuse")), "forecasts: rows of "
             "one series and period are summed (covariates averaged) with a note, or refused",
             _FC),

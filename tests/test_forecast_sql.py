@@ -296,6 +296,16 @@ def test_timestamptz_and_text_dates(con):
     train(con, "tz", "tz", "y", "{horizon: 2, method: 'naive'}", "forecast_tz")
     assert con.execute("SELECT typeof(t) FROM forecast_tz() LIMIT 1").fetchall()[0][0] \
         == "TIMESTAMP WITH TIME ZONE"
+    # Local midnights across the switch to daylight saving time are one day apart (23 hours in
+    # UTC): the periods are read, and given back, in settings time_zone.
+    con.execute("CREATE TABLE dst AS SELECT timezone('America/New_York', TIMESTAMP '2024-03-01' "
+                "+ INTERVAL (i) DAY) AS t, 5.0 + i % 7 AS y FROM range(20) r(i)")
+    with pytest.raises(duckdb.Error, match="irregular for frequency 'day': 2024-03-10 05:00:00"):
+        train(con, "dst", "dst", "y", "{horizon: 2, method: 'naive'}", "forecast_dst")
+    train(con, "dst", "dst", "y", "{horizon: 2, method: 'naive', "
+          "time_zone: 'America/New_York'}", "forecast_dst")
+    assert [str(r[0]) for r in con.execute("SELECT t FROM forecast_dst() ORDER BY t").fetchall()
+            ] == ["2024-03-21 04:00:00+00:00", "2024-03-22 04:00:00+00:00"]
     con.execute("CREATE TABLE txt AS SELECT strftime(DATE '1981-01-01' + INTERVAL (i) MONTH, "
                 "'%Y %b') AS month, 100 + i AS y FROM range(24) r(i)")
     with pytest.raises(duckdb.Error) as info:

@@ -387,6 +387,7 @@ class ForecastShape:
     quantiles: tuple[float, ...]
     columns: tuple[str, ...]                   # each quantile's column: p10, p50, p90, p2_5
     horizon: int
+    zone: str = "UTC"                          # TIMESTAMPTZ: the zone periods are stored in
 
 
 def _series_columns(shape: ForecastShape, alias: str) -> list[str]:
@@ -398,7 +399,8 @@ def _series_columns(shape: ForecastShape, alias: str) -> list[str]:
 
 
 def _time_column(shape: ForecastShape, column: str) -> str:
-    expr = {"DATE": f"{column}::DATE", "TIMESTAMPTZ": f"timezone('UTC', {column})"}.get(
+    expr = {"DATE": f"{column}::DATE",
+            "TIMESTAMPTZ": f"timezone({literal(shape.zone)}, {column})"}.get(
         shape.time_type, column)
     return f"{expr} AS {quote(shape.time_col)}"
 

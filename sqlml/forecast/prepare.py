@@ -5,7 +5,8 @@
 duplicate. Every check here names the column, the series or the period it is about, the rule,
 and the remedy. The rules (``docs/forecasting.md``):
 
-- the time column is a DATE, TIMESTAMP or TIMESTAMPTZ (kept in UTC), or text with a
+- the time column is a DATE, TIMESTAMP or TIMESTAMPTZ (read as wall time in settings
+  time_zone, so that days and months follow its calendar across daylight saving), or text with a
   ``time_format``;
 - the frequency is inferred from the most common step between a series' periods (hour, day,
   week, month, quarter, year), or given; a step that is not a whole number of periods is an
@@ -47,6 +48,7 @@ class Settings:
     quantiles: list[float]
     frequency: str
     time_format: str | None
+    time_zone: str
     duplicates: str
     fill: str
     method: str
@@ -100,7 +102,8 @@ def settings_of(raw: dict) -> Settings:
     return Settings(
         time_col=s["time_col"], series_cols=_names(s["series_cols"], "series_cols"),
         horizon=s["horizon"], quantiles=quantiles_of(s["quantiles"]),
-        frequency=s["frequency"], time_format=s["time_format"], duplicates=s["duplicates"],
+        frequency=s["frequency"], time_format=s["time_format"], time_zone=s["time_zone"],
+        duplicates=s["duplicates"],
         fill=s["fill"], method=s["method"], covariates=covariates, future=s["future"],
         max_runtime=float(s["max_runtime"]), random_state=s["random_state"])
 
@@ -113,6 +116,7 @@ class Columns:
     time_type: str           # the time column's DuckDB type as read
     output_type: str         # the type the generated function gives it back in
     target_type: str
+    zone: str = "UTC"        # TIMESTAMPTZ: settings time_zone, in which periods are read
 
 
 def _require(col: str, types: dict, what: str, where: str) -> None:
@@ -205,11 +209,12 @@ def _time_types(rel, s: Settings, t: str) -> tuple[str, str]:
         f"for a year number, or to_timestamp({col}) for seconds since 1970.")
 
 
-def time_expression(col: str, kind: str, fmt: str | None) -> str:
-    """SQL reading the time column as a naive TIMESTAMP (TIMESTAMPTZ in UTC)."""
+def time_expression(col: str, kind: str, fmt: str | None, zone: str = "UTC") -> str:
+    """SQL reading the time column as a naive TIMESTAMP (a TIMESTAMPTZ as wall time in
+    ``zone``)."""
     c = quote(col)
     if kind == "TIMESTAMPTZ":
-        return f"timezone('UTC', {c})"
+        return f"timezone({_literal(zone)}, {c})"
     if kind == "VARCHAR":
         return f"try_strptime({c}, {_literal(fmt or '')})"
     return f"{c}::TIMESTAMP"
@@ -230,10 +235,12 @@ def read_rows(cur, query: str, s: Settings, target: str | None, name: str,
             s = resolve(s, {c: str(t) for c, t in zip(rel.columns, rel.types, strict=True)},
                         target)
         cols = check_columns(rel, s, target, what)
+        if cols.time_type == "TIMESTAMPTZ":
+            cols.zone = s.time_zone
         assert s.time_col is not None
         series = [f"{quote(c)}::VARCHAR AS {quote('__s' + str(i))}"
                   for i, c in enumerate(s.series_cols)]
-        when = time_expression(s.time_col, cols.time_type, s.time_format)
+        when = time_expression(s.time_col, cols.time_type, s.time_format, cols.zone)
         select = ", ".join([*series, f"{when} AS __time",
                             f"{quote(s.time_col)} IS NULL AS __time_null",
                             f"{quote(s.time_col)}::VARCHAR AS __raw",

@@ -49,7 +49,7 @@ def train(cur, name: str, function: str, query: str, target: str, raw_settings: 
         series_cols=tuple((c, cols.types[c]) for c in s.series_cols), time_col=s.time,
         time_type=cols.output_type, quantiles=tuple(fit.quantiles),
         columns=tuple(engine.quantile_column(q) for q in fit.quantiles),
-        horizon=fit.max_horizon)
+        horizon=fit.max_horizon, zone=cols.zone)
     chosen = next((t["candidate"] for t in fit.trials if t["status"] == "chosen"), s.method)
     notes = [*pnl.notes, *fit.notes]
     record = _record(name, function, query, target, s, cols, freq, pnl, fit, shape, chosen,
@@ -149,7 +149,7 @@ def _parameters(s: prepare.Settings, cols: prepare.Columns, freq: periods.Freque
             "anchor": freq.anchor, "season_length": freq.season_length,
             "selection": fit.selection, "max_horizon": fit.max_horizon,
             "quantiles": list(shape.quantiles), "columns": list(shape.columns),
-            "time_type": cols.time_type, "output_type": cols.output_type,
+            "time_type": cols.time_type, "output_type": cols.output_type, "zone": cols.zone,
             "series_types": dict(shape.series_cols)}
 
 
@@ -189,5 +189,5 @@ def macros_for_version(name: str, row: dict) -> list[str]:
     shape = generated.ForecastShape(
         series_cols=tuple(p["series_types"].items()), time_col=p["settings"]["time_col"],
         time_type=p["output_type"], quantiles=tuple(p["quantiles"]),
-        columns=tuple(p["columns"]), horizon=int(p["max_horizon"]))
+        columns=tuple(p["columns"]), horizon=int(p["max_horizon"]), zone=p.get("zone", "UTC"))
     return generated.forecast_statements(name, row["function_name"], row["version"], shape)

@@ -171,6 +171,13 @@ def _train(cur, args: list) -> dict:
     settings = training.as_dict(given["settings"], "settings")
     if kind == "recommendation":
         return recommend_train.train(cur, name, function, query, settings)
+    for key in ("model_type", "objective"):
+        if str(given[key] or "auto").lower() != "auto":
+            raise TrainingError(
+                f"ml_create_model: {key} {given[key]!r} does not apply to a forecast model, "
+                f"which AUTO chooses by scaled pinball loss over its backtest. Leave {key} out, "
+                f"and name a method with settings := {{method: 'ets'}} (naive, seasonal_naive, "
+                f"drift, ets, arima, theta, gbm).")
     if not isinstance(given["target"], str) or not given["target"]:
         raise TrainingError(
             f"ml_create_model: a forecast model needs target naming the numeric column to "

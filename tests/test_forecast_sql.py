@@ -400,6 +400,15 @@ def test_invalid_quantiles(shop, quantiles, message):
     assert message in str(info.value)
 
 
+def test_model_type_does_not_apply_to_forecasts(shop):
+    con, _, _ = shop
+    with pytest.raises(duckdb.Error) as info:
+        con.execute("SELECT ml_create_model('bad', 'sales', target := 'sales', problem_type := "
+                    "'forecast', model_type := 'linear', settings := {series_cols: '*'})")
+    assert ("model_type 'linear' does not apply to a forecast model, which AUTO chooses by "
+            "scaled pinball loss over its backtest") in str(info.value)
+
+
 def test_error_classes():
     assert issubclass(ForecastError, sqlml.errors.SqlmlError)
     assert issubclass(TrainingError, sqlml.errors.SqlmlError)

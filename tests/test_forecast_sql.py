@@ -313,6 +313,7 @@ def test_timestamptz_and_text_dates(con):
     assert ("time column 'month' is text (first value '1981 Jan'); a text date needs settings "
             "time_format") in str(info.value)
     assert "'1982 Apr' needs time_format: '%Y %b'" in str(info.value)
+    assert "'1981 Jan' reads with time_format: '%Y %b'." in str(info.value)
     train(con, "txt", "txt", "y", "{time_col: 'month', horizon: 3, time_format: '%Y %b', "
           "method: 'naive'}", "forecast_txt")
     assert con.execute("SELECT month FROM forecast_txt() ORDER BY month LIMIT 1"

@@ -20,6 +20,7 @@ and the remedy. The rules (``docs/forecasting.md``):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import duckdb
 import pandas as pd
@@ -196,17 +197,36 @@ def _time_types(rel, s: Settings, t: str) -> tuple[str, str]:
         first = rel.filter(f"{quote(col)} IS NOT NULL").limit(1).fetchall()
         value = first[0][0] if first else None
         if s.time_format is None:
+            fits = _format_of(value)
+            hint = f" {value!r} reads with time_format: {fits!r}." if fits else ""
             raise TrainingError(
                 f"{FN}: time column {col!r} is text (first value {value!r}); a text date needs "
                 f"settings time_format, the strptime format it is written in: for example "
-                f"'1982 Apr' needs time_format: '%Y %b', '2024-03-01' '%Y-%m-%d'. Or cast it "
-                f"in the query ({col}::DATE).")
+                f"'1982 Apr' needs time_format: '%Y %b', '2024-03-01' '%Y-%m-%d'.{hint} Or cast "
+                f"it in the query ({col}::DATE).")
         timed = any(d in s.time_format for d in ("%H", "%I", "%M", "%S", "%f", "%p"))
         return "VARCHAR", "TIMESTAMP" if timed else "DATE"
     raise TrainingError(
         f"{FN}: time column {col!r} must be a DATE, TIMESTAMP or TIMESTAMPTZ (or text with "
         f"settings time_format), got {t}. Convert it in the query, e.g. make_date({col}, 1, 1) "
         f"for a year number, or to_timestamp({col}) for seconds since 1970.")
+
+
+# Formats tried on a text time column's first value to suggest one (strptime codes, which
+# Python and DuckDB share).
+FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y %b", "%b %Y", "%Y %B", "%B %Y", "%Y/%m/%d", "%Y/%m",
+           "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%Y%m%d", "%Y%m", "%Y-%m-%d %H:%M:%S",
+           "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y")
+
+
+def _format_of(value) -> str | None:
+    for fmt in FORMATS:
+        try:
+            datetime.strptime(str(value), fmt)
+        except ValueError:
+            continue
+        return fmt
+    return None
 
 
 def time_expression(col: str, kind: str, fmt: str | None, zone: str = "UTC") -> str:

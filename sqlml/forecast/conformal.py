@@ -18,6 +18,24 @@ import numpy as np
 from sqlml.forecast.backtest import Runs
 
 MIN_RESIDUALS = 30
+SHRINK = 6          # pseudo-rows pulling a series' error level toward the panel's typical one
+ADAPTIVE = True
+
+
+def norms(runs: Runs, scale: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Each series' error level: the mean absolute error of the method's (middle) base forecast
+    over its backtest rows, shrunk toward the panel's median error-to-scale ratio by SHRINK
+    pseudo-rows; a series without rows gets that median ratio times its scale."""
+    if not ADAPTIVE:
+        return scale
+    rows = np.ones(len(runs.sid), bool) if rows is None else rows
+    mid = runs.base[:, runs.base.shape[1] // 2]
+    n = np.bincount(runs.sid[rows], minlength=len(scale)).astype(float)
+    total = np.bincount(runs.sid[rows], np.abs(runs.actual - mid)[rows], minlength=len(scale))
+    ratio = total[n > 0] / n[n > 0] / scale[n > 0]
+    typical = float(np.median(ratio)) if len(ratio) else 1.0
+    level = (total + SHRINK * typical * scale) / (n + SHRINK)
+    return np.maximum(level, 1e-3 * scale)
 
 
 def conformal_quantile(values: np.ndarray, q: float) -> float:
@@ -60,13 +78,14 @@ def calibrated_backtest(runs: Runs, scale: np.ndarray, horizon: int,
                         quantiles: tuple[float, ...]) -> np.ndarray:
     """The backtest's quantile forecasts, each window calibrated on the other windows only
     (on all of them where there is one window), so that their coverage is a held-out figure."""
-    res = scaled_residuals(runs, scale, len(quantiles))
     base = base_columns(runs.base, len(quantiles))
     out = np.empty_like(base)
     windows = np.unique(runs.window)
     for w in windows:
         mine = runs.window == w
         other = ~mine if len(windows) > 1 else mine
+        level = norms(runs, scale, other)
+        res = scaled_residuals(runs, level, len(quantiles))
         off = offsets(res[other], runs.step[other], horizon, quantiles)
-        out[mine] = base[mine] + off[runs.step[mine] - 1] * scale[runs.sid[mine]][:, None]
+        out[mine] = base[mine] + off[runs.step[mine] - 1] * level[runs.sid[mine]][:, None]
     return out

@@ -115,7 +115,7 @@ def _prepare(panel: pd.DataFrame, horizon: int, qs: tuple[float, ...], freq: str
         ds.append(part["ds"].to_numpy(dtype="datetime64[ns]"))
         if covariates:
             xs.append(part[covariates].to_numpy(dtype=np.float64))
-        seasons.append(diagnostics.seasonality_found(y, season_length))
+        seasons.append(season_length if len(y) >= 2 * season_length else 1)
         if season_length > 1 and len(y) < 2 * season_length:
             notes.append(f"series {str(uid)!r} has {len(y)} points: too short for seasonality "
                          f"({season_length}); seasonal models fitted without it")
@@ -170,9 +170,10 @@ def _final(run: _Run, chosen: select.Outcome) -> np.ndarray:
     base = backtest.final_forecast(chosen.method, chosen.runs, run.batch, run.horizon,
                                    run.settings)
     base = conformal.base_columns(base, len(run.settings.quantiles))
-    res = conformal.scaled_residuals(chosen.runs, run.scale, len(run.settings.quantiles))
+    level = conformal.norms(chosen.runs, run.scale)
+    res = conformal.scaled_residuals(chosen.runs, level, len(run.settings.quantiles))
     off = conformal.offsets(res, chosen.runs.step, run.horizon, run.settings.quantiles)
-    q = base + off[None, :, :] * run.scale[:, None, None]
+    q = base + off[None, :, :] * level[:, None, None]
     n, h, k = q.shape
     sid = np.repeat(np.arange(n), h)
     return run.finish(sid, q.reshape(n * h, k)).reshape(n, h, k)
@@ -203,7 +204,8 @@ def _result(run: _Run, comparison: select.Comparison, chosen: select.Outcome,
     per.insert(0, "unique_id", ids[per.pop("sid").to_numpy()])
     methods, flags = _per_series(run, chosen, q)
     notes = [*run.notes, f"backtest: {the_plan.windows} window(s) {the_plan.spacing} period(s) "
-             f"apart; AUTO's choice: {chosen.method.name} (global)"]
+             f"apart; method used: {chosen.method.name} (one choice for the panel, by scaled "
+             f"pinball loss)"]
     return ForecastFit(
         forecasts=forecasts, backtest=bt, metrics=metrics, series_metrics=per,
         methods=methods, trials=[o.trial(chosen.method.name) for o in comparison.outcomes],
@@ -220,7 +222,11 @@ def _per_series(run: _Run, chosen: select.Outcome,
         used = name if len(y) >= chosen.method.min_points else "seasonal_naive"
         note = "" if used == name else (f"{len(y)} points, fewer than {name} needs "
                                         f"({chosen.method.min_points})")
-        rows.append((uid, used, batch.seasons[i], note))
+        found = diagnostics.seasonality_found(y, run.season_length)
+        if found == 1 and batch.seasons[i] > 1:
+            note = "; ".join(filter(None, [note, f"no seasonality of {run.season_length} found "
+                                                 f"(the models test it themselves)"]))
+        rows.append((uid, used, found, note))
         flags += diagnostics.series_flags(uid, y, run.season_length, q[i, :, mid], used)
     methods = pd.DataFrame(rows, columns=["unique_id", "method", "season_length", "notes"])
     return methods, flags

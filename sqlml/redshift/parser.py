@@ -1,8 +1,9 @@
 """Redshift ML statements inside DuckDB scripts: splitting, parsing and compiling to SQL calls.
 
-``CREATE MODEL``, ``SHOW MODEL``, ``DROP MODEL`` and ``EXPLAIN_MODEL`` compile to the same
-``ml_create_model(...)``, ``ml_show_model(...)``, ``ml_models()``, ``ml_drop_model(...)`` and
-``ml_explain_model(...)`` calls a user would write, so there is one implementation of each.
+``CREATE MODEL``, ``SHOW MODEL``, ``DROP MODEL``, ``EXPLAIN_MODEL`` and ``SELECT FORECAST``
+compile to the same ``ml_create_model(...)``, ``ml_show_model(...)``, ``ml_models()``,
+``ml_drop_model(...)``, ``ml_explain_model(...)`` and ``ml_forecast(...)`` calls a user would
+write, so there is one implementation of each.
 Every other statement passes through to DuckDB untouched.
 
 Scripts are cut with sqlglot's DuckDB tokenizer, so a ``;`` inside a string, a dollar-quoted
@@ -59,7 +60,7 @@ class Statement:
 
     text: str                  # the statement as written, without the final ';'
     kind: str                  # sql | create_model | show_model | show_models | drop_model
-    #                            | explain_model
+    #                            | explain_model | forecast
     sql: str                   # what runs on the connection
     line: int                  # where it starts in the script
     model: str | None = None

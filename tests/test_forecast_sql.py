@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 
 import sqlml
 from sqlml.errors import ForecastError, TrainingError
@@ -445,3 +446,28 @@ def test_the_method_setting_offers_the_engines_methods():
     from sqlml.forecast import checks
 
     assert ("auto", *spec.FORECAST_METHODS) == checks.METHODS
+
+
+@pytest.mark.slow
+def test_airline_passengers_through_sql_match_the_engine_and_cover_the_held_out_months():
+    """../shared/data/timeseries/Airline.csv: dates as text ('1949-01'), the last 24 months held
+    out, AUTO; the stored forecasts are the engine's on the same panel, and the P10-P90
+    interval covers the held-out months near its nominal 80%."""
+    csv = shared_file("timeseries", "Airline.csv")
+    con = sqlml.connect()
+    con.execute(f"CREATE TABLE air AS FROM read_csv('{csv}', types = {{'Date': 'VARCHAR'}})")
+    train(con, "air", "SELECT * FROM air WHERE Date < '1959-01'", "Passengers",
+          "{time_col: 'Date', time_format: '%Y-%m', horizon: 24}", "forecast_air")
+    got = con.execute("SELECT f.Date, f.p10, f.p50, f.p90, a.Passengers FROM forecast_air() f "
+                      "JOIN air a ON strftime(f.Date, '%Y-%m') = a.Date ORDER BY f.Date").df()
+    rows = con.execute("SELECT Date, Passengers FROM air WHERE Date < '1959-01' ORDER BY Date"
+                       ).df()
+    panel = pd.DataFrame({"unique_id": "Passengers", "ds": pd.to_datetime(rows["Date"]),
+                          "y": rows["Passengers"].astype(float)})
+    want = fit_forecast(panel, horizon=24, freq="MS", season_length=12, method="auto",
+                        max_runtime=300.0, seed=42).forecasts
+    assert len(got) == 24
+    np.testing.assert_allclose(got["p50"], want["p50"], rtol=1e-9)
+    covered = ((got["p10"] <= got["Passengers"]) & (got["Passengers"] <= got["p90"])).mean()
+    assert 0.6 <= covered <= 1.0
+    con.close()

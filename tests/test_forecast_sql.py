@@ -471,3 +471,12 @@ def test_airline_passengers_through_sql_match_the_engine_and_cover_the_held_out_
     covered = ((got["p10"] <= got["Passengers"]) & (got["Passengers"] <= got["p90"])).mean()
     assert 0.6 <= covered <= 1.0
     con.close()
+
+
+def test_the_summary_keeps_a_few_notes_and_counts_the_rest():
+    from sqlml.forecast.train import _summary_notes
+
+    notes = [f"series 's{i}' is short" for i in range(30)] + ["backtest: 1 window(s)"]
+    text = _summary_notes(notes)
+    assert text.startswith("series 's0' is short; ") and text.endswith("; backtest: 1 window(s)")
+    assert "23 more notes" in text and text.count("is short") == 7

@@ -76,7 +76,17 @@ def train(cur, name: str, function: str, query: str, target: str, raw_settings: 
             "function": function, "objective": OBJECTIVE,
             "validation_score": _finite(fit.metrics.get(OBJECTIVE)), "threshold": None,
             "training_rows": len(rows), "seconds": round(time.perf_counter() - started, 3),
-            "notes": "; ".join(notes) or None}
+            "notes": _summary_notes(notes)}
+
+
+def _summary_notes(notes: list[str], most: int = 8) -> str | None:
+    """The summary's notes: the first ``most`` and a count of the rest (a panel of thousands
+    of short series would otherwise make one note per series); all of them are in the
+    artifact's JSON."""
+    if len(notes) > most:
+        notes = [*notes[:most - 1], f"{len(notes) - most} more notes (sqlml.model_versions "
+                 f"artifact, and per series FROM ml_forecast_series(...))", notes[-1]]
+    return "; ".join(notes) or None
 
 
 def _finite(v) -> float | None:

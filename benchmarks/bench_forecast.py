@@ -9,8 +9,9 @@ Prints, in one run:
    --length months, the last 12 held out: for each of --models, the fit+forecast time of
    sqlml's engine against statsforecast called directly on the same data in the same process,
    (a) its forecast with an 80% interval, one fit per series, and (b) the same work as the
-   engine (a one-window cross_validation, then a forecast), the ratios, the peak traced memory
-   (tracemalloc, in a second pass) and the held-out coverage and scaled pinball of each.
+   engine (a one-window cross_validation, then a forecast), the ratios, the held-out coverage
+   and scaled pinball of each, and the peak traced memory (tracemalloc, Python and numpy
+   allocations, not statsforecast's C++ ones) in a second pass over --memory-series series.
    With --auto, AUTO on the same panel (max_runtime --budget seconds).
 
 Run: ``python benchmarks/bench_forecast.py`` (1,000 series: several minutes on 2 cores;
@@ -169,7 +170,7 @@ def synthetic_panel(n_series: int, length: int, seed: int = 0) -> pd.DataFrame:
 
 
 def panel(n_series: int, length: int, model_names: list[str], auto: bool,
-          budget: float) -> None:
+          budget: float, memory_series: int) -> None:
     h = 12
     df = synthetic_panel(n_series, length + h)
     cut = df["ds"].max() - pd.DateOffset(months=h)
@@ -180,25 +181,26 @@ def panel(n_series: int, length: int, model_names: list[str], auto: bool,
     for model in model_names:      # warm-up: imports and first calls are not timed
         fit_forecast(small, horizon=h, quantiles=QUANTILES, method=model)
         sf_direct(small, model, h)
-    print(f"   {'contender':46s} {'seconds':>8s} {'x sf':>6s} {'peak MiB':>9s} "
-          f"{'cov':>6s} {'sc.pinball':>10s}")
+    part = train[train["unique_id"].isin(train["unique_id"].unique()[:memory_series])]
+    print(f"   {'contender':46s} {'seconds':>8s} {'x sf':>6s} {'cov':>6s} {'sc.pinball':>10s} "
+          f"{'peak MiB':>8s} ({memory_series} series)")
     for model in model_names:
         contenders = [
-            (f"sqlml engine, method={model!r}", lambda m=model: fit_forecast(
-                train, horizon=h, quantiles=QUANTILES, method=m).forecasts),
-            (f"statsforecast {SF_MODELS[model]} forecast (a)", lambda m=model: sf_direct(
-                train, m, h)),
-            ("statsforecast cross_validation+forecast (b)", lambda m=model: sf_same_work(
-                train, m, h)),
+            (f"sqlml engine, method={model!r}", lambda d, m=model: fit_forecast(
+                d, horizon=h, quantiles=QUANTILES, method=m).forecasts),
+            (f"statsforecast {SF_MODELS[model]} forecast (a)", lambda d, m=model: sf_direct(
+                d, m, h)),
+            ("statsforecast cross_validation+forecast (b)", lambda d, m=model: sf_same_work(
+                d, m, h)),
         ]
-        results = [(name, *timed(fn)) for name, fn in contenders]
+        results = [(name, *timed(lambda fn=fn: fn(train))) for name, fn in contenders]
         base = results[1][2]
         for (name, out, secs), (_, fn) in zip(results, contenders, strict=True):
-            mem = peak_mib(fn)
-            quality = (evaluate(test, out, train) if "p10" in out.columns else None)
+            quality = evaluate(test, out, train) if "p10" in out.columns else None
             cov = f"{quality['coverage']:6.1%}" if quality else f"{'':6s}"
             sp = f"{quality['scaled_pinball']:10.3f}" if quality else f"{'':10s}"
-            print(f"   {name:46s} {secs:8.1f} {secs / base:6.2f} {mem:9.1f} {cov} {sp}")
+            mem = peak_mib(lambda fn=fn: fn(part))
+            print(f"   {name:46s} {secs:8.1f} {secs / base:6.2f} {cov} {sp} {mem:8.1f}")
     if auto:
         fit, secs = timed(lambda: fit_forecast(train, horizon=h, quantiles=QUANTILES,
                                                max_runtime=budget))
@@ -206,8 +208,9 @@ def panel(n_series: int, length: int, model_names: list[str], auto: bool,
         print(f"   sqlml AUTO (max_runtime {budget:.0f} s): {secs:.1f} s, chose "
               f"{fit.methods['method'].iloc[0]}, held-out coverage {q['coverage']:.1%}, "
               f"scaled pinball {q['scaled_pinball']:.3f}")
-        print("   trials: " + ", ".join(f"{t['candidate']} {t['score']:.3f} ({t['status']}, "
-                                        f"{t['seconds']:.0f} s)" for t in fit.trials))
+        print("   trials: " + ", ".join(
+            f"{t['candidate']} {t['score'] if t['score'] is None else round(t['score'], 3)} "
+            f"({t['status']}, {t['seconds']:.0f} s)" for t in fit.trials))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"   process peak RSS: {rss:.0f} MiB\n")
 
@@ -220,10 +223,13 @@ def main() -> None:
                         help="comma-separated: theta, ets, arima")
     parser.add_argument("--auto", action="store_true", help="also time AUTO on the panel")
     parser.add_argument("--budget", type=float, default=600.0, help="AUTO's max_runtime")
+    parser.add_argument("--memory-series", type=int, default=100,
+                        help="series in the traced-memory pass")
     args = parser.parse_args()
     first_call()
     airline()
-    panel(args.series, args.length, args.models.split(","), args.auto, args.budget)
+    panel(args.series, args.length, args.models.split(","), args.auto, args.budget,
+          args.memory_series)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
 """fit_forecast: a regular panel in, quantile forecasts, their backtest and metrics out.
 
-The API fc-core builds against (docs: /work/notes/FORECAST_CONTRACT.md): the result holds only
-DataFrames, lists, dicts and scalars, stored as tables, never pickled.
+A fit runs: the checks (sqlml.forecast.checks); the panel as arrays, each series with the season
+length asked for (1 where it has fewer than two seasons); the rolling-origin backtest of every
+candidate (backtest.plan: the same windows for all), each calibrated by conformal prediction
+from its own residuals (conformal); AUTO's choice by scaled pinball loss (select); the final
+forecast of the chosen method from every point, calibrated by all its backtest residuals,
+sorted per row and clipped at 0 for a non-negative history; then the metrics of the backtest
+and the per-series diagnostics. The result holds only DataFrames, lists, dicts and scalars,
+which the SQL side stores as tables, never pickled.
 """
 
 from __future__ import annotations
@@ -76,7 +82,11 @@ def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
                  season_length: int = 12, method: str = "auto",
                  max_runtime: float | None = None, future: pd.DataFrame | None = None,
                  seed: int = 0, on_progress: Callable[[str], None] | None = None) -> ForecastFit:
-    """Backtest the candidates, choose, calibrate and forecast; see the module docstring."""
+    """Backtest the candidates, choose, calibrate and forecast (the module docstring says how).
+
+    ``panel`` is regular: unique_id, ds, y, then covariate columns, one row per series and
+    period. ``future`` holds the covariates' values over the horizon (unique_id, ds, ...).
+    Raises ForecastError for an argument or a series that cannot be forecast."""
     started = time.monotonic()
     horizon = checks.check_horizon(horizon)
     qs = checks.check_quantiles(quantiles)
@@ -91,11 +101,7 @@ def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
     run.batch.x_future = _future(future, covariates, run.batch, horizon)
     the_plan = backtest.plan([len(y) for y in run.batch.ys], horizon, run.batch.seasons)
     deadline = None if max_runtime is None else started + float(max_runtime)
-    extra = extra_methods()
-    if method != "auto" and method not in extra and method not in select.BASELINES:
-        run.notes.append(f"method {method!r} is not available in this build; AUTO over the "
-                         f"baselines was used")
-    cands = select.candidates(method, len(run.batch), extra)
+    cands = select.candidates(method, len(run.batch), extra_methods())
     comparison = select.compare(cands, run.batch, the_plan, horizon, run.settings, run.scale,
                                 run.finish, deadline, run.progress)
     chosen = _choose(comparison, method, run.notes, deadline)

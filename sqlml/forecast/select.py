@@ -34,7 +34,8 @@ class Outcome:
         params = dict(self.method.params, family=self.method.family)
         if self.error:
             params["error"] = self.error
-        return {"candidate": self.method.name, "score": self.score,
+        score = self.score if np.isfinite(self.score) else None    # failed or skipped
+        return {"candidate": self.method.name, "score": score,
                 "seconds": round(self.seconds, 4), "status": status, "params": params}
 
 

@@ -259,7 +259,8 @@ def read_rows(cur, query: str, s: Settings, target: str | None, name: str,
             cols.zone = s.time_zone
         assert s.time_col is not None
         series = [f"{quote(c)}::VARCHAR AS {quote('__s' + str(i))}"
-                  for i, c in enumerate(s.series_cols)]
+                  for i, c in enumerate(s.series_cols)] + [f"{series_id(s, target or name)} AS "
+                                                           f"__series"]
         when = time_expression(s.time_col, cols.time_type, s.time_format, cols.zone)
         select = ", ".join([*series, f"{when} AS __time",
                             f"{quote(s.time_col)} IS NULL AS __time_null",
@@ -276,20 +277,17 @@ def read_rows(cur, query: str, s: Settings, target: str | None, name: str,
     _check_times(frame, s)
     frame = frame.drop(columns=["__time_null", "__raw"])
     frame["__time"] = pd.to_datetime(frame["__time"]).astype("datetime64[ns]")
-    frame["__series"] = series_ids(frame, s, target or name)
+    frame["__series"] = frame["__series"].to_numpy(dtype=object)
     return frame, cols, s
 
 
-def series_ids(frame: pd.DataFrame, s: Settings, single: str) -> pd.Series:
-    """Each row's series as text, 'store=1, dept=A'; ``single`` (the target's name) for a
-    model of one series."""
+def series_id(s: Settings, single: str) -> str:
+    """SQL of each row's series as text, 'store=1, dept=A'; ``single`` (the target's name) for
+    a model of one series."""
     if not s.series_cols:
-        return pd.Series(single, index=frame.index, dtype=object)
-    out = None
-    for i, col in enumerate(s.series_cols):
-        part = col + "=" + frame[f"__s{i}"].fillna("NULL").astype(str)
-        out = part if out is None else out + ", " + part
-    return out
+        return _literal(single)
+    return " || ', ' || ".join(f"{_literal(c + '=')} || coalesce({quote(c)}::VARCHAR, 'NULL')"
+                               for c in s.series_cols)
 
 
 def _check_times(frame: pd.DataFrame, s: Settings) -> None:

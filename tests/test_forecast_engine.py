@@ -285,3 +285,24 @@ def test_unknown_method_suggests_the_closest():
     with pytest.raises(ForecastError, match=r"method must be one of auto, .*got 'seasonal'.*"
                                             r"Did you mean 'seasonal_naive'\?"):
         fit_forecast(monthly(range(30)), method="seasonal")
+
+
+def test_missing_future_covariates_are_refused_with_the_period():
+    panel = monthly(range(24)).assign(price=1.0)
+    future = pd.DataFrame({"unique_id": "a", "ds": pd.date_range("2022-01-01", periods=2,
+                                                                 freq="MS"), "price": 2.0})
+    with pytest.raises(ForecastError, match=r"future covariate values are missing for series "
+                                            r"'a' at 2022-03-01 \(column 'price'\); pass a "
+                                            r"value for every period of the horizon "
+                                            r"\(2022-01-01 to 2022-03-01\)"):
+        fit_forecast(panel, horizon=3, method="naive", future=future)
+    with pytest.raises(ForecastError, match=r"the panel has covariates \(price\) but no future "
+                                            r"values were passed"):
+        fit_forecast(panel, horizon=3, method="naive")
+
+
+def test_a_null_target_names_the_series():
+    panel = pd.concat([monthly(range(10), "ok"), monthly([1.0, np.nan, 3, 4, 5, 6], "gap")])
+    with pytest.raises(ForecastError, match=r"series 'gap' has a NULL or non-numeric target "
+                                            r"value; fill or drop the missing values"):
+        fit_forecast(panel, horizon=2)

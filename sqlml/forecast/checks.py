@@ -89,9 +89,9 @@ def check_panel(panel: pd.DataFrame) -> list[str]:
 
 
 def check_future(future: pd.DataFrame | None, covariates: list[str], ids: list[str],
-                 dates: list[pd.DatetimeIndex]) -> pd.DataFrame | None:
-    """The future covariate rows, indexed by (unique_id, ds); each series needs one per period
-    of the horizon and covariate."""
+                 dates: list[pd.DatetimeIndex]) -> np.ndarray | None:
+    """The covariates over the horizon, (series, horizon, covariates); each series needs a
+    value per period of the horizon and covariate."""
     if not covariates:
         return None
     if future is None:
@@ -105,14 +105,16 @@ def check_future(future: pd.DataFrame | None, covariates: list[str], ids: list[s
             f"unique_id, ds and {', '.join(covariates)}.")
     table = future.assign(unique_id=future["unique_id"].astype(str),
                           ds=pd.to_datetime(future["ds"])).set_index(["unique_id", "ds"])
-    for uid, ds in zip(ids, dates, strict=True):
-        want = pd.MultiIndex.from_arrays([[uid] * len(ds), ds])
-        rows = table.reindex(want)[covariates]
-        if rows.isna().to_numpy().any():
-            where = rows.isna().any(axis=1).to_numpy().argmax()
-            col = rows.columns[rows.iloc[where].isna().to_numpy()][0]
-            raise ForecastError(
-                f"forecast: future covariate values are missing for series {uid!r} at "
-                f"{ds[where].date()} (column {col!r}); pass a value for every period of the "
-                f"horizon ({ds[0].date()} to {ds[-1].date()}).")
-    return table
+    table = table[~table.index.duplicated(keep="last")]
+    horizon = len(dates[0]) if dates else 0
+    want = pd.MultiIndex.from_arrays([np.repeat(ids, horizon), np.concatenate(dates)])
+    values = table.reindex(want)[covariates].to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    if missing.any():
+        row, col = np.argwhere(missing)[0]
+        uid, ds = ids[row // horizon], dates[row // horizon]
+        raise ForecastError(
+            f"forecast: future covariate values are missing for series {uid!r} at "
+            f"{ds[row % horizon].date()} (column {covariates[col]!r}); pass a value for every "
+            f"period of the horizon ({ds[0].date()} to {ds[-1].date()}).")
+    return values.reshape(len(ids), horizon, len(covariates))

@@ -112,19 +112,19 @@ def _prepare(panel: pd.DataFrame, horizon: int, qs: tuple[float, ...], freq: str
              season_length: int, covariates: list[str], seed: int, columns: list[str],
              progress: Callable[[str], None]) -> _Run:
     frame = panel.assign(unique_id=panel["unique_id"].astype(str),
-                         ds=pd.to_datetime(panel["ds"])).sort_values(["unique_id", "ds"])
-    ids, ys, ds, xs, seasons, notes = [], [], [], [], [], []
-    for uid, part in frame.groupby("unique_id", sort=True):
-        y = part["y"].to_numpy(dtype=np.float64)
-        ids.append(str(uid))
-        ys.append(y)
-        ds.append(part["ds"].to_numpy(dtype="datetime64[ns]"))
-        if covariates:
-            xs.append(part[covariates].to_numpy(dtype=np.float64))
-        seasons.append(season_length if len(y) >= 2 * season_length else 1)
-        if season_length > 1 and len(y) < 2 * season_length:
-            notes.append(f"series {str(uid)!r} has {len(y)} points: too short for seasonality "
-                         f"({season_length}); seasonal models fitted without it")
+                         ds=pd.to_datetime(panel["ds"])).sort_values(["unique_id", "ds"],
+                                                                     kind="stable")
+    uids, starts = np.unique(frame["unique_id"].to_numpy(dtype=object), return_index=True)
+    cuts = starts[1:]
+    ids = [str(u) for u in uids]
+    ys = np.split(frame["y"].to_numpy(dtype=np.float64), cuts)
+    ds = np.split(frame["ds"].to_numpy(dtype="datetime64[ns]"), cuts)
+    xs = np.split(frame[covariates].to_numpy(dtype=np.float64), cuts) if covariates else []
+    seasons = [season_length if len(y) >= 2 * season_length else 1 for y in ys]
+    notes = [f"series {uid!r} has {len(y)} points: too short for seasonality "
+             f"({season_length}); seasonal models fitted without it"
+             for uid, y in zip(ids, ys, strict=True)
+             if season_length > 1 and len(y) < 2 * season_length]
     batch = Batch(ids, ys, ds, seasons, freq, xs if covariates else None, None,
                   tuple(covariates))
     pairs = [scales(y, season_length) for y in ys]
@@ -135,12 +135,8 @@ def _prepare(panel: pd.DataFrame, horizon: int, qs: tuple[float, ...], freq: str
 
 def _future(future: pd.DataFrame | None, covariates: list[str], batch: Batch,
             horizon: int) -> list[np.ndarray] | None:
-    dates = batch.future(horizon)
-    table = checks.check_future(future, covariates, batch.ids, dates)
-    if table is None:
-        return None
-    return [table.reindex(pd.MultiIndex.from_arrays([[uid] * horizon, d]))[covariates]
-            .to_numpy(dtype=np.float64) for uid, d in zip(batch.ids, dates, strict=True)]
+    values = checks.check_future(future, covariates, batch.ids, batch.future(horizon))
+    return None if values is None else list(values)
 
 
 def _choose(comparison: select.Comparison, method: str, notes: list[str],
@@ -198,10 +194,10 @@ def _result(run: _Run, comparison: select.Comparison, chosen: select.Outcome,
     runs = chosen.runs
     assert runs is not None and chosen.quantiles is not None
     ids = np.array(batch.ids, dtype=object)
+    starts = np.concatenate([[0], np.cumsum([len(d) for d in batch.ds])[:-1]])
     bt = pd.DataFrame({
         "unique_id": ids[runs.sid], "window": runs.window, "step": runs.step,
-        "ds": np.array([batch.ds[i][j] for i, j in zip(runs.sid, runs.index, strict=True)],
-                       dtype="datetime64[ns]"),
+        "ds": np.concatenate(batch.ds).astype("datetime64[ns]")[starts[runs.sid] + runs.index],
         "actual": runs.actual,
         **{c: chosen.quantiles[:, j] for j, c in enumerate(run.columns)}})
     per = series_metrics(runs.sid, runs.actual, chosen.quantiles, run.settings.quantiles,

@@ -63,8 +63,12 @@ class Batch:
                        xs=pick(self.xs), x_future=pick(self.x_future), states=pick(self.states))
 
     def future(self, horizon: int) -> list[pd.DatetimeIndex]:
-        """The periods each series' forecast covers."""
-        return [future_dates(pd.Timestamp(d[-1]), horizon, self.freq) for d in self.ds]
+        """The periods each series' forecast covers: one date range per distinct last period
+        (series that end together share it)."""
+        ends = [d[-1] for d in self.ds]
+        ranges = {end: future_dates(pd.Timestamp(end), horizon, self.freq)
+                  for end in dict.fromkeys(ends)}
+        return [ranges[end] for end in ends]
 
 
 def _pad(x: np.ndarray, horizon: int) -> np.ndarray:

@@ -186,7 +186,7 @@ def _record(name: str, function: str, query: str, target: str, s: prepare.Settin
         "metrics": {k: _finite(v) for k, v in fit.metrics.items()}, "parameters": params,
         "training_rows": len(frame), "validation_rows": len(fit.backtest),
         "training_query": query, "data_fingerprint": training.fingerprint(
-            frame[["unique_id", "ds"]].astype(str), frame["y"].to_numpy()),
+            frame[["unique_id", "ds"]], frame["y"].to_numpy()),
         "library_versions": training.library_versions(), "created_at": catalog.now(),
         "training_seconds": time.perf_counter() - started, "artifact_format": FORMAT,
         "artifact_sha256": artifacts.sha256(blob), "artifact": blob,

@@ -88,7 +88,8 @@ def main() -> None:
     print(f"reading:  FROM forecast_demand() {n} rows in {all_s * 1000:.1f} ms; one series "
           f"(WHERE item = 7) in {one_s * 1000:.1f} ms (best of 5)")
     for table in ("forecast_series", "forecasts", "forecast_backtest", "forecast_diagnostics"):
-        rows = con.execute(f"SELECT count(*) FROM sqlml.{table}").fetchall()[0][0]
+        rows = con.execute(f"SELECT count(*) FROM sqlml.{table} WHERE name = 'demand'"
+                           ).fetchall()[0][0]
         print(f"stored:   sqlml.{table}: {rows} rows")
 
 

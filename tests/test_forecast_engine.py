@@ -213,6 +213,22 @@ def test_max_runtime_falls_back_to_the_baselines_and_records_every_candidate():
     assert "chosen" in {status[c] for c in ("naive", "seasonal_naive", "drift")}
 
 
+def test_a_candidate_that_runs_out_of_max_runtime_stops_between_series():
+    import time
+
+    from sqlml.forecast import backtest, select
+    from sqlml.forecast.statistical import STATISTICAL
+
+    ys = [np.arange(30.0) + i for i in range(3)]
+    batch = Batch(["a", "b", "c"], ys, [np.zeros(30, "datetime64[ns]")] * 3, [1] * 3, "MS")
+    plan = backtest.plan([30] * 3, 3, [1] * 3)
+    late = Settings((0.1, 0.5, 0.9), "MS", deadline=time.monotonic() - 1)
+    out = select.evaluate(STATISTICAL["ets"], batch, plan, 3, late, np.ones(3),
+                          lambda sid, q: q)
+    assert out.status == "stopped_max_runtime"
+    assert out.trial("naive")["score"] is None
+
+
 def test_short_series_and_flat_forecasts_are_diagnosed():
     seasonal = 50 + 10 * np.sin(np.arange(40) * np.pi / 6) + np.arange(40) % 3
     panel = pd.concat([monthly(np.arange(8.0) + 1, "short"), monthly(np.full(30, 4.0), "flat"),

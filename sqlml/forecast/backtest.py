@@ -68,6 +68,7 @@ def run(method: Method, batch: Batch, the_plan: Plan, horizon: int,
     cols: list[list[np.ndarray]] = [[] for _ in range(6)]
     models: dict[int, Any] = {}
     for w, pairs in the_plan.cuts.items():       # windows in order: the last one's models stay
+        settings.check_time()
         window = batch.take([i for i, _ in pairs], [c for _, c in pairs], horizon)
         base = forecast(method, window, horizon, settings)
         for k, (i, c) in enumerate(pairs):

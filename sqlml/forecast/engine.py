@@ -104,7 +104,7 @@ def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
     cands = select.candidates(method, len(run.batch), extra_methods())
     comparison = select.compare(cands, run.batch, the_plan, horizon, run.settings, run.scale,
                                 run.finish, deadline, run.progress)
-    chosen = _choose(comparison, method, run.notes, deadline)
+    chosen = _choose(comparison, method, run.notes, deadline, the_plan.windows)
     return _result(run, comparison, chosen, the_plan)
 
 
@@ -140,9 +140,10 @@ def _future(future: pd.DataFrame | None, covariates: list[str], batch: Batch,
 
 
 def _choose(comparison: select.Comparison, method: str, notes: list[str],
-            deadline: float | None) -> select.Outcome:
+            deadline: float | None, windows: int) -> select.Outcome:
     """AUTO's pick, or the method asked for; the best baseline where it failed or where no time
-    is left for its final fit (estimated as one window's share of its backtest)."""
+    is left for its final fit (one window's share of its backtest; none for a method that runs
+    its backtest models forward)."""
     baselines = list(select.BASELINES)
     names = select.variants(method)
     asked = [o for o in comparison.outcomes if o.method.name in names]
@@ -155,8 +156,9 @@ def _choose(comparison: select.Comparison, method: str, notes: list[str],
         if asked:
             notes.append(f"method {method!r} {asked[0].status} ({asked[0].error or 'no time'}); "
                          f"{best.method.name} was used instead")
+    final = 0.0 if best.method.forward is not None else best.seconds / windows
     if (deadline is not None and best.method.family != "baseline"
-            and time.monotonic() + best.seconds / 2 > deadline):
+            and time.monotonic() + final > deadline):
         fallback = comparison.best(baselines)
         notes.append(f"max_runtime left no time to refit {best.method.name}; "
                      f"{fallback.method.name} was used instead")

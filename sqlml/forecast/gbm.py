@@ -100,6 +100,7 @@ def run(batch: Batch, horizon: int, settings: Settings) -> np.ndarray:
     future, level, scale = _predict_rows(batch, horizon)
     out = np.empty((len(batch), horizon, len(settings.quantiles)))
     for j, q in enumerate(settings.quantiles):
+        settings.check_time()
         model = HistGradientBoostingRegressor(loss="quantile", quantile=q, max_iter=MAX_ITER,
                                               learning_rate=0.1, max_leaf_nodes=31,
                                               min_samples_leaf=20, early_stopping=False,

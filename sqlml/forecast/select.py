@@ -2,13 +2,14 @@
 calibrated from its own residuals, and the one with the lowest scaled pinball loss over all
 series wins (a global choice: one method for the panel, which keeps the calibration honest and
 the choice stable where each series has few windows). Baselines always run; the other
-candidates run while max_runtime lasts and are recorded as skipped after."""
+candidates run while max_runtime lasts: one that runs out of it stops between series (status
+stopped_max_runtime), and those after it are recorded as skipped (skipped_max_runtime)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,8 @@ def evaluate(method: Method, batch: Batch, the_plan: backtest.Plan, horizon: int
         raw = conformal.calibrated_backtest(out.runs, scale, horizon, settings.quantiles)
         out.quantiles = finish(out.runs.sid, raw)
         out.score = score(out.runs, out.quantiles, settings.quantiles, scale)
+    except TimeoutError:
+        out.status = "stopped_max_runtime"
     except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
         out.status, out.error = "failed", f"{type(exc).__name__}: {exc}"
     out.seconds = time.perf_counter() - start
@@ -86,8 +89,8 @@ def compare(candidates: list[Method], batch: Batch, the_plan: backtest.Plan, hor
             result.outcomes.append(Outcome(method, status="skipped_max_runtime"))
             continue
         progress(f"backtest of {method.name} on {the_plan.windows} window(s)")
-        result.outcomes.append(evaluate(method, batch, the_plan, horizon, settings, scale,
-                                        finish))
+        timed = settings if method.family == "baseline" else replace(settings, deadline=deadline)
+        result.outcomes.append(evaluate(method, batch, the_plan, horizon, timed, scale, finish))
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,6 +19,13 @@ class Settings:
     freq: str
     seed: int = 0
     n_jobs: int = 1
+    deadline: float | None = None     # time.monotonic() by which a candidate must stop
+
+    def check_time(self) -> None:
+        """Stop a candidate's backtest when max_runtime has run out (between series, windows
+        or quantile models)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimeoutError("max_runtime ran out during the backtest")
 
 
 @dataclass

@@ -71,6 +71,7 @@ def runner(name: str, log: bool = False) -> Runner:
         out = np.empty((len(batch), horizon, 1))
         states: list[Any] = []
         for i, m in enumerate(batch.seasons):
+            settings.check_time()
             y, logged, extra = _inputs(batch, i, name, log)
             fitted: Any = None
             try:

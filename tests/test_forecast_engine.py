@@ -229,6 +229,24 @@ def test_a_candidate_that_runs_out_of_max_runtime_stops_between_series():
     assert out.trial("naive")["score"] is None
 
 
+def test_past_max_runtime_the_best_candidate_whose_final_forecast_fits_is_used():
+    import time
+
+    from sqlml.forecast import engine, select
+    from sqlml.forecast.gbm import GBM
+    from sqlml.forecast.statistical import STATISTICAL
+
+    outcomes = [select.Outcome(select.BASELINES["naive"], score=0.5),
+                select.Outcome(GBM, score=0.2, seconds=100.0),            # refits: 100 s
+                select.Outcome(STATISTICAL["ets"], score=0.3, seconds=100.0)]  # runs forward
+    notes: list[str] = []
+    chosen = engine._choose(select.Comparison(outcomes), "auto", notes, time.monotonic() + 5, 1)
+    assert chosen.method.name == "ets"
+    assert notes == ["max_runtime left no time to refit gbm; ets was used instead"]
+    roomy = engine._choose(select.Comparison(outcomes), "auto", [], time.monotonic() + 500, 1)
+    assert roomy.method.name == "gbm"
+
+
 def test_short_series_and_flat_forecasts_are_diagnosed():
     seasonal = 50 + 10 * np.sin(np.arange(40) * np.pi / 6) + np.arange(40) % 3
     panel = pd.concat([monthly(np.arange(8.0) + 1, "short"), monthly(np.full(30, 4.0), "flat"),

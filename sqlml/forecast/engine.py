@@ -141,9 +141,10 @@ def _future(future: pd.DataFrame | None, covariates: list[str], batch: Batch,
 
 def _choose(comparison: select.Comparison, method: str, notes: list[str],
             deadline: float | None, windows: int) -> select.Outcome:
-    """AUTO's pick, or the method asked for; the best baseline where it failed or where no time
-    is left for its final fit (one window's share of its backtest; none for a method that runs
-    its backtest models forward)."""
+    """AUTO's pick, or the method asked for; the best baseline where it failed. Past
+    max_runtime, the best candidate whose final forecast still fits: a baseline or a model run
+    forward from its backtest models takes no time to speak of; another needs one window's
+    share of its backtest time."""
     baselines = list(select.BASELINES)
     names = select.variants(method)
     asked = [o for o in comparison.outcomes if o.method.name in names]
@@ -156,10 +157,18 @@ def _choose(comparison: select.Comparison, method: str, notes: list[str],
         if asked:
             notes.append(f"method {method!r} {asked[0].status} ({asked[0].error or 'no time'}); "
                          f"{best.method.name} was used instead")
-    final = 0.0 if best.method.forward is not None else best.seconds / windows
-    if (deadline is not None and best.method.family != "baseline"
-            and time.monotonic() + final > deadline):
-        fallback = comparison.best(baselines)
+    if deadline is None:
+        return best
+    left = deadline - time.monotonic()
+
+    def fits(o: select.Outcome) -> bool:
+        return (o.method.family == "baseline" or o.method.forward is not None
+                or o.seconds / windows <= left)
+
+    if not fits(best):
+        allowed = None if method == "auto" else [*baselines, *names]
+        fallback = comparison.best([o.method.name for o in comparison.ok() if fits(o)
+                                    and (allowed is None or o.method.name in allowed)])
         notes.append(f"max_runtime left no time to refit {best.method.name}; "
                      f"{fallback.method.name} was used instead")
         best = fallback

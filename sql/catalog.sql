@@ -234,6 +234,68 @@ CREATE TABLE IF NOT EXISTS sqlml.training_profiles (
     complete       BOOLEAN
 );
 
+-- Forecast models (problem_type := 'forecast', schema version 7). One row per series: its
+-- values of the series columns (as text, in settings series_cols' order; the generated functions
+-- cast them back), the method chosen and the seasonality used, the observed and filled periods,
+-- the scales of the scaled metrics (the seasonal naive in-sample mean absolute and squared
+-- errors; NULL for a constant history) and the series' backtest metrics.
+CREATE TABLE IF NOT EXISTS sqlml.forecast_series (
+    name           VARCHAR NOT NULL,
+    version        INTEGER NOT NULL,
+    series_id      VARCHAR NOT NULL,    -- 'store=1, dept=A'; the target's name for one series
+    series         VARCHAR[] NOT NULL,
+    method         VARCHAR,
+    season_length  INTEGER,
+    points         BIGINT NOT NULL,     -- observed periods
+    filled         BIGINT NOT NULL,     -- missing periods and NULL targets filled (settings fill)
+    first_period   TIMESTAMP NOT NULL,
+    last_period    TIMESTAMP NOT NULL,
+    scale          DOUBLE,              -- seasonal naive in-sample mean absolute error
+    scale_squared  DOUBLE,              -- seasonal naive in-sample mean squared error
+    mase           DOUBLE,
+    smape          DOUBLE,
+    rmsse          DOUBLE,
+    coverage       DOUBLE,
+    scaled_pinball DOUBLE,
+    notes          VARCHAR
+);
+
+-- The stored forecasts: one row per series and horizon step, the quantiles' values in the order
+-- of the version's quantiles (parameters $.settings.quantiles), non-decreasing. period is the
+-- time column's value as a TIMESTAMP (a TIMESTAMPTZ's in UTC).
+CREATE TABLE IF NOT EXISTS sqlml.forecasts (
+    name      VARCHAR NOT NULL,
+    version   INTEGER NOT NULL,
+    series_id VARCHAR NOT NULL,
+    step      INTEGER NOT NULL,
+    period    TIMESTAMP NOT NULL,
+    "values"  DOUBLE[] NOT NULL
+);
+
+-- The rolling-origin backtest AUTO chose by and the intervals were calibrated on: per series,
+-- window, horizon step and quantile, the actual and the forecast made before it.
+CREATE TABLE IF NOT EXISTS sqlml.forecast_backtest (
+    name      VARCHAR NOT NULL,
+    version   INTEGER NOT NULL,
+    series_id VARCHAR NOT NULL,
+    "window"  INTEGER NOT NULL,
+    step      INTEGER NOT NULL,
+    period    TIMESTAMP NOT NULL,
+    actual    DOUBLE,
+    quantile  DOUBLE NOT NULL,
+    forecast  DOUBLE
+);
+
+-- Flags the forecasting engine raised per series: too_short_for_seasonality, intermittent,
+-- flat_forecast (FROM ml_diagnose(...)).
+CREATE TABLE IF NOT EXISTS sqlml.forecast_diagnostics (
+    name      VARCHAR NOT NULL,
+    version   INTEGER NOT NULL,
+    series_id VARCHAR NOT NULL,
+    flag      VARCHAR NOT NULL,
+    detail    VARCHAR
+);
+
 -- Every recommender's active item factors by model name, for pure-SQL ml_similar_items; rebuilt
 -- by sqlml/catalog/store.py refresh_recommender_items whenever an active version changes.
 CREATE VIEW IF NOT EXISTS sqlml.recommender_items AS

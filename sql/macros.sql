@@ -65,6 +65,9 @@ CREATE OR REPLACE MACRO ml_show_model(model_name) AS TABLE
         UNION ALL SELECT 26, 'compiled_sql', CASE WHEN problem_type = 'recommendation'
               THEN 'pure-SQL functions ' || function_name || '_sql, ' || function_name
                    || '_rating_sql over the stored factor tables'
+              WHEN problem_type = 'forecast'
+              THEN 'pure-SQL functions ' || function_name || '(horizon := n), ' || function_name
+                   || '_backtest() over the stored forecasts'
               ELSE coalesce(parameters->>'$.compiled_sql.summary',
                             'not compiled to SQL: trained before sqlml compiled models') END FROM v
         UNION ALL   -- no rows; checks the name even when the catalog is empty
@@ -154,6 +157,9 @@ CREATE OR REPLACE MACRO ml_similar_items(model_name, item, k := 10) AS TABLE
     ) ORDER BY rank;
 
 -- Over/underfitting verdict and learning curve of the active version (settings := {diagnose: true}).
+-- A forecast model's rows are the engine's flags per series (kind 'forecast'; verdict: the flag,
+-- too_short_for_seasonality | intermittent | flat_forecast; remedy: the series and the detail),
+-- or one row with verdict 'no_flags' when it raised none.
 CREATE OR REPLACE MACRO ml_diagnose(model_name) AS TABLE
     SELECT d.step, d.kind, v.objective, d.train_rows, d.training_score, d.validation_score,
            d.training_skill, d.validation_skill, d.verdict, d.remedy
@@ -162,11 +168,33 @@ CREATE OR REPLACE MACRO ml_diagnose(model_name) AS TABLE
     JOIN sqlml.model_versions v ON v.name = d.name AND v.version = d.version
     WHERE d.name = ml_require_model(model_name)
     UNION ALL
-    SELECT 0, 'not_computed', NULL, NULL, NULL, NULL, NULL, NULL, 'not_computed',
-           'the active version of model ''' || model_name || ''' was trained without a '
-           || 'diagnosis; retrain it with settings := {diagnose: true}'
+    SELECT (row_number() OVER (ORDER BY f.series_id, f.flag))::INTEGER, 'forecast',
+           v.objective, s.points, NULL, s.scaled_pinball, NULL, NULL, f.flag,
+           'series ''' || f.series_id || ''': ' || f.detail
+    FROM sqlml.forecast_diagnostics f
+    JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
+    JOIN sqlml.model_versions v ON v.name = f.name AND v.version = f.version
+    JOIN sqlml.forecast_series s ON s.name = f.name AND s.version = f.version
+         AND s.series_id = f.series_id
+    WHERE f.name = ml_require_model(model_name)
+    UNION ALL
+    SELECT 0, CASE WHEN k.forecast THEN 'forecast' ELSE 'not_computed' END,
+           NULL, NULL, NULL, NULL, NULL, NULL,
+           CASE WHEN k.forecast THEN 'no_flags' ELSE 'not_computed' END,
+           CASE WHEN k.forecast
+                THEN 'no series of model ''' || model_name || ''' is too short for its '
+                     || 'seasonality, intermittent or forecast as a flat line'
+                ELSE 'the active version of model ''' || model_name || ''' was trained without a '
+                     || 'diagnosis; retrain it with settings := {diagnose: true}' END
+    FROM (SELECT coalesce((SELECT v.problem_type = 'forecast' FROM sqlml.models m
+                           JOIN sqlml.model_versions v
+                           ON v.name = m.name AND v.version = m.active_version
+                           WHERE m.name = model_name), false) AS forecast) k
     WHERE ml_require_model(model_name) = model_name
       AND NOT EXISTS (FROM sqlml.diagnosis d JOIN sqlml.models m
+                      ON m.name = d.name AND m.active_version = d.version
+                      WHERE d.name = model_name)
+      AND NOT EXISTS (FROM sqlml.forecast_diagnostics d JOIN sqlml.models m
                       ON m.name = d.name AND m.active_version = d.version
                       WHERE d.name = model_name)
     ORDER BY step;
@@ -195,6 +223,8 @@ CREATE OR REPLACE MACRO ml_require_explainable(model_name) AS
          ELSE model_name END;
 
 -- The UNION sits in FROM: DuckDB before 2.0 orders a UNION only by columns it selects.
+-- A forecast model has no feature importance: its rows are the method chosen per series (kind
+-- 'method'; feature: the series, term: the method, importance: the season length used).
 CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
     FROM (
         SELECT f.kind, f.rank, f.feature, f.term, f.class_label, f.importance, f.importance_std,
@@ -202,11 +232,18 @@ CREATE OR REPLACE MACRO ml_explain_model(model_name) AS TABLE
         FROM sqlml.feature_importance f
         JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
         WHERE f.name = ml_require_explainable(ml_require_model(model_name))
+        UNION ALL
+        SELECT 'method', (row_number() OVER (ORDER BY s.series_id))::INTEGER, s.series_id,
+               s.method, NULL, s.season_length::DOUBLE, NULL, NULL
+        FROM sqlml.forecast_series s
+        JOIN sqlml.models m ON m.name = s.name AND m.active_version = s.version
+        WHERE s.name = model_name
         UNION ALL   -- no rows; checks the name even when the tables are empty
         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
         WHERE ml_require_explainable(ml_require_model(model_name)) IS NULL
     )
-    ORDER BY CASE kind WHEN 'permutation' THEN 0 WHEN 'intercept' THEN 1 ELSE 2 END,
+    ORDER BY CASE kind WHEN 'permutation' THEN 0 WHEN 'intercept' THEN 1 WHEN 'method' THEN 3
+                  ELSE 2 END,
              class_label NULLS FIRST, rank NULLS FIRST;
 
 -- Scores of a model for every row of a table or query, written to sqlml_scores.<model> for
@@ -219,3 +256,62 @@ CREATE OR REPLACE MACRO ml_refresh_scores(model_name, source, "key" := NULL) AS
 -- drift := 'SELECT ...' it also has a drift section: FROM ml_drift(model_name, drift), drawn.
 CREATE OR REPLACE MACRO ml_report(model_name, drift := NULL) AS
     __sqlml_call_report_drift(model_name, drift);
+
+-- Forecast models (docs/forecasting.md): the model's name when it is a forecast, otherwise an
+-- error naming what it is.
+CREATE OR REPLACE MACRO __sqlml_require_forecast(model_name, caller) AS
+    CASE WHEN (SELECT v.problem_type FROM sqlml.models m JOIN sqlml.model_versions v
+               ON v.name = m.name AND v.version = m.active_version
+               WHERE m.name = ml_require_model(model_name)) = 'forecast' THEN model_name
+         ELSE error(caller || ': model ''' || model_name || ''' is ' || (SELECT v.problem_type
+              || ', not a forecast, so it has no backtest or forecast series. Train one with '
+              || 'problem_type := ''forecast'' and settings := {time_col: ..., horizon: ...}.'
+              FROM sqlml.models m JOIN sqlml.model_versions v
+              ON v.name = m.name AND v.version = m.active_version WHERE m.name = model_name)) END;
+
+-- The rolling-origin backtest of a forecast model's active version: per series, window, horizon
+-- step and quantile, the actual and the forecast made before it, with the series' scale (the
+-- seasonal naive in-sample mean absolute error) and scale_squared for the scaled metrics.
+-- The model's <function>_backtest() gives the same rows with one column per quantile.
+CREATE OR REPLACE MACRO ml_backtest(model_name) AS TABLE
+    SELECT b.series_id AS series, b."window", b.step, b.period, b.actual, b.quantile,
+           b.forecast, s.scale, s.scale_squared
+    FROM sqlml.forecast_backtest b
+    JOIN sqlml.models m ON m.name = b.name AND m.active_version = b.version
+    JOIN sqlml.forecast_series s ON s.name = b.name AND s.version = b.version
+         AND s.series_id = b.series_id
+    WHERE b.name = __sqlml_require_forecast(model_name, 'ml_backtest')
+    UNION ALL   -- no rows; checks the name even when the tables are empty
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    WHERE __sqlml_require_forecast(model_name, 'ml_backtest') IS NULL
+    ORDER BY series, "window", step, quantile;
+
+-- Per series of a forecast model's active version: the method, the season length used, the
+-- periods observed and filled, the scales and the backtest metrics.
+CREATE OR REPLACE MACRO ml_forecast_series(model_name) AS TABLE
+    SELECT s.series_id AS series, s.method, s.season_length, s.points, s.filled,
+           s.first_period, s.last_period, s.scale, s.mase, s.smape, s.rmsse, s.coverage,
+           s.scaled_pinball, s.notes
+    FROM sqlml.forecast_series s
+    JOIN sqlml.models m ON m.name = s.name AND m.active_version = s.version
+    WHERE s.name = __sqlml_require_forecast(model_name, 'ml_forecast_series')
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    WHERE __sqlml_require_forecast(model_name, 'ml_forecast_series') IS NULL
+    ORDER BY series;
+
+-- Redshift's SELECT FORECAST(model): the stored forecasts of a forecast model's active version,
+-- one row per series, horizon step and quantile (the model's own function gives the same values
+-- with the series columns under their names and one column per quantile).
+CREATE OR REPLACE MACRO ml_forecast(model_name) AS TABLE
+    SELECT series, period, step, quantiles[i] AS quantile, vals[i] AS forecast FROM (
+        SELECT f.series_id AS series, f.period, f.step, f."values" AS vals,
+               from_json(v.parameters->'$.quantiles', '["DOUBLE"]') AS quantiles,
+               unnest(generate_series(1, len(f."values"))) AS i
+        FROM sqlml.forecasts f
+        JOIN sqlml.models m ON m.name = f.name AND m.active_version = f.version
+        JOIN sqlml.model_versions v ON v.name = f.name AND v.version = f.version
+        WHERE f.name = __sqlml_require_forecast(model_name, 'FORECAST'))
+    UNION ALL
+    SELECT NULL, NULL, NULL, NULL, NULL WHERE __sqlml_require_forecast(model_name, 'FORECAST') IS NULL
+    ORDER BY series, step, quantile;

@@ -620,17 +620,22 @@ CREATE OR REPLACE MACRO ml_r2(actual, predicted) AS
                 ELSE 1 - s_.res / s_.tot
             END)[1])[1];
 
+-- One row's pinball loss of a forecast of the q-quantile (fname: the metric, for messages).
+CREATE OR REPLACE MACRO __sqlml_pinball(actual, predicted, q, fname) AS
+    CASE
+        WHEN q IS NULL OR __sqlml_unit_arg(q, fname, 'q', 'the quantile the forecast targets', '0.9') IS NULL
+        THEN error(fname || ': q must be a number between 0 and 1, got NULL. Pass the'
+                   ' quantile the forecast targets, e.g. q := 0.9.')
+        WHEN actual::DOUBLE >= predicted::DOUBLE
+        THEN __sqlml_unit_arg(q, fname, 'q', 'the quantile the forecast targets', '0.9')
+             * (actual::DOUBLE - predicted::DOUBLE)
+        ELSE (1 - __sqlml_unit_arg(q, fname, 'q', 'the quantile the forecast targets', '0.9'))
+             * (predicted::DOUBLE - actual::DOUBLE)
+    END;
+
 CREATE OR REPLACE MACRO ml_pinball_loss(actual, predicted, q := 0.5) AS
-    avg(CASE
-            WHEN q IS NULL OR __sqlml_unit_arg(q, 'ml_pinball_loss', 'q', 'the quantile the forecast targets', '0.9') IS NULL
-            THEN error('ml_pinball_loss: q must be a number between 0 and 1, got NULL. Pass the'
-                        ' quantile the forecast targets, e.g. q := 0.9.')
-            WHEN actual::DOUBLE >= predicted::DOUBLE
-            THEN __sqlml_unit_arg(q, 'ml_pinball_loss', 'q', 'the quantile the forecast targets', '0.9')
-                 * (actual::DOUBLE - predicted::DOUBLE)
-            ELSE (1 - __sqlml_unit_arg(q, 'ml_pinball_loss', 'q', 'the quantile the forecast targets', '0.9'))
-                 * (predicted::DOUBLE - actual::DOUBLE)
-        END) FILTER (WHERE actual IS NOT NULL AND predicted IS NOT NULL);
+    avg(__sqlml_pinball(actual, predicted, q, 'ml_pinball_loss'))
+        FILTER (WHERE actual IS NOT NULL AND predicted IS NOT NULL);
 
 CREATE OR REPLACE MACRO ml_interval_coverage(actual, lo, hi) AS
     avg(CASE
@@ -642,6 +647,27 @@ CREATE OR REPLACE MACRO ml_interval_coverage(actual, lo, hi) AS
             WHEN actual BETWEEN lo AND hi THEN 1.0
             ELSE 0.0
         END) FILTER (WHERE actual IS NOT NULL AND lo IS NOT NULL AND hi IS NOT NULL);
+
+-- Scaled forecast errors (docs/forecasting.md): scale is the series' in-sample seasonal naive
+-- mean absolute error, scale_squared its mean squared error (ml_backtest's columns of those
+-- names). Per series, GROUP BY the series; a model's stored figure is the mean over its series.
+CREATE OR REPLACE MACRO ml_mase(actual, predicted, scale) AS
+    avg(abs(actual::DOUBLE - predicted::DOUBLE) / scale::DOUBLE);
+
+CREATE OR REPLACE MACRO ml_rmsse(actual, predicted, scale_squared) AS
+    sqrt(avg((actual::DOUBLE - predicted::DOUBLE) ** 2 / scale_squared::DOUBLE));
+
+-- In percent, from 0 to 200 (the M4 competition's definition); 0 where actual and forecast are 0.
+CREATE OR REPLACE MACRO ml_smape(actual, predicted) AS
+    avg(CASE WHEN abs(actual::DOUBLE) + abs(predicted::DOUBLE) = 0 THEN 0.0
+             ELSE 200 * abs(actual::DOUBLE - predicted::DOUBLE)
+                  / (abs(actual::DOUBLE) + abs(predicted::DOUBLE)) END);
+
+-- The pinball loss of the q-quantile forecast divided by scale; over the rows of several
+-- quantiles (ml_backtest: q := quantile) the mean over the quantiles, as the stored figure.
+CREATE OR REPLACE MACRO ml_scaled_pinball_loss(actual, predicted, q, scale) AS
+    avg(__sqlml_pinball(actual, predicted, q, 'ml_scaled_pinball_loss') / scale::DOUBLE)
+        FILTER (WHERE actual IS NOT NULL AND predicted IS NOT NULL);
 
 -- ---------------------------------------------------------------------------------------------
 -- Ranking metrics

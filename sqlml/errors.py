@@ -67,6 +67,13 @@ class DriftError(SqlmlError, sqlstate="22023", http_status=422):
     a missing feature, a changed type, no rows, a model without a stored profile."""
 
 
+# SQLSTATE 22023: invalid_parameter_value
+class ForecastError(SqlmlError, sqlstate="22023", http_status=422):
+    """A forecast that cannot be fitted as asked: a horizon below 1, quantiles outside (0, 1) or
+    unsorted, a series with fewer points than the minimum, an unknown method, future covariate
+    values missing for the horizon."""
+
+
 # SQLSTATE XX001: data_corrupted
 class ArtifactError(SqlmlError, sqlstate="XX001", http_status=500):
     """A stored model artifact is not one sqlml wrote, or it was altered."""

@@ -21,7 +21,7 @@ from sqlml.catalog import generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.compile import model as compile_sql
 from sqlml.context import Instance
-from sqlml.errors import PredictionInputError
+from sqlml.errors import PredictionInputError, TrainingError
 from sqlml.recommend import train as recommend_train
 from sqlml.score import explain, refresh_scores
 from sqlml.score.serving import ModelCache, StoredModel, StoredRecommender, feature_columns
@@ -158,17 +158,34 @@ def _create_model(inst: Instance):
 
 def _train(cur, args: list) -> dict:
     given = spec.bind(args)
-    if str(given["problem_type"] or "").lower() != "recommendation":
+    kind = str(given["problem_type"] or "").lower()
+    if kind not in ("recommendation", "forecast"):
         return training.train(cur, args)
     name = training.check_identifier("model name", given["name"])
-    function = training.check_identifier("function name",
-                                         given["function"] or f"recommend_{name}")
+    prefix = "recommend" if kind == "recommendation" else "forecast"
+    function = training.check_identifier("function name", given["function"] or f"{prefix}_{name}")
     req = training.Request(name=name, source=given["source"], target=given["target"] or "",
                            function=function)
     training.clash_check(cur, req)
     query = sources.query_of(given["source"] or "")
-    return recommend_train.train(cur, name, function, query,
-                                 training.as_dict(given["settings"], "settings"))
+    settings = training.as_dict(given["settings"], "settings")
+    if kind == "recommendation":
+        return recommend_train.train(cur, name, function, query, settings)
+    for key in ("model_type", "objective"):
+        if str(given[key] or "auto").lower() != "auto":
+            raise TrainingError(
+                f"ml_create_model: {key} {given[key]!r} does not apply to a forecast model, "
+                f"which AUTO chooses by scaled pinball loss over its backtest. Leave {key} out, "
+                f"and name a method with settings := {{method: 'ets'}} (naive, seasonal_naive, "
+                f"drift, ets, arima, theta, gbm).")
+    if not isinstance(given["target"], str) or not given["target"]:
+        raise TrainingError(
+            f"ml_create_model: a forecast model needs target naming the numeric column to "
+            f"forecast, got {given['target']!r}. Pass e.g. target := 'sales'.")
+    # Imported here: the engine's methods load their libraries with the first forecast.
+    from sqlml.forecast import train as forecast_train
+
+    return forecast_train.train(cur, name, function, query, given["target"], settings)
 
 
 def _record_failure(cur, name, started, seconds, exc) -> None:
@@ -202,6 +219,10 @@ def version_functions(cur, name: str, row: dict) -> list[str]:
     rollback, and for a file whose functions predate the current dispatch (migrations)."""
     if row["problem_type"] == "recommendation":
         return recommend_train.macros_for_version(name, row)
+    if row["problem_type"] == "forecast":
+        from sqlml.forecast import train as forecast_train
+
+        return forecast_train.macros_for_version(name, row)
     ddl = compile_sql.for_rollback(cur, name, row)
     info = (json.loads(row["parameters"]) or {}).get("compiled_sql") or {}
     return ddl + generated.create_statements(

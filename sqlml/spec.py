@@ -27,7 +27,7 @@ from sqlml.errors import TrainingError, did_you_mean
 
 FN = "ml_create_model"
 ENGINES = ("sqlml", "spark")
-SUPERVISED, RECOMMENDATION = "supervised", "recommendation"
+SUPERVISED, RECOMMENDATION, FORECAST = "supervised", "recommendation", "forecast"
 
 
 # -- rules --------------------------------------------------------------------------------------
@@ -199,6 +199,8 @@ PROBLEM_TYPE_SPECS = (
     ProblemTypeSpec("regression", "a numeric target"),
     ProblemTypeSpec("recommendation", "(user, item, rating) rows to a recommender; "
                     "settings name the columns"),
+    ProblemTypeSpec("forecast", "time series to P10/P50/P90 quantile forecasts, stored for "
+                    "the horizon; settings name the time and series columns"),
 )
 PROBLEM_TYPES = tuple(p.name for p in PROBLEM_TYPE_SPECS)
 CLASSIFICATION = tuple(p.name for p in PROBLEM_TYPE_SPECS if p.classification)
@@ -290,14 +292,18 @@ PARAM_NAMES = tuple(p.name for p in PARAMS)
 PARAM = {p.name: p for p in PARAMS}
 
 _BOTH = (SUPERVISED, RECOMMENDATION)
+_ALL = (SUPERVISED, RECOMMENDATION, FORECAST)
 _REC = (RECOMMENDATION,)
+_FC = (FORECAST,)
+FREQUENCIES = ("hour", "day", "week", "month", "quarter", "year")
+FORECAST_METHODS = ("naive", "seasonal_naive", "drift", "ets", "arima", "theta", "gbm")
 SETTINGS = (
     Setting("test_size", 0.2, Number("a fraction strictly between 0 and 1", low=0, high=1),
             "share of rows held out for validation", _BOTH),
     Setting("random_state", 42, Number("a non-negative integer", low=0, low_open=False,
-                                       integer=True), "seed of the split and the models", _BOTH),
+                                       integer=True), "seed of the split and the models", _ALL),
     Setting("max_runtime", 300.0, POSITIVE, "seconds the whole training may take "
-            "(recommenders: read by engine 'spark', whose jobs are cancelled past it)", _BOTH,
+            "(recommenders: read by engine 'spark', whose jobs are cancelled past it)", _ALL,
             example=60),
     Setting("cv_folds", 3, Number("a whole number of at least 2", low=2, low_open=False,
                                   integer=True), "cross-validation folds comparing candidates"),
@@ -358,6 +364,38 @@ SETTINGS = (
             example={"spark.sql.shuffle.partitions": "8"}),
     Setting("k", 10, POSITIVE_INT, "recommenders: the cut-off of the stored ranking metrics",
             _REC, gloss="the cut-off of the stored ranking metrics"),
+    Setting("time_col", None, TEXT, "forecasts: the DATE, TIMESTAMP or TIMESTAMPTZ column "
+            "(or text with time_format) of each row's period (default: the data's one date or "
+            "timestamp column)", _FC, example="month"),
+    Setting("series_cols", None, ANY, "forecasts: the column or list of columns that "
+            "identify a series (none: one series; '*': every column without another role)",
+            _FC, example=["store", "dept"]),
+    Setting("horizon", 12, POSITIVE_INT, "forecasts: periods forecast after each series' "
+            "last one, stored at training", _FC),
+    Setting("quantiles", None, ANY, "forecasts: the quantiles forecast, sorted and in (0, 1) "
+            "(0.1, 0.5 and 0.9 when left out); column p10 for 0.1, p2_5 for 0.025", _FC,
+            example=[0.1, 0.5, 0.9]),
+    Setting("frequency", "auto", Choice(FREQUENCIES, auto=True), "forecasts: the period "
+            "length; 'auto' infers it from the timestamps", _FC, example="month"),
+    Setting("time_format", None, TEXT, "forecasts: the strptime format of a text time "
+            "column, e.g. '%Y %b' for '1982 Apr'", _FC, example="%Y %b"),
+    Setting("time_zone", "UTC", TEXT, "forecasts: the zone a TIMESTAMPTZ time column is read "
+            "in, so that days and months follow its calendar (e.g. 'America/New_York')", _FC),
+    Setting("duplicates", "aggregate", Choice(("aggregate", "refuse")), "forecasts: rows of "
+            "one series and period are summed (covariates averaged) with a note, or refused",
+            _FC),
+    Setting("fill", "zero", Choice(("zero", "interpolate", "previous", "refuse")),
+            "forecasts: what a missing period or a NULL target becomes (reported in the "
+            "notes): 0, a straight line between its neighbours, the last value, or an error",
+            _FC),
+    Setting("method", "auto", Choice(FORECAST_METHODS, auto=True), "forecasts: the method; "
+            "'auto' keeps the best candidate by rolling-origin backtest", _FC,
+            example="seasonal_naive"),
+    Setting("covariates", None, ANY, "forecasts: numeric columns known in advance "
+            "(prices, holidays), whose future values settings future gives", _FC,
+            example=["price"]),
+    Setting("future", None, QUERY, "forecasts: a table or query of the covariates' values "
+            "for every series and period of the horizon", _FC, example="future_prices"),
 )
 SETTING = {s.name: s for s in SETTINGS}
 

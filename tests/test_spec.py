@@ -101,7 +101,8 @@ def test_objectives_problem_types_and_preprocessors_match_the_spec():
         kind = spec.OBJECTIVE_SPECS[spec.OBJECTIVES.index(objective)].applies
         assert supervised._fits(evaluation.OBJECTIVES[objective][1], problem), (problem, kind)
     assert estimators.PROBLEM_TYPES == spec.SUPERVISED_PROBLEM_TYPES
-    assert set(spec.PROBLEM_TYPES) == {*spec.SUPERVISED_PROBLEM_TYPES, "recommendation"}
+    assert set(spec.PROBLEM_TYPES) == {*spec.SUPERVISED_PROBLEM_TYPES, "recommendation",
+                                       "forecast"}
     assert preprocessing.PREPROCESSORS == spec.PREPROCESSORS
     assert set(preprocessing.KIND_OF) == set(spec.PREPROCESSORS) - {"drop"}
 
@@ -213,7 +214,7 @@ BAD_PARAMS = [
     ("problem_type", "regresion", "problem_type 'regresion' is unknown. Did you mean "
                                   "'regression' or 'recommendation'? Use 'auto' or one of: "
                                   "'binary_classification', 'multiclass_classification', "
-                                  "'regression', 'recommendation'."),
+                                  "'regression', 'recommendation', 'forecast'."),
     ("model_type", "xgboots", "model_type 'xgboots' is unknown."),
     ("model_type", "randomforest", "model_type 'randomforest' is unknown. Did you mean "
                                    "'random_forest'? Use 'auto' or one of: 'logistic', "),

@@ -268,7 +268,7 @@ def recommender_names(fn: str) -> list[str]:
 def all_names(fn: str) -> list[str]:
     """Every name a model of any problem type may generate from ``fn``."""
     return list(dict.fromkeys([*function_names(fn, "multiclass_classification"),
-                               f"{fn}_probability", *recommender_names(fn),
+                               f"{fn}_probability", *recommender_names(fn), f"{fn}_backtest",
                                *(fn + s for s in COMPILED_SUFFIXES)]))
 
 
@@ -370,4 +370,75 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
         f"SELECT * FROM (SELECT {u}, {fields} FROM (SELECT user_id AS {u}, unnest({python}) "
         f"AS r FROM {r.base}_users) WHERE {session} UNION ALL {_all_sql(r, session)}) "
         f"ORDER BY {u}, rank",
+    ]
+
+
+# -- forecasts -------------------------------------------------------------------------------------
+FORECAST_SUFFIXES = ("", "_backtest")
+# Series column types the generated functions give back as they were; any other (an ENUM, a
+# nested type) comes back as VARCHAR.
+_PLAIN_TYPES = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|"
+                          r"UINTEGER|UBIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\s*\d+\)|VARCHAR|BOOLEAN|"
+                          r"DATE|TIMESTAMP)$", re.I)
+
+
+@dataclass(frozen=True)
+class ForecastShape:
+    """What a forecast model's functions are written from."""
+    series_cols: tuple[tuple[str, str], ...]   # (name, DuckDB type) in settings order
+    time_col: str
+    time_type: str                             # DATE | TIMESTAMP | TIMESTAMPTZ
+    quantiles: tuple[float, ...]
+    columns: tuple[str, ...]                   # each quantile's column: p10, p50, p90, p2_5
+    horizon: int
+    zone: str = "UTC"                          # TIMESTAMPTZ: the zone periods are stored in
+
+
+def _series_columns(shape: ForecastShape, alias: str) -> list[str]:
+    out = []
+    for i, (col, typ) in enumerate(shape.series_cols, start=1):
+        t = typ if _PLAIN_TYPES.match(typ) else "VARCHAR"
+        out.append(f"{alias}.series[{i}]::{t} AS {quote(col)}")
+    return out
+
+
+def _time_column(shape: ForecastShape, column: str) -> str:
+    expr = {"DATE": f"{column}::DATE",
+            "TIMESTAMPTZ": f"timezone({literal(shape.zone)}, {column})"}.get(
+        shape.time_type, column)
+    return f"{expr} AS {quote(shape.time_col)}"
+
+
+def forecast_statements(model: str, fn: str, version: int, shape: ForecastShape) -> list[str]:
+    """A forecast model's functions, pure SQL over the stored tables, for every client:
+    ``<fn>(horizon := n)`` the forecasts, ``<fn>_backtest()`` the backtest, each with the series
+    columns and the time column under their own names and one column per quantile."""
+    h, m = shape.horizon, literal(model)
+    order = ", ".join([*(quote(c) for c, _ in shape.series_cols), quote(shape.time_col)])
+    too_long = (literal(f"{fn}: horizon ") + " || horizon::VARCHAR || " + literal(
+        f" is longer than the {h} periods model {model!r} stored at training (its maximum). "
+        f"Pass horizon := {h} or less, or retrain with settings := {{horizon: ...}} for more: "
+        f"forecasts are computed at training and stored, not recomputed."))
+    too_short = literal(f"{fn}: horizon must be a positive whole number of periods (at most "
+                        f"{h}), e.g. horizon := {min(6, h)}.")
+    limit = (f"CASE WHEN horizon IS NULL THEN {h} WHEN horizon > {h} THEN error({too_long}) "
+             f"WHEN horizon < 1 THEN error({too_short}) ELSE horizon END")
+    joined = (f"JOIN sqlml.forecast_series s ON s.name = f.name AND s.version = f.version "
+              f"AND s.series_id = f.series_id WHERE f.name = {m} AND f.version = {version}")
+    values = [f'f."values"[{i}] AS {quote(c)}' for i, c in enumerate(shape.columns, start=1)]
+    head = [*_series_columns(shape, "s"), _time_column(shape, "f.period")]
+    pivot = [f"max(b.forecast) FILTER (WHERE b.quantile = {q!r}) AS {quote(c)}"
+             for q, c in zip(shape.quantiles, shape.columns, strict=True)]
+    bt_head = [*_series_columns(shape, "s"), _time_column(shape, "b.period")]
+    bt_group = ", ".join(str(i) for i in range(1, len(bt_head) + 6))
+    return [
+        f"CREATE OR REPLACE MACRO {quote(fn)}(horizon := {h}) AS TABLE "
+        f"SELECT {', '.join(head)}, f.step, {', '.join(values)} FROM sqlml.forecasts f "
+        f"{joined} AND f.step <= {limit} ORDER BY {order}",
+        f"CREATE OR REPLACE MACRO {quote(fn + '_backtest')}() AS TABLE "
+        f"SELECT {', '.join(bt_head)}, b.\"window\", b.step, b.actual, s.scale, s.scale_squared, "
+        f"{', '.join(pivot)} FROM sqlml.forecast_backtest b "
+        f"JOIN sqlml.forecast_series s ON s.name = b.name AND s.version = b.version "
+        f"AND s.series_id = b.series_id WHERE b.name = {m} AND b.version = {version} "
+        f"GROUP BY {bt_group} ORDER BY {order}, \"window\", step",
     ]

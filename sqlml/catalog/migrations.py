@@ -77,6 +77,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     # and ml_drift tells their users to retrain.
     Migration(6, "store a profile of each model version's training data for drift checks",
               "", read_only_ok=True),
+    # catalog.sql creates sqlml.forecast_series, forecasts, forecast_backtest and
+    # forecast_diagnostics. A file without them has no forecast model, and a read-only
+    # connection keeps the file's own macros, which do not read them.
+    Migration(7, "store forecast models: per-series methods, forecasts, backtests and flags "
+              "(tables sqlml.forecast_series, forecasts, forecast_backtest, "
+              "forecast_diagnostics)", "", read_only_ok=True),
 )
 
 LATEST = MIGRATIONS[-1].version if MIGRATIONS else UNVERSIONED

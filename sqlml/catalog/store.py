@@ -49,6 +49,14 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "training_profiles": ("name", "version", "feature", "kind", "column_type", "rows",
                           "missing_rate", "mean", "std", "bin_upper", "bin_share", "cdf_at",
                           "cdf", "categories", "category_share", "other_share", "complete"),
+    "forecast_series": ("name", "version", "series_id", "series", "method", "season_length",
+                        "points", "filled", "first_period", "last_period", "scale",
+                        "scale_squared", "mase", "smape", "rmsse", "coverage", "scaled_pinball",
+                        "notes"),
+    "forecasts": ("name", "version", "series_id", "step", "period", "values"),
+    "forecast_backtest": ("name", "version", "series_id", "window", "step", "period", "actual",
+                          "quantile", "forecast"),
+    "forecast_diagnostics": ("name", "version", "series_id", "flag", "detail"),
 }
 
 
@@ -304,9 +312,13 @@ def drop(cur, name: str, ddl: list[str]) -> int:
     return n
 
 
+FORECAST_TABLES = ("forecast_series", "forecasts", "forecast_backtest", "forecast_diagnostics")
+
+
 # -- training depth: tuning log, explanations, diagnosis, calibration -----------------------------
 TRAINING_DEPTH_TABLES = ("training_log", "diagnosis", "calibration", "feature_importance",
-                         "explain_baselines", "validation_predictions", "training_profiles")
+                         "explain_baselines", "validation_predictions", "training_profiles",
+                         *FORECAST_TABLES)
 
 
 def next_version(cur, name: str) -> int:

@@ -37,7 +37,6 @@ MODEL_TYPES = {"XGBOOST": "gradient_boosting", "MLP": "mlp", "LINEAR_LEARNER": "
 UNSUPPORTED_MODEL_TYPES = {
     "KMEANS": "k-means clustering is not available: sqlml trains supervised models (and "
               "recommenders with PROBLEM_TYPE RECOMMENDATION)",
-    "FORECAST": "time-series forecasting is not available in sqlml",
 }
 
 
@@ -56,10 +55,6 @@ PROBLEM_TYPES = {p.upper(): p for p in (*spec.PROBLEM_TYPES, "auto")}
 
 def problem_type(word: str) -> str:
     u = word.upper()
-    if u == "FORECAST":
-        raise MappingError("a supported problem type", " PROBLEM_TYPE FORECAST: time-series "
-                           f"forecasting is not available in sqlml. Use one of: "
-                           f"{', '.join(PROBLEM_TYPES)}.")
     if u not in PROBLEM_TYPES:
         raise MappingError(f"a problem type ({', '.join(PROBLEM_TYPES)})",
                            _hint(u, PROBLEM_TYPES))
@@ -108,8 +103,43 @@ def _is(kind: str, value) -> bool:
     return isinstance(value, str)
 
 
+# MODEL_TYPE FORECAST's settings (Amazon Forecast's words): FREQUENCY's letters, and
+# PERCENTILES, the quantiles as one comma-separated string.
+FREQUENCIES = {"Y": "year", "M": "month", "W": "week", "D": "day", "H": "hour"}
+SUB_HOURLY = ("30min", "15min", "10min", "5min", "1min")
+
+
+def frequency(value) -> str:
+    text = str(value)
+    if text.upper() in FREQUENCIES:
+        return FREQUENCIES[text.upper()]
+    if text.lower() in (*spec.FREQUENCIES, "auto"):
+        return text.lower()
+    why = (" sqlml forecasts hourly and coarser periods; aggregate the rows to hours in the "
+           "query (date_trunc('hour', t)) and use FREQUENCY 'H'." if text.lower() in SUB_HOURLY
+           else "")
+    raise MappingError("a frequency: 'Y', 'M', 'W', 'D' or 'H' (or sqlml's "
+                       + ", ".join(spec.FREQUENCIES) + ")", why or _hint(text, FREQUENCIES))
+
+
+def percentiles(value) -> list[float]:
+    parts = [p.strip() for p in str(value).split(",")]
+    if any(p.lower() == "mean" for p in parts):
+        raise MappingError("percentiles between 0 and 1, e.g. '0.1,0.5,0.9'", " sqlml forecasts "
+                           "quantiles, not Amazon Forecast's mean: use 0.5 for the median.")
+    try:
+        return [float(p) for p in parts]
+    except ValueError:
+        raise MappingError("percentiles as one string of numbers between 0 and 1 separated by "
+                           "commas, e.g. PERCENTILES '0.1,0.5,0.9'") from None
+
+
 def setting(key: str, value) -> tuple[object, str | None]:
     """(value for sqlml, None) or (None, notice) for a cloud-only setting."""
+    if key == "frequency":
+        return frequency(value), None
+    if key == "percentiles":
+        return percentiles(value), None
     if key in CLOUD_SETTINGS:
         kind = _BOOL if CLOUD_SETTINGS[key] is bool else _STR
         if not _is(kind, value):
@@ -120,7 +150,7 @@ def setting(key: str, value) -> tuple[object, str | None]:
             "a setting name: Redshift's " + ", ".join(k.upper() for k in (
                 "max_runtime", "max_cells", *CLOUD_SETTINGS)) + " or sqlml's "
             + ", ".join(s for s in SETTINGS if s not in ("max_runtime", "max_cells")),
-            _hint(key, (*SETTINGS, *CLOUD_SETTINGS)), at_value=False)
+            _hint(key, (*SETTINGS, *CLOUD_SETTINGS, "percentiles")), at_value=False)
     wanted = SETTING_TYPES.get(key)
     if wanted is not None and not _is(wanted, value):
         unit = " of seconds" if key == "max_runtime" else ""

@@ -1,8 +1,9 @@
 """Redshift ML statements inside DuckDB scripts: splitting, parsing and compiling to SQL calls.
 
-``CREATE MODEL``, ``SHOW MODEL``, ``DROP MODEL`` and ``EXPLAIN_MODEL`` compile to the same
-``ml_create_model(...)``, ``ml_show_model(...)``, ``ml_models()``, ``ml_drop_model(...)`` and
-``ml_explain_model(...)`` calls a user would write, so there is one implementation of each.
+``CREATE MODEL``, ``SHOW MODEL``, ``DROP MODEL``, ``EXPLAIN_MODEL`` and ``SELECT FORECAST``
+compile to the same ``ml_create_model(...)``, ``ml_show_model(...)``, ``ml_models()``,
+``ml_drop_model(...)``, ``ml_explain_model(...)`` and ``ml_forecast(...)`` calls a user would
+write, so there is one implementation of each.
 Every other statement passes through to DuckDB untouched.
 
 Scripts are cut with sqlglot's DuckDB tokenizer, so a ``;`` inside a string, a dollar-quoted
@@ -60,7 +61,7 @@ class Statement:
 
     text: str                  # the statement as written, without the final ';'
     kind: str                  # sql | create_model | show_model | show_models | drop_model
-    #                            | explain_model
+    #                            | explain_model | forecast
     sql: str                   # what runs on the connection
     line: int                  # where it starts in the script
     model: str | None = None
@@ -311,6 +312,15 @@ class _Parser:
             self.what = "EXPLAIN_MODEL"
             self.i = 2
             return self._explain()
+        if (self.is_word("SELECT") and self.is_word("FORECAST", k=1) and self.is_punct("(", k=2)
+                and self.is_punct(")", k=len(self.toks) - 1)):
+            self.what = "FORECAST"
+            self.i = 3
+            name = self.model_name("a model name, e.g. SELECT FORECAST(sales_forecast)")
+            self.punct(")", "')' after the model name")
+            self.end()
+            return Statement("", "forecast", f"FROM ml_forecast({quote(name)})", 0, model=name,
+                             notices=self.notices)
         return None
 
     def _explain(self) -> Statement:
@@ -414,7 +424,11 @@ class _CreateModel:
             self.seen[t.upper] = t
             p.take()
             getattr(self, "_" + t.upper.lower())(t)
-        for required in ("TARGET", "FUNCTION"):
+        # A forecast's function is optional (Redshift's forecast models have none; sqlml names
+        # it forecast_<model>), as SELECT FORECAST(model) reads the forecasts by the model.
+        needed = ("TARGET",) if self.options.get("problem_type") == "forecast" else (
+            "TARGET", "FUNCTION")
+        for required in needed:
             if required not in self.seen:
                 p.fail(None, f"{required} <{'column' if required == 'TARGET' else 'name'}>")
         return self._compile(name, source)
@@ -480,6 +494,12 @@ class _CreateModel:
         self.auto, self.auto_tok = t.upper == "ON", kw
 
     def _model_type(self, kw: Tok) -> None:
+        t = self.p.peek()
+        if t is not None and t.kind in ("word", "string") and t.text.upper() == "FORECAST":
+            # Redshift's MODEL_TYPE FORECAST is sqlml's problem type: AUTO picks the method.
+            self.model_type_tok = self.p.take()
+            self.options["problem_type"] = "forecast"
+            return
         self.model_type_tok, self.options["model_type"] = self._mapped(
             "a model type after MODEL_TYPE", redshift.model_type)
 
@@ -603,6 +623,12 @@ class _CreateModel:
                 p.fail(self.engine_tok, "the engine once, in ENGINE or in SETTINGS",
                        got="ENGINE beside SETTINGS (ENGINE ...)")
             self.settings["engine"] = self.engine_tok.text.lower()
+        if opts.get("problem_type") == "forecast":
+            # Amazon Forecast's roles: the timestamp column (sqlml finds the one date or
+            # timestamp column), the TARGET, and every other column identifies the item.
+            self.settings.setdefault("series_cols", "*")
+            if "percentiles" in self.settings:
+                self.settings["quantiles"] = self.settings.pop("percentiles")
         if self.settings:
             opts["settings"] = self.settings
         args = [quote(name), quote(source)]

@@ -23,7 +23,8 @@ class Result:
     statement: str
     columns: list[str]
     rows: list[tuple]
-    kind: str           # sql | create_model | show_model | show_models | drop_model | explain_model
+    kind: str           # sql | create_model | show_model | show_models | drop_model
+    #                     | explain_model | forecast
     sql: str = ""       # what ran on the connection (the statement itself for plain SQL)
 
 

@@ -126,6 +126,12 @@ def load(cur, name: str, version: int) -> StoredModel | StoredRecommender:
             f"model {name!r} version {version}: the stored artifact does not match its recorded "
             f"checksum, so the file was altered or damaged. Retrain the model with sqlml, or "
             f"restore the file from a trusted copy.")
+    if row["problem_type"] == "forecast":
+        raise PredictionInputError(
+            f"model {name!r} is a forecast: its forecasts were computed at training and are "
+            f"stored, with nothing to score row by row. Read them with FROM "
+            f"{row['function_name']}() (horizon := n for fewer periods), and its backtest with "
+            f"FROM ml_backtest('{name}').")
     if row["problem_type"] == "recommendation":
         from sqlml.recommend.train import loads
 

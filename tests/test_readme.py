@@ -72,8 +72,13 @@ def count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
 def check_readme(ns: dict) -> None:
     con = ns["con"]
     assert {r[0] for r in con.execute("SELECT name FROM ml_models()").fetchall()} == {
-        "customer_churn", "churn_lr", "movie_recs"}
+        "customer_churn", "churn_lr", "movie_recs", "retail"}
     assert count(con, "SELECT active_version FROM sqlml.models WHERE name = 'churn_lr'") == 1
+    # The forecasting section: 3 stores x 12 months, quantiles ordered, 6 rows at horizon 6.
+    assert count(con, "SELECT count(*) FROM forecast_sales()") == 36
+    assert count(con, "SELECT count(*) FROM forecast_sales() WHERE NOT (p10 <= p50 AND "
+                      "p50 <= p90)") == 0
+    assert count(con, "SELECT count(*) FROM forecast_sales(horizon := 6) WHERE store = 2") == 6
 
 
 def check_training(ns: dict) -> None:

@@ -1,5 +1,5 @@
 """What the model report shows, read from the catalog (and, for a recommender, its stored
-factors): plain records and arrays, no HTML. sqlml/report/page.py draws them."""
+factors): plain records and arrays, no HTML. sqlml/reporting/page.py draws them."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ def baselines(ds: Dataset) -> dict[str, Callable[[], object]]:
             ColumnTransformer([("t", TfidfVectorizer(ngram_range=(1, 2)), ds.text[0])]),
             LogisticRegression(max_iter=2000))}
     X = ds.frame.drop(columns=[ds.target])
-    cat = [c for c in X.columns if X[c].dtype == object]
+    cat = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     num = [c for c in X.columns if c not in cat]
 
     def logistic():

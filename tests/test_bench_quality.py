@@ -77,3 +77,13 @@ def test_baselines_fit_the_synthetic_set_and_beat_chance():
         auc, seconds = bq.fit_baseline(make, ds.frame.iloc[train], ds.frame.iloc[test], ds,
                                        ["no", "yes"])
         assert 0.6 < auc <= 1 and seconds >= 0
+
+
+def test_shared_data_sets_are_skipped_with_a_reason_when_absent(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(bq, "DATA", tmp_path / "no-shared-data")
+    assert "absent" in bq.load_churn() and "absent" in bq.load_sms()
+    monkeypatch.setattr(bq, "warm_up", lambda con: None)
+    monkeypatch.setattr(bq, "run_dataset", lambda *a: pytest.fail("nothing should be trained"))
+    assert bq.main(["--datasets", "churn,sms"]) == 1
+    out = capsys.readouterr().out
+    assert "churn: skipped" in out and "sms: skipped" in out and "NOT MET" in out

@@ -480,3 +480,21 @@ def test_the_summary_keeps_a_few_notes_and_counts_the_rest():
     text = _summary_notes(notes)
     assert text.startswith("series 's0' is short; ") and text.endswith("; backtest: 1 window(s)")
     assert "23 more notes" in text and text.count("is short") == 7
+
+
+def test_without_statsforecast_auto_notes_and_trials_say_what_was_not_tried(con, monkeypatch):
+    monkeypatch.setitem(sys.modules, "statsforecast", None)     # as if not installed
+    con.execute(SALES)
+    summary = train(con, settings="{time_col: 'month', series_cols: ['store', 'dept'], "
+                                  "horizon: 6}")
+    assert ("ETS, ARIMA and Theta were not tried: the statsforecast package is not installed "
+            "(pip install 'sqlml[forecast]' adds them)") in summary["notes"]
+    trials = dict(con.execute("SELECT model_type, status FROM ml_trials('retail')").fetchall())
+    assert {trials[c] for c in ("ets", "arima", "theta")} == {"skipped_missing_dependency"}
+    assert summary["model_type"] in {"naive", "seasonal_naive", "drift"}
+    with pytest.raises(duckdb.Error) as info:
+        train(con, settings="{time_col: 'month', series_cols: ['store', 'dept'], horizon: 6, "
+                            "method: 'arima'}")
+    assert ("forecast: method 'arima' (AutoARIMA) needs the statsforecast package, which is not "
+            "installed. Install sqlml's forecast extra: pip install 'sqlml[forecast]'"
+            ) in str(info.value)

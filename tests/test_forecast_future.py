@@ -183,3 +183,18 @@ def test_a_plain_duckdb_client_is_told_future_needs_sqlml(shop, tmp_path):
     assert ("A forecast model's <fn>_future(query) function needs sqlml's Python package, "
             "which this DuckDB client does not have (it fits the model again with the new "
             "future values)") in message
+
+
+def test_a_single_series_with_covariates_trains_and_forecasts_again(con):
+    """One series (no series_cols): the future rows take the series id of the training rows,
+    the target's name."""
+    con.execute("""CREATE TABLE one AS SELECT (DATE '2019-01-01' + INTERVAL (m) MONTH)::DATE
+                   AS month, 100 + m AS sales, (m % 3)::DOUBLE AS price FROM range(30) c(m)""")
+    con.execute("""CREATE TABLE one_next AS SELECT (DATE '2021-07-01' + INTERVAL (m) MONTH)::DATE
+                   AS month, 1.0 AS price FROM range(3) c(m)""")
+    con.execute("SELECT ml_create_model('one', 'one', target := 'sales', problem_type := "
+                "'forecast', settings := {horizon: 3, covariates: ['price'], future: 'one_next', "
+                "method: 'naive'})").fetchall()
+    stored = con.execute("FROM forecast_one()").fetchall()
+    assert len(stored) == 3
+    assert con.execute("FROM forecast_one_future('one_next')").fetchall() == stored

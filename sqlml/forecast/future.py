@@ -64,7 +64,7 @@ def forecast_again(cur, ref: str, future: str, horizon: int | None) -> list[dict
             f"{row['training_query']}")
     try:
         fut, _, _ = prepare.read_rows(cur, sources.query_of(future), s, None, name,
-                                      f"future covariates ({fn})")
+                                      f"future covariates ({fn})", single=row["target"])
     except TrainingError as exc:
         raise ForecastError(str(exc).replace(f"{prepare.FN}: ", f"{fn}: ", 1)) from None
     asked = h if horizon is None else int(horizon)

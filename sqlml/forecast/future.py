@@ -35,7 +35,6 @@ ROW_TYPE = pa.list_(pa.struct([("series_id", pa.string()), ("step", pa.int32()),
                                ("values", pa.list_(pa.float64()))]))
 
 
-
 def forecast_again(cur, ref: str, future: str, horizon: int | None) -> list[dict]:
     """The rows of sqlml.forecasts (series_id, step, period, values) for ``horizon`` steps of
     model version ``ref`` ('name@version'), with the covariates' values read from ``future``."""

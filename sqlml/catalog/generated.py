@@ -32,6 +32,9 @@ EXPLAIN_UDF = "__sqlml_py_explain"
 EXPLAIN_TYPE = "STRUCT(feature VARCHAR, contribution DOUBLE)[]"
 RECOMMEND_UDF = "__sqlml_py_recommend"
 RATING_UDF = "__sqlml_py_rec_rating"
+FORECAST_FUTURE_UDF = "__sqlml_py_forecast_future"
+FORECAST_ROWS_TYPE = ('STRUCT(series_id VARCHAR, step INTEGER, period TIMESTAMP, '
+                      '"values" DOUBLE[])[]')
 RECOMMENDATIONS_TYPE = ("STRUCT(rank INTEGER, item VARCHAR, score DOUBLE, source VARCHAR, "
                         "reason VARCHAR)[]")
 
@@ -102,6 +105,11 @@ PYTHON_ONLY: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     # persisted ml_report predates the drift section.
     ("report_drift", "__sqlml_py_report_drift", ("model_name", "drift"), "ml_report",
      "it draws the report's charts in Python"),
+    # <fn>_future(query): a forecast model's forecasts again with new covariate values
+    # (sqlml/forecast/future.py); <fn>() reads the stored forecasts in every client.
+    ("forecast_future", FORECAST_FUTURE_UDF, ("model_name", "future", "horizon"),
+     "A forecast model's <fn>_future(query) function",
+     "it fits the model again with the new future values"),
 )
 NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client does not have "
                 "({what}). The models' generated functions are plain SQL and work here. "
@@ -269,6 +277,7 @@ def all_names(fn: str) -> list[str]:
     """Every name a model of any problem type may generate from ``fn``."""
     return list(dict.fromkeys([*function_names(fn, "multiclass_classification"),
                                f"{fn}_probability", *recommender_names(fn), f"{fn}_backtest",
+                               f"{fn}_future",
                                *(fn + s for s in COMPILED_SUFFIXES)]))
 
 
@@ -374,7 +383,7 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
 
 
 # -- forecasts -------------------------------------------------------------------------------------
-FORECAST_SUFFIXES = ("", "_backtest")
+FORECAST_SUFFIXES = ("", "_backtest", "_future")
 # Series column types the generated functions give back as they were; any other (an ENUM, a
 # nested type) comes back as VARCHAR.
 _PLAIN_TYPES = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|"
@@ -423,8 +432,14 @@ def forecast_statements(model: str, fn: str, version: int, shape: ForecastShape)
                         f"{h}), e.g. horizon := {min(6, h)}.")
     limit = (f"CASE WHEN horizon IS NULL THEN {h} WHEN horizon > {h} THEN error({too_long}) "
              f"WHEN horizon < 1 THEN error({too_short}) ELSE horizon END")
-    joined = (f"JOIN sqlml.forecast_series s ON s.name = f.name AND s.version = f.version "
-              f"AND s.series_id = f.series_id WHERE f.name = {m} AND f.version = {version}")
+    joined = (f"JOIN sqlml.forecast_series s ON s.name = {m} AND s.version = {version} "
+              f"AND s.series_id = f.series_id")
+    # <fn>_future(query): the same rows computed again by sqlml's Python with new covariate
+    # values; a plain client gets the dispatcher's error. <fn>() never calls Python.
+    again = (f"{_call('forecast_future')}({pinned(model, version)}, future, {limit})"
+             f"::{FORECAST_ROWS_TYPE}")
+    recomputed = (f"(SELECT r.series_id, r.step, r.period, r.\"values\" FROM "
+                  f"(SELECT unnest({again}) AS r)) f")
     values = [f'f."values"[{i}] AS {quote(c)}' for i, c in enumerate(shape.columns, start=1)]
     head = [*_series_columns(shape, "s"), _time_column(shape, "f.period")]
     pivot = [f"max(b.forecast) FILTER (WHERE b.quantile = {q!r}) AS {quote(c)}"
@@ -434,7 +449,11 @@ def forecast_statements(model: str, fn: str, version: int, shape: ForecastShape)
     return [
         f"CREATE OR REPLACE MACRO {quote(fn)}(horizon := {h}) AS TABLE "
         f"SELECT {', '.join(head)}, f.step, {', '.join(values)} FROM sqlml.forecasts f "
-        f"{joined} AND f.step <= {limit} ORDER BY {order}",
+        f"{joined} WHERE f.name = {m} AND f.version = {version} AND f.step <= {limit} "
+        f"ORDER BY {order}",
+        f"CREATE OR REPLACE MACRO {quote(fn + '_future')}(future, horizon := {h}) AS TABLE "
+        f"SELECT {', '.join(head)}, f.step, {', '.join(values)} FROM {recomputed} {joined} "
+        f"ORDER BY {order}",
         f"CREATE OR REPLACE MACRO {quote(fn + '_backtest')}() AS TABLE "
         f"SELECT {', '.join(bt_head)}, b.\"window\", b.step, b.actual, s.scale, s.scale_squared, "
         f"{', '.join(pivot)} FROM sqlml.forecast_backtest b "

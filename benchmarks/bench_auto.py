@@ -18,6 +18,11 @@ fold-to-fold noise).
 
 from __future__ import annotations
 
+# First: sqlml sets OMP_WAIT_POLICY=PASSIVE before scikit-learn loads OpenMP; imported after,
+# the baseline's threads spin on a loaded machine and its fit takes several times longer.
+import sqlml
+
+# isort: split
 import argparse
 import json
 import os
@@ -28,7 +33,6 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
-import sqlml
 from sqlml.datasets import make_customers
 from sqlml.train import estimators, preprocessing, supervised
 

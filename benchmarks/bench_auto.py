@@ -24,6 +24,7 @@ import sqlml
 
 # isort: split
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -80,7 +81,13 @@ def main() -> int:
     ap.add_argument("--target", default="churned")
     ap.add_argument("--no-held-out", action="store_true")
     ap.add_argument("--no-noise-rule", action="store_true")
+    ap.add_argument("--boosting", type=json.loads, default=None,
+                    help='held-out boosting defaults to try, e.g. \'{"learning_rate": 0.05}\'')
     args = ap.parse_args()
+    if args.boosting:
+        gb = estimators.MODEL_TYPES["gradient_boosting"]
+        estimators.MODEL_TYPES["gradient_boosting"] = dataclasses.replace(
+            gb, held_out=(*gb.held_out, *args.boosting.items()))
     if args.no_held_out:
         estimators.HELD_OUT_ROWS = 10**12
     if args.no_noise_rule:

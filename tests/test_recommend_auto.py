@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import sqlml
 from sqlml.datasets import make_ratings
@@ -133,3 +134,22 @@ def test_ease_above_its_item_limit_is_refused(monkeypatch):
     with pytest.raises(TrainingError, match=r"limited to 10 items; the training data has 20\. "
                                             r"Use algorithm 'als'"):
         fit_recommender(df.user_id, df.movie_id, feedback="implicit", algorithm="ease")
+
+
+def test_bm25_weights_equal_the_implicit_library():
+    nn = pytest.importorskip("implicit.nearest_neighbours")   # the 'bench' extra
+    rng = np.random.default_rng(4)
+    X = (rng.random((40, 30)) < 0.3) * rng.integers(1, 5, (40, 30)).astype(float)
+    ref = nn.bm25_weight(sp.csr_matrix(X), K1=100, B=0.8)
+    pu, pi = np.nonzero(X)
+    got = ease.bm25(pu, pi, X[pu, pi], 40, 30)
+    np.testing.assert_allclose(got, np.maximum(ref.toarray()[pu, pi], 0), rtol=1e-6)
+
+
+def test_weighting_with_explicit_feedback_is_refused_with_a_remedy(con):
+    ratings = make_ratings(30, 20, density=0.25)  # noqa: F841 (read by DuckDB)
+    with pytest.raises(Exception, match=r"weighting 'bm25' applies to implicit ALS, but feedback "
+                                        r"is 'explicit'\. Leave weighting out"):
+        con.execute("SELECT ml_create_model('bad', 'FROM ratings', problem_type := "
+                    "'recommendation', settings := {user_col: 'user_id', item_col: 'movie_id', "
+                    "rating_col: 'rating', weighting: 'bm25'})")

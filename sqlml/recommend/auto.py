@@ -9,7 +9,8 @@ the held-out items, and the best is refitted on all rows. Candidates (docs/recom
 - EASE (sqlml/recommend/ease.py) over a grid of lambdas, one eigendecomposition shared by all,
   when the data has at most ``ease.MAX_ITEMS`` items (skipped above, with a note).
 
-Settings the user gives fix that part of the search: ``algorithm`` picks one family, ``factors``,
+Settings the user gives fix that part of the search: ``algorithm`` picks one family,
+``weighting`` the ALS confidence, ``factors``,
 ``regularization``, ``alpha`` or ``iterations`` fix ALS (and leave EASE out), ``regularization``
 with algorithm 'ease' fixes its lambda. Each candidate becomes an ``ml_trials`` row with its
 validation NDCG@k and seconds; past ``max_runtime`` the remaining ones are recorded as skipped.
@@ -48,8 +49,9 @@ def candidates(s: dict, n_items: int) -> tuple[list[dict], list[str]]:
     fixed = {k: s[k] for k in ALS_KEYS if s[k] is not None}
     out: list[dict] = []
     if s["algorithm"] in ("auto", "als"):
-        out += [{"algorithm": "als", **fixed}] if fixed else [
-            {"algorithm": "als", **g} for g in ALS_GRID]
+        grid = [g for g in ALS_GRID if s["weighting"] in (None, g["weighting"])]
+        out += [{"algorithm": "als", "weighting": s["weighting"], **fixed}] if fixed else [
+            {"algorithm": "als", **g} for g in grid]
     if s["algorithm"] == "ease" or (s["algorithm"] == "auto" and not fixed):
         if n_items > ease.MAX_ITEMS and s["algorithm"] == "auto":
             notes.append(f"EASE left out: {n_items:,} items is over its {ease.MAX_ITEMS:,}-item "
@@ -64,7 +66,7 @@ def search(cands: list[dict], fit: Callable[..., Any], held_users, held_items, k
            budget: float) -> tuple[dict, list[dict], Any]:
     """Fit each candidate with ``fit(**candidate)`` and score it; the best candidate, the trial
     rows and the best candidate's model. EASE candidates share one eigendecomposition."""
-    started, basis = time.perf_counter(), None
+    started = time.perf_counter()
     trials: list[dict[str, Any]] = []
     models: dict[int, Any] = {}
     for n, cand in enumerate(cands, start=1):
@@ -77,17 +79,13 @@ def search(cands: list[dict], fit: Callable[..., Any], held_users, held_items, k
                 t["status"] == "completed" for t in trials):
             continue
         t0 = time.perf_counter()
-        extra = {}
-        if cand["algorithm"] == "ease":
-            extra = {"ease_basis": basis}
-        model = fit(**cand, **extra)
-        if cand["algorithm"] == "ease":
-            basis = getattr(model, "ease_basis", None)
+        model = fit(**cand)   # EASE candidates share one decomposition (ease.basis)
         score = evaluate_ranking(model, held_users, held_items, k)[f"ndcg@{k}"]
         if not models or score > max(t["score"] for t in trials if t["status"] == "completed"):
             models = {n: model}
         row.update(score=float(score), fold_scores=[float(score)],
                    seconds=round(time.perf_counter() - t0, 3), status="completed")
+    ease.forget()
     # Ties go to the earlier, simpler candidate (a later one replaces it only when better).
     (n, model), = models.items()
     return trials[n - 1]["parameters"], trials, model

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MAX_ITEMS", "bm25", "fit_ease"]
+__all__ = ["MAX_ITEMS", "basis", "bm25", "fit_ease", "forget"]
 
 MAX_ITEMS = 20_000      # a dense float32 inverse of 20k x 20k items: 1.6 GB and minutes
 NEIGHBORS = 200         # weights kept per source item (validation on ml-latest-small: 100-500
@@ -65,6 +65,23 @@ class Basis:
         out = sp.csr_matrix((vals[nz], (rows[nz], cols[nz])), shape=(self.ni, self.ni))
         out.sort_indices()
         return out
+
+
+_LAST: list = []   # [(key, Basis)]: the last decomposition, for AUTO's next lambda
+
+
+def basis(pu: np.ndarray, pi: np.ndarray, nu: int, ni: int) -> Basis:
+    """The Basis of these positive pairs; the last one is kept, so that fits which differ only
+    in lambda (AUTO's candidates, on one split) decompose X'X once. ``forget`` drops it."""
+    key = (nu, ni, hash(np.asarray(pu, np.int64).tobytes()),
+           hash(np.asarray(pi, np.int64).tobytes()))
+    if not _LAST or _LAST[0][0] != key:
+        _LAST[:] = [(key, Basis(pu, pi, nu, ni))]
+    return _LAST[0][1]
+
+
+def forget() -> None:
+    _LAST.clear()
 
 
 def fit_ease(pu: np.ndarray, pi: np.ndarray, nu: int, ni: int, lam: float,

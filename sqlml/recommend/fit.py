@@ -316,10 +316,10 @@ def _train(pu, pi, value, pts, positive, nu, ni, implicit, k, sweeps, reg, alpha
     return uf, vf, 0.0, np.zeros(nu), np.zeros(ni), params
 
 
-def _train_ease(pu, pi, nu, ni, lam, basis=None):
+def _train_ease(pu, pi, nu, ni, lam):
     """EASE's item-item weights, and factors of the positives (the top eigenvectors of X'X) that
     serve only similar items and reasons."""
-    basis = basis or ease.Basis(pu, pi, nu, ni)
+    basis = ease.basis(pu, pi, nu, ni)
     neighbors = basis.weights(lam)
     k = min(EASE_FACTORS, len(basis.e))
     top = np.argsort(basis.e)[::-1][:k]
@@ -329,13 +329,13 @@ def _train_ease(pu, pi, nu, ni, lam, basis=None):
     uf = np.asarray(X @ vf) / np.maximum(np.sqrt(np.bincount(pu, minlength=nu)), 1)[:, None]
     params = {"algorithm": "ease", "regularization": lam, "neighbors": ease.NEIGHBORS,
               "factors": EASE_FACTORS}
-    return uf, vf, neighbors, params, basis
+    return uf, vf, neighbors, params
 
 
 def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="explicit",
                     factors=None, regularization=None, iterations=None, alpha=None,
                     implicit_threshold=None, recency_half_life=None, random_state=42,
-                    algorithm="als", weighting="linear", ease_basis=None):
+                    algorithm="als", weighting=None):
     """Train a recommender from parallel arrays of user ids, item ids and ratings.
 
     :param users, items: ids, one per row: integers, strings or UUIDs.
@@ -355,14 +355,13 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
     :param random_state: seed; the same inputs and seed give the same model.
     :param algorithm: ``'als'`` (matrix factorization) or, implicit only, ``'ease'``: item-item
         weights in closed form (sqlml/recommend/ease.py), ``regularization`` its lambda (200).
-    :param weighting: implicit ALS: ``'linear'`` confidence 1 + alpha * weight, or ``'bm25'``
+    :param weighting: implicit ALS: ``'linear'`` (None) confidence 1 + alpha * weight, or ``'bm25'``
         (1 + alpha * BM25 of the weights).
-    :param ease_basis: an ``ease.Basis`` of these very rows, shared by fits that differ only in
-        lambda (AUTO's candidates).
     :returns: :class:`RecommenderModel`.
     """
     implicit = _check_feedback(feedback, alpha=alpha, implicit_threshold=implicit_threshold,
                                recency_half_life=recency_half_life)
+    weighting = "linear" if weighting is None else weighting
     _check_algorithm(algorithm, weighting, implicit)
     k = _setting("factors", factors, feedback, integer=True)
     sweeps = _setting("iterations", iterations, feedback, integer=True)
@@ -375,8 +374,7 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
     if algorithm == "ease":   # one big inverse: every BLAS thread helps
         _check_ease_size(p.ni)
         lam = EASE_LAMBDA if regularization is None else reg
-        uf, vf, nb, params, ease_basis = _train_ease(p.pu[p.positive], p.pi[p.positive], p.nu,
-                                                     p.ni, lam, ease_basis)
+        uf, vf, nb, params = _train_ease(p.pu[p.positive], p.pi[p.positive], p.nu, p.ni, lam)
         mu, ub, ib = 0.0, np.zeros(p.nu), np.zeros(p.ni)
         extra = {"neighbor_indptr": nb.indptr.astype(np.int64),
                  "neighbor_items": nb.indices.astype(np.int64), "neighbor_weights": nb.data}
@@ -387,9 +385,7 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
                 alpha, recency_half_life, rng, weighting)
     params |= {"feedback": feedback, "random_state": random_state,
                "implicit_threshold": implicit_threshold}
-    model = _model(p, feedback, u_arr, mu, ub, ib, uf, vf, params, extra)
-    model.ease_basis = ease_basis   # not stored: AUTO's next lambda on the same rows reuses it
-    return model
+    return _model(p, feedback, u_arr, mu, ub, ib, uf, vf, params, extra)
 
 
 def _model(p, feedback, u_arr, mu, ub, ib, uf, vf, params, extra) -> RecommenderModel:

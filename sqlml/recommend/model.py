@@ -142,7 +142,6 @@ class RecommenderModel:
         for name in _ARRAYS:
             setattr(self, name, arrays[name])
         self.neighbors: sp.csr_matrix | None = None
-        self.ease_basis: object | None = None
         if "neighbor_indptr" in arrays:
             n = len(self.item_ids)
             self.neighbors = sp.csr_matrix((arrays["neighbor_weights"], arrays["neighbor_items"],

@@ -42,6 +42,10 @@ def settings_of(raw: dict) -> dict:
                 f"{FN}: a recommendation model needs settings {key} naming the column of "
                 f"{key[:4]} ids, got {s[key]!r}. Pass e.g. settings := {{user_col: 'user_id', "
                 f"item_col: 'movie_id', rating_col: 'rating'}}.")
+    if s["weighting"] is not None and s["feedback"] == "explicit":
+        raise TrainingError(
+            f"{FN}: settings weighting {s['weighting']!r} applies to implicit ALS, but feedback "
+            f"is 'explicit'. Leave weighting out, or set feedback: 'implicit'.")
     if s["algorithm"] == "ease" and s["feedback"] == "explicit":
         raise TrainingError(
             f"{FN}: settings algorithm 'ease' ranks items from implicit feedback, but feedback is "

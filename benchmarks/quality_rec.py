@@ -16,7 +16,9 @@ AUTO is ``ml_create_model(..., problem_type := 'recommendation')`` with only the
 feedback settings: it picks its own candidates (sqlml/recommend/auto.py), timed end to end.
 
 ``run(data_dir, quick)`` returns one row per data set for benchmarks/bench_quality.py:
-``{dataset, metric, auto, auto_std, auto_seconds, baselines: {name: (mean, std)}}``.
+``{dataset, metric, auto, auto_std, auto_seconds, baselines: {name: (mean, std)}}``, plus
+``seeds``, ``best_baseline``, and ``gain`` / ``gain_std`` (AUTO minus the best baseline, paired
+per split; positive means AUTO is better, for RMSE too).
 
     python -m benchmarks.quality_rec [--quick]      # prints the table
 """
@@ -158,12 +160,18 @@ def _explicit_row(df: pd.DataFrame, seeds: tuple[int, ...]) -> dict:
 
 
 def _row(dataset: str, metric: str, runs: dict[str, list[float]]) -> dict:
-    base = {k: (float(np.mean(v)), float(np.std(v))) for k, v in runs.items()
-            if k not in ("auto", "seconds")}
+    """The row; ``gain``/``gain_std``: AUTO minus the best baseline per seed (positive = AUTO
+    better, also for RMSE), its mean and standard deviation over the paired splits."""
+    names = [k for k in runs if k not in ("auto", "seconds")]
+    base = {k: (float(np.mean(runs[k])), float(np.std(runs[k]))) for k in names}
+    sign = -1.0 if metric.startswith("RMSE") else 1.0
+    best = max(names, key=lambda k: sign * base[k][0])
+    gain = sign * (np.array(runs["auto"]) - np.array(runs[best]))
     return {"dataset": dataset, "metric": metric, "auto": float(np.mean(runs["auto"])),
             "auto_std": float(np.std(runs["auto"])),
             "auto_seconds": float(np.mean(runs["seconds"])), "baselines": base,
-            "seeds": len(runs["auto"])}
+            "seeds": len(runs["auto"]), "best_baseline": best, "gain": float(gain.mean()),
+            "gain_std": float(gain.std())}
 
 
 def run(data_dir: Path, quick: bool) -> list[dict]:
@@ -192,10 +200,8 @@ def main() -> None:
               f"({r['auto_seconds']:.1f} s to train)")
         for name, (mean, std) in r["baselines"].items():
             print(f"   {name:24s} {mean:.4f} +- {std:.4f}")
-        lower = r["metric"].startswith("RMSE")
-        best = (min if lower else max)(m for m, _ in r["baselines"].values())
-        gain = (best - r["auto"]) if lower else (r["auto"] - best)
-        print(f"   AUTO minus the best baseline (positive = AUTO better): {gain:+.4f}")
+        print(f"   AUTO minus the best baseline, {r['best_baseline']} (positive = AUTO better), "
+              f"paired over the splits: {r['gain']:+.4f} +- {r['gain_std']:.4f}")
 
 
 if __name__ == "__main__":

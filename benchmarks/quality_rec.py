@@ -42,6 +42,7 @@ from sqlml.recommend.fit import RecommenderModel, fit_recommender
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 K = 10
+CHOSEN: list[str] = []   # what AUTO chose, per run, in order (printed with the table)
 # implicit's ALS: 15 iterations (its default); the grid spans its documented ranges.
 ALS_GRID = {"factors": (64, 128), "regularization": (0.05, 1.0), "alpha": (1.0, 10.0),
             "bm25": (False, True)}
@@ -109,7 +110,11 @@ def _auto(con, train: pd.DataFrame, settings: str) -> tuple[Any, float]:
     con.execute("SELECT ml_create_model('bench_rec', 'FROM bench_train', problem_type := "
                 f"'recommendation', settings := {settings})").fetchall()
     seconds = time.perf_counter() - started
-    return sqlml.load_model(con, "bench_rec").model, seconds
+    model = sqlml.load_model(con, "bench_rec").model
+    CHOSEN.append(f"{model.algorithm} " + ", ".join(
+        f"{k}={model.params[k]}" for k in ("factors", "regularization", "alpha", "weighting")
+        if model.params.get(k) is not None and not (model.algorithm == "ease" and k == "factors")))
+    return model, seconds
 
 
 def _implicit_row(df: pd.DataFrame, seeds: tuple[int, ...], grid: dict) -> dict:
@@ -202,6 +207,7 @@ def main() -> None:
             print(f"   {name:24s} {mean:.4f} +- {std:.4f}")
         print(f"   AUTO minus the best baseline, {r['best_baseline']} (positive = AUTO better), "
               f"paired over the splits: {r['gain']:+.4f} +- {r['gain_std']:.4f}")
+    print("AUTO chose, per split: " + "; ".join(CHOSEN))
 
 
 if __name__ == "__main__":

@@ -351,12 +351,58 @@ def _all_sql(r: _Recommender, session: str) -> str:
         f") WHERE rank <= k AND NOT {session}")
 
 
+def _ease_contrib(r: _Recommender, where: str) -> str:
+    # An EASE user's score of an item: the sum of the item-item weights from the items they liked.
+    return (f"SELECT l.user_id, n.neighbor_id AS item_id, sum(n.weight) AS score "
+            f"FROM {r.base}_liked l JOIN {r.base}_neighbors n ON n.item_id = l.item_id "
+            f"{where} GROUP BY l.user_id, n.neighbor_id")
+
+
+def _ease_rating_sql(r: _Recommender) -> str:
+    return (f"CREATE OR REPLACE MACRO {quote(r.fn + '_rating_sql')}(uid, iid) AS "
+            f"(SELECT coalesce(sum(n.weight), 0.0) "
+            f"FROM (SELECT uid::{r.user_type} AS __u, iid::{r.item_type} AS __i) q "
+            f"LEFT JOIN {r.base}_liked l ON l.user_id = q.__u "
+            f"LEFT JOIN {r.base}_neighbors n ON n.item_id = l.item_id AND n.neighbor_id = q.__i)")
+
+
+def _ease_top_sql(r: _Recommender) -> str:
+    base = r.base
+    return (
+        f"CREATE OR REPLACE MACRO {quote(r.fn + '_sql')}(uid, k := 10, exclude_seen := true) AS "
+        f"TABLE WITH q AS (SELECT uid::{r.user_type} AS __u), "
+        f"me AS (SELECT u.* FROM {base}_users u, q WHERE u.user_id = q.__u AND NOT u.cold), "
+        f"c AS ({_ease_contrib(r, 'JOIN q ON l.user_id = q.__u')}), "
+        f"scored AS (SELECT i.item_id, CASE WHEN EXISTS (FROM me) THEN coalesce(c.score, 0.0) "
+        f"ELSE {r.cold} END AS score, "
+        f"CASE WHEN EXISTS (FROM me) THEN 'personalized' ELSE 'popular' END AS source "
+        f"FROM {base}_items i LEFT JOIN c ON c.item_id = i.item_id WHERE NOT (exclude_seen AND "
+        f"i.item_id IN (SELECT s.item_id FROM {base}_seen s, q WHERE s.user_id = q.__u))) "
+        f"SELECT row_number() OVER (ORDER BY score DESC, item_id) AS rank, item_id AS {r.i}, "
+        f"score, source FROM scored ORDER BY score DESC, item_id LIMIT k")
+
+
+def _ease_all_sql(r: _Recommender, session: str) -> str:
+    base = r.base
+    return (
+        f"SELECT user_id AS {r.u}, rank::INTEGER AS rank, item_id::{r.item_type} AS {r.i}, "
+        f"score, source, NULL::VARCHAR AS reason FROM (SELECT u.user_id, i.item_id, "
+        f"CASE WHEN u.cold THEN {r.cold} ELSE coalesce(c.score, 0.0) END AS score, "
+        f"CASE WHEN u.cold THEN 'popular' ELSE 'personalized' END AS source, "
+        f"row_number() OVER (PARTITION BY u.user_id ORDER BY score DESC, i.item_id) AS rank "
+        f"FROM {base}_users u CROSS JOIN {base}_items i LEFT JOIN ({_ease_contrib(r, '')}) c "
+        f"ON c.user_id = u.user_id AND c.item_id = i.item_id WHERE NOT (exclude_seen AND EXISTS "
+        f"(SELECT 1 FROM {base}_seen s WHERE s.user_id = u.user_id AND s.item_id = i.item_id))"
+        f") WHERE rank <= k AND NOT {session}")
+
+
 def recommender_statements(model: str, fn: str, version: int, user_col: str, item_col: str,
                            user_type: str, item_type: str, global_mean: float,
-                           feedback: str) -> list[str]:
+                           feedback: str, algorithm: str = "als") -> list[str]:
     """A recommender's functions: the pure-SQL ones over its factor tables (``_sql``,
     ``_rating_sql``), then ``<fn>``, ``<fn>_rating`` and ``<fn>_all``, which serve from
-    those SQL ones in a plain client and from Python (which adds reasons) in a sqlml session."""
+    those SQL ones in a plain client and from Python (which adds reasons) in a sqlml session.
+    ``algorithm`` 'ease': the SQL ones score by a join of the liked and neighbours tables."""
     explicit = feedback == "explicit"
     r = _Recommender(factor_table(model, version), fn, quote(user_col), quote(item_col),
                      user_type, item_type, explicit,
@@ -365,8 +411,9 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
     m, session = pinned(model, version), f"{dispatcher('session')}()"
     fields = f"r.rank, r.item::{item_type} AS {i}, r.score, r.source, r.reason"
     python = f"{dispatcher('recommend')}({m}, user_id, k, exclude_seen, []::{RECOMMENDATIONS_TYPE})"
+    ease = algorithm == "ease"
     return [
-        _rating_sql(r), _top_sql(r),
+        (_ease_rating_sql if ease else _rating_sql)(r), (_ease_top_sql if ease else _top_sql)(r),
         f"CREATE OR REPLACE MACRO {quote(fn + '_rating')}(user_id, item_id) AS "
         f"{dispatcher('rating')}({m}, user_id, item_id, "
         f"{quote(fn + '_rating_sql')}(user_id, item_id))",
@@ -377,7 +424,8 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
         f"WHERE NOT {session}) ORDER BY rank",
         f"CREATE OR REPLACE MACRO {quote(fn + '_all')}(k := 10, exclude_seen := true) AS TABLE "
         f"SELECT * FROM (SELECT {u}, {fields} FROM (SELECT user_id AS {u}, unnest({python}) "
-        f"AS r FROM {r.base}_users) WHERE {session} UNION ALL {_all_sql(r, session)}) "
+        f"AS r FROM {r.base}_users) WHERE {session} UNION ALL "
+        f"{(_ease_all_sql if ease else _all_sql)(r, session)}) "
         f"ORDER BY {u}, rank",
     ]
 

@@ -103,7 +103,7 @@ def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
     deadline = None if max_runtime is None else started + float(max_runtime)
     cands = select.candidates(method, len(run.batch), extra_methods())
     comparison = select.compare(cands, run.batch, the_plan, horizon, run.settings, run.scale,
-                                run.finish, deadline, run.progress)
+                                run.finish, deadline, run.progress, race=method == "auto")
     chosen = _choose(comparison, method, run.notes, deadline, the_plan.windows)
     return _result(run, comparison, chosen, the_plan)
 

@@ -181,7 +181,7 @@ def test_racing_goes_on_only_past_the_leader_and_joins_to_the_whole_backtest(hel
         behind = race["probe_score"] >= race["leader_probe_score"]
         assert (t["status"] == "dropped_behind") == behind
         assert (t["score"] is None) == behind
-    theta_score = [t["score"] for t in theta_fit.trials if t["candidate"] == "theta"][0]
+    theta_score = next(t["score"] for t in theta_fit.trials if t["candidate"] == "theta")
     if raced["theta"]["score"] is not None:
         assert raced["theta"]["score"] == pytest.approx(theta_score, rel=1e-12)
     # the probe's backtest joined to the rest's is the whole backtest, row for row

@@ -36,7 +36,7 @@ bench:
 	$(PY) benchmarks/bench_scoring.py --rows 20000 --train-rows 5000 --repeat 1
 	$(PY) benchmarks/bench_compiled.py --rows 20000 --train-rows 5000 --repeat 1
 	$(PY) benchmarks/bench_tuning.py --rows 1000 --budgets 2
-	$(PY) benchmarks/bench_quality.py --max-trials 3 --max-runtime 20
+	$(PY) benchmarks/bench_quality.py --quick --datasets breast_cancer,synthetic --max-runtime 10
 	$(PY) benchmarks/bench_recommend.py --quick
 	$(PY) benchmarks/bench_serving.py --clients 2 --queries 10 --rows 10 --timeout 60
 

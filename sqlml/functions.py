@@ -316,6 +316,23 @@ def _report_drift(inst: Instance):
     return udf
 
 
+def _forecast_future(inst: Instance):
+    """<fn>_future(query): the forecasts again with those covariate values."""
+    def udf(refs, futures, horizons):
+        from sqlml.forecast import future  # the engine loads with its first use
+
+        out = []
+        for ref, query, h in zip(refs.to_pylist(), futures.to_pylist(), horizons.to_pylist(),
+                                 strict=True):
+            cur = inst.cursor()
+            try:
+                out.append(future.forecast_again(cur, ref, query, h))
+            finally:
+                cur.close()
+        return pa.array(out, type=future.ROW_TYPE)
+    return udf
+
+
 # -- recommenders -------------------------------------------------------------------------------
 _RECOMMENDATION_ARROW = pa.list_(pa.struct([
     ("rank", pa.int32()), ("item", pa.string()), ("score", pa.float64()),
@@ -405,6 +422,10 @@ UDFS = (
     Udf("__sqlml_py_report", _report, ["VARCHAR"], "VARCHAR", side_effects=True),
     Udf("__sqlml_py_report_drift", _report_drift, ["VARCHAR", "VARCHAR"], "VARCHAR",
         side_effects=True),
+    # side_effects: it runs the query it is given, so `sqlml serve` counts it among the writers
+    # (as ml_report(drift := query)), which a read-only login may not call
+    Udf(generated.FORECAST_FUTURE_UDF, _forecast_future, ["VARCHAR", "VARCHAR", "BIGINT"],
+        generated.FORECAST_ROWS_TYPE, side_effects=True),
 )
 
 

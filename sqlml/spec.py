@@ -351,6 +351,13 @@ SETTINGS = (
             "implicit recommenders: an interaction counts half per this many later ones of "
             "the user (1; 0 turns recency off)",
             _REC, example=1),
+    Setting("algorithm", "auto", Choice(("als", "ease"), auto=True), "implicit recommenders: "
+            "'als' (matrix factorization), 'ease' (closed-form item-item weights, up to 20,000 "
+            "items) or 'auto': candidates of both compared on a validation split, each in "
+            "ml_trials", _REC, example="ease"),
+    Setting("weighting", None, Choice(("linear", "bm25")), "implicit ALS: confidence "
+            "1 + alpha x weight ('linear'), or 1 + alpha x BM25 of the weights ('bm25'); "
+            "AUTO tries both when left out", _REC, example="bm25"),
     Setting("engine", "sqlml", Choice(ENGINES), "where the model is fitted: 'sqlml' (in this "
             "process) or 'spark' (Apache Spark MLlib; docs/spark.md)", _BOTH),
     Setting("spark_master", "local[*]", TEXT, "engine 'spark': the master URL (local[2], "

@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: real-data checks need ../shared/data beside the checkout")
     return path
+
+
+# ETS, ARIMA and Theta come from statsforecast, sqlml's optional extra 'forecast' (it declares
+# pandas<3): .ci/run installs it in the lowest env only, so these tests run there and skip in
+# the newest (pandas 3).
+needs_statsforecast = pytest.mark.skipif(
+    importlib.util.find_spec("statsforecast") is None,
+    reason="statsforecast is not installed (ETS, ARIMA, Theta): pip install 'sqlml[forecast]'")
 
 
 SMALL_CUSTOMERS = """

@@ -3,11 +3,13 @@ quantiles per horizon step, AUTO, metrics and errors, against hand-worked refere
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import needs_statsforecast
 
 from sqlml.errors import ForecastError
 from sqlml.forecast import metrics
@@ -112,6 +114,7 @@ def test_drift_and_naive_by_hand():
     assert drift.forecasts["step"].tolist() == naive.forecasts["step"].tolist() == [1, 2]
 
 
+@needs_statsforecast
 def test_non_negative_history_is_never_forecast_below_zero():
     rng = np.random.default_rng(3)
     y = np.where(rng.random(48) < 0.6, 0.0, rng.poisson(3, 48).astype(float))
@@ -138,6 +141,7 @@ def held_out():
     return train, test, fit
 
 
+@needs_statsforecast
 def test_coverage_holds_on_a_held_out_synthetic_panel(held_out):
     _, test, fit = held_out
     joined = test.merge(fit.forecasts, on=["unique_id", "ds"])
@@ -150,6 +154,7 @@ def test_coverage_holds_on_a_held_out_synthetic_panel(held_out):
     assert set(fit.methods["method"]) == {"theta"}
 
 
+@needs_statsforecast
 def test_backtest_is_rolling_origin_over_the_last_windows(held_out):
     train, _, fit = held_out
     bt = fit.backtest
@@ -161,6 +166,7 @@ def test_backtest_is_rolling_origin_over_the_last_windows(held_out):
     assert (one["actual"] == one["y"]).all() and len(one) == 36
 
 
+@needs_statsforecast
 def test_racing_goes_on_only_past_the_leader_and_joins_to_the_whole_backtest(held_out,
                                                                             monkeypatch):
     """AUTO races a statistical candidate on a probe of the series against the best so far;
@@ -200,6 +206,7 @@ def test_racing_goes_on_only_past_the_leader_and_joins_to_the_whole_backtest(hel
         assert np.array_equal(getattr(whole, name), getattr(joined, name))
 
 
+@needs_statsforecast
 def test_statsforecast_called_directly_gives_our_point_forecast():
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS
@@ -241,6 +248,7 @@ def test_global_gbm_uses_known_future_covariates(monkeypatch):
     assert (np.diff(q, axis=1) >= 0).all()
 
 
+@needs_statsforecast
 def test_max_runtime_falls_back_to_the_baselines_and_records_every_candidate():
     fit = fit_forecast(synthetic_panel(n_series=3, length=40), horizon=6, season_length=12,
                        max_runtime=1e-6)
@@ -252,6 +260,7 @@ def test_max_runtime_falls_back_to_the_baselines_and_records_every_candidate():
     assert "chosen" in {status[c] for c in ("naive", "seasonal_naive", "drift")}
 
 
+@needs_statsforecast
 def test_a_candidate_that_runs_out_of_max_runtime_stops_between_series():
     import time
 
@@ -300,6 +309,7 @@ def test_short_series_and_flat_forecasts_are_diagnosed():
 
 
 @pytest.mark.slow
+@needs_statsforecast
 def test_airline_auto_beats_seasonal_naive_on_the_last_24_months():
     if not AIRLINE.exists():
         pytest.skip(f"{AIRLINE} is absent (../shared/data)")
@@ -379,3 +389,35 @@ def test_a_null_target_names_the_series():
     with pytest.raises(ForecastError, match=r"series 'gap' has a NULL or non-numeric target "
                                             r"value; fill or drop the missing values"):
         fit_forecast(panel, horizon=2)
+
+
+# -- without the 'forecast' extra (statsforecast) ----------------------------------------------
+def test_without_statsforecast_auto_records_ets_arima_theta_as_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "statsforecast", None)     # as if not installed
+    panel = synthetic_panel(n_series=3, length=40)
+    fit = fit_forecast(panel, horizon=6, season_length=12)
+    status = {t["candidate"]: t["status"] for t in fit.trials}
+    assert {status[c] for c in ("theta", "theta_log", "ets", "ets_log", "arima")} == {
+        "skipped_missing_dependency"}
+    assert "chosen" in {status[c] for c in ("naive", "seasonal_naive", "drift")}
+    assert any(n.startswith("ETS, ARIMA and Theta were not tried: the statsforecast package "
+                            "is not installed (pip install 'sqlml[forecast]' adds them)")
+               for n in fit.notes)
+    # the baselines' forecasts are those of the baseline asked for by name
+    chosen = next(t["candidate"] for t in fit.trials if t["status"] == "chosen")
+    alone = fit_forecast(panel, horizon=6, season_length=12, method=chosen)
+    np.testing.assert_allclose(fit.forecasts["p50"], alone.forecasts["p50"])
+
+
+@pytest.mark.parametrize(("method", "model"), [("ets", "AutoETS"), ("arima", "AutoARIMA"),
+                                               ("theta", "AutoTheta")])
+def test_without_statsforecast_a_statistical_method_is_refused(monkeypatch, method, model):
+    from sqlml.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "statsforecast", None)
+    with pytest.raises(MissingDependencyError) as info:
+        fit_forecast(synthetic_panel(n_series=2, length=30), horizon=3, method=method)
+    assert str(info.value) == (
+        f"forecast: method '{method}' ({model}) needs the statsforecast package, which is not "
+        f"installed. Install sqlml's forecast extra: pip install 'sqlml[forecast]', or pick a "
+        f"method without it: auto, naive, seasonal_naive, drift or gbm.")

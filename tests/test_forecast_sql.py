@@ -234,9 +234,12 @@ def test_redshift_create_model_forecast_and_select_forecast(shop):
                       METHOD 'drift');
             SELECT FORECAST(rs_fc);""")
     assert results[0].rows[0][results[0].columns.index("function")] == "forecast_rs_fc"
-    assert results[1].columns == ["series", "period", "step", "quantile", "forecast"]
-    assert len(results[1].rows) == 3 * 6 * 3
-    assert {r[3] for r in results[1].rows} == {0.25, 0.5, 0.75}
+    # Redshift's shape: the item id, the time, one column per percentile
+    assert results[1].columns == ["id", "time", "p25", "p50", "p75"]
+    assert len(results[1].rows) == 3 * 6
+    wide = con.execute("SELECT store::VARCHAR, month::TIMESTAMP, p25, p50, p75 FROM "
+                       "forecast_rs_fc() ORDER BY 1, 2").fetchall()
+    assert sorted(results[1].rows) == wide
     assert [c[0] for c in con.execute("DESCRIBE FROM forecast_rs_fc()").fetchall()] == [
         "store", "month", "step", "p25", "p50", "p75"]
     with pytest.raises(sqlml.errors.SqlSyntaxError, match=r"use 0\.5 for the median"):
@@ -245,6 +248,23 @@ def test_redshift_create_model_forecast_and_select_forecast(shop):
     with pytest.raises(sqlml.errors.SqlSyntaxError, match="aggregate the rows to hours"):
         sqlml.execute(con, "CREATE MODEL x FROM sales TARGET sales MODEL_TYPE FORECAST "
                            "SETTINGS (FREQUENCY '15min')")
+
+
+def test_redshift_forecast_objectives_are_accepted_with_a_notice(shop):
+    """Amazon Forecast's objectives (AverageWeightedQuantileLoss, WAPE, RMSE, MASE, MAPE) go
+    with a notice on MODEL_TYPE FORECAST, and are an error on any other model."""
+    con, _, _ = shop
+    with pytest.warns(sqlml.SqlmlNotice) as notes:
+        sqlml.execute(con, "CREATE MODEL rs_obj FROM (SELECT store, month, sales FROM sales "
+                           "WHERE dept = 2) TARGET sales AUTO ON MODEL_TYPE FORECAST OBJECTIVE "
+                           "'AverageWeightedQuantileLoss' SETTINGS (HORIZON 3, METHOD 'naive')")
+    assert ("OBJECTIVE 'AverageWeightedQuantileLoss' is accepted for Redshift compatibility and "
+            "ignored: sqlml's AUTO chooses a forecast method by the scaled pinball loss over its "
+            "backtest") in " ".join(str(n.message) for n in notes)
+    with pytest.raises(sqlml.errors.SqlSyntaxError) as info:
+        sqlml.execute(con, "CREATE MODEL x FROM sales TARGET sales FUNCTION f OBJECTIVE 'WAPE'")
+    assert "'WAPE' is Amazon Forecast's: it applies with MODEL_TYPE FORECAST only." in str(
+        info.value)
 
 
 def test_a_forecast_model_is_not_scored_row_by_row_and_drops_cleanly(shop):
@@ -480,3 +500,21 @@ def test_the_summary_keeps_a_few_notes_and_counts_the_rest():
     text = _summary_notes(notes)
     assert text.startswith("series 's0' is short; ") and text.endswith("; backtest: 1 window(s)")
     assert "23 more notes" in text and text.count("is short") == 7
+
+
+def test_without_statsforecast_auto_notes_and_trials_say_what_was_not_tried(con, monkeypatch):
+    monkeypatch.setitem(sys.modules, "statsforecast", None)     # as if not installed
+    con.execute(SALES)
+    summary = train(con, settings="{time_col: 'month', series_cols: ['store', 'dept'], "
+                                  "horizon: 6}")
+    assert ("ETS, ARIMA and Theta were not tried: the statsforecast package is not installed "
+            "(pip install 'sqlml[forecast]' adds them)") in summary["notes"]
+    trials = dict(con.execute("SELECT model_type, status FROM ml_trials('retail')").fetchall())
+    assert {trials[c] for c in ("ets", "arima", "theta")} == {"skipped_missing_dependency"}
+    assert summary["model_type"] in {"naive", "seasonal_naive", "drift"}
+    with pytest.raises(duckdb.Error) as info:
+        train(con, settings="{time_col: 'month', series_cols: ['store', 'dept'], horizon: 6, "
+                            "method: 'arima'}")
+    assert ("forecast: method 'arima' (AutoARIMA) needs the statsforecast package, which is not "
+            "installed. Install sqlml's forecast extra: pip install 'sqlml[forecast]'"
+            ) in str(info.value)

@@ -32,6 +32,9 @@ EXPLAIN_UDF = "__sqlml_py_explain"
 EXPLAIN_TYPE = "STRUCT(feature VARCHAR, contribution DOUBLE)[]"
 RECOMMEND_UDF = "__sqlml_py_recommend"
 RATING_UDF = "__sqlml_py_rec_rating"
+FORECAST_FUTURE_UDF = "__sqlml_py_forecast_future"
+FORECAST_ROWS_TYPE = ('STRUCT(series_id VARCHAR, step INTEGER, period TIMESTAMP, '
+                      '"values" DOUBLE[])[]')
 RECOMMENDATIONS_TYPE = ("STRUCT(rank INTEGER, item VARCHAR, score DOUBLE, source VARCHAR, "
                         "reason VARCHAR)[]")
 
@@ -102,6 +105,11 @@ PYTHON_ONLY: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     # persisted ml_report predates the drift section.
     ("report_drift", "__sqlml_py_report_drift", ("model_name", "drift"), "ml_report",
      "it draws the report's charts in Python"),
+    # <fn>_future(query): a forecast model's forecasts again with new covariate values
+    # (sqlml/forecast/future.py); <fn>() reads the stored forecasts in every client.
+    ("forecast_future", FORECAST_FUTURE_UDF, ("model_name", "future", "horizon"),
+     "A forecast model's <fn>_future(query) function",
+     "it fits the model again with the new future values"),
 )
 NEEDS_PYTHON = ("{called} needs sqlml's Python package, which this DuckDB client does not have "
                 "({what}). The models' generated functions are plain SQL and work here. "
@@ -269,6 +277,7 @@ def all_names(fn: str) -> list[str]:
     """Every name a model of any problem type may generate from ``fn``."""
     return list(dict.fromkeys([*function_names(fn, "multiclass_classification"),
                                f"{fn}_probability", *recommender_names(fn), f"{fn}_backtest",
+                               f"{fn}_future",
                                *(fn + s for s in COMPILED_SUFFIXES)]))
 
 
@@ -342,12 +351,58 @@ def _all_sql(r: _Recommender, session: str) -> str:
         f") WHERE rank <= k AND NOT {session}")
 
 
+def _ease_contrib(r: _Recommender, where: str) -> str:
+    # An EASE user's score of an item: the sum of the item-item weights from the items they liked.
+    return (f"SELECT l.user_id, n.neighbor_id AS item_id, sum(n.weight) AS score "
+            f"FROM {r.base}_liked l JOIN {r.base}_neighbors n ON n.item_id = l.item_id "
+            f"{where} GROUP BY l.user_id, n.neighbor_id")
+
+
+def _ease_rating_sql(r: _Recommender) -> str:
+    return (f"CREATE OR REPLACE MACRO {quote(r.fn + '_rating_sql')}(uid, iid) AS "
+            f"(SELECT coalesce(sum(n.weight), 0.0) "
+            f"FROM (SELECT uid::{r.user_type} AS __u, iid::{r.item_type} AS __i) q "
+            f"LEFT JOIN {r.base}_liked l ON l.user_id = q.__u "
+            f"LEFT JOIN {r.base}_neighbors n ON n.item_id = l.item_id AND n.neighbor_id = q.__i)")
+
+
+def _ease_top_sql(r: _Recommender) -> str:
+    base = r.base
+    return (
+        f"CREATE OR REPLACE MACRO {quote(r.fn + '_sql')}(uid, k := 10, exclude_seen := true) AS "
+        f"TABLE WITH q AS (SELECT uid::{r.user_type} AS __u), "
+        f"me AS (SELECT u.* FROM {base}_users u, q WHERE u.user_id = q.__u AND NOT u.cold), "
+        f"c AS ({_ease_contrib(r, 'JOIN q ON l.user_id = q.__u')}), "
+        f"scored AS (SELECT i.item_id, CASE WHEN EXISTS (FROM me) THEN coalesce(c.score, 0.0) "
+        f"ELSE {r.cold} END AS score, "
+        f"CASE WHEN EXISTS (FROM me) THEN 'personalized' ELSE 'popular' END AS source "
+        f"FROM {base}_items i LEFT JOIN c ON c.item_id = i.item_id WHERE NOT (exclude_seen AND "
+        f"i.item_id IN (SELECT s.item_id FROM {base}_seen s, q WHERE s.user_id = q.__u))) "
+        f"SELECT row_number() OVER (ORDER BY score DESC, item_id) AS rank, item_id AS {r.i}, "
+        f"score, source FROM scored ORDER BY score DESC, item_id LIMIT k")
+
+
+def _ease_all_sql(r: _Recommender, session: str) -> str:
+    base = r.base
+    return (
+        f"SELECT user_id AS {r.u}, rank::INTEGER AS rank, item_id::{r.item_type} AS {r.i}, "
+        f"score, source, NULL::VARCHAR AS reason FROM (SELECT u.user_id, i.item_id, "
+        f"CASE WHEN u.cold THEN {r.cold} ELSE coalesce(c.score, 0.0) END AS score, "
+        f"CASE WHEN u.cold THEN 'popular' ELSE 'personalized' END AS source, "
+        f"row_number() OVER (PARTITION BY u.user_id ORDER BY score DESC, i.item_id) AS rank "
+        f"FROM {base}_users u CROSS JOIN {base}_items i LEFT JOIN ({_ease_contrib(r, '')}) c "
+        f"ON c.user_id = u.user_id AND c.item_id = i.item_id WHERE NOT (exclude_seen AND EXISTS "
+        f"(SELECT 1 FROM {base}_seen s WHERE s.user_id = u.user_id AND s.item_id = i.item_id))"
+        f") WHERE rank <= k AND NOT {session}")
+
+
 def recommender_statements(model: str, fn: str, version: int, user_col: str, item_col: str,
                            user_type: str, item_type: str, global_mean: float,
-                           feedback: str) -> list[str]:
+                           feedback: str, algorithm: str = "als") -> list[str]:
     """A recommender's functions: the pure-SQL ones over its factor tables (``_sql``,
     ``_rating_sql``), then ``<fn>``, ``<fn>_rating`` and ``<fn>_all``, which serve from
-    those SQL ones in a plain client and from Python (which adds reasons) in a sqlml session."""
+    those SQL ones in a plain client and from Python (which adds reasons) in a sqlml session.
+    ``algorithm`` 'ease': the SQL ones score by a join of the liked and neighbours tables."""
     explicit = feedback == "explicit"
     r = _Recommender(factor_table(model, version), fn, quote(user_col), quote(item_col),
                      user_type, item_type, explicit,
@@ -356,8 +411,9 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
     m, session = pinned(model, version), f"{dispatcher('session')}()"
     fields = f"r.rank, r.item::{item_type} AS {i}, r.score, r.source, r.reason"
     python = f"{dispatcher('recommend')}({m}, user_id, k, exclude_seen, []::{RECOMMENDATIONS_TYPE})"
+    ease = algorithm == "ease"
     return [
-        _rating_sql(r), _top_sql(r),
+        (_ease_rating_sql if ease else _rating_sql)(r), (_ease_top_sql if ease else _top_sql)(r),
         f"CREATE OR REPLACE MACRO {quote(fn + '_rating')}(user_id, item_id) AS "
         f"{dispatcher('rating')}({m}, user_id, item_id, "
         f"{quote(fn + '_rating_sql')}(user_id, item_id))",
@@ -368,13 +424,14 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
         f"WHERE NOT {session}) ORDER BY rank",
         f"CREATE OR REPLACE MACRO {quote(fn + '_all')}(k := 10, exclude_seen := true) AS TABLE "
         f"SELECT * FROM (SELECT {u}, {fields} FROM (SELECT user_id AS {u}, unnest({python}) "
-        f"AS r FROM {r.base}_users) WHERE {session} UNION ALL {_all_sql(r, session)}) "
+        f"AS r FROM {r.base}_users) WHERE {session} UNION ALL "
+        f"{(_ease_all_sql if ease else _all_sql)(r, session)}) "
         f"ORDER BY {u}, rank",
     ]
 
 
 # -- forecasts -------------------------------------------------------------------------------------
-FORECAST_SUFFIXES = ("", "_backtest")
+FORECAST_SUFFIXES = ("", "_backtest", "_future")
 # Series column types the generated functions give back as they were; any other (an ENUM, a
 # nested type) comes back as VARCHAR.
 _PLAIN_TYPES = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|"
@@ -423,8 +480,14 @@ def forecast_statements(model: str, fn: str, version: int, shape: ForecastShape)
                         f"{h}), e.g. horizon := {min(6, h)}.")
     limit = (f"CASE WHEN horizon IS NULL THEN {h} WHEN horizon > {h} THEN error({too_long}) "
              f"WHEN horizon < 1 THEN error({too_short}) ELSE horizon END")
-    joined = (f"JOIN sqlml.forecast_series s ON s.name = f.name AND s.version = f.version "
-              f"AND s.series_id = f.series_id WHERE f.name = {m} AND f.version = {version}")
+    joined = (f"JOIN sqlml.forecast_series s ON s.name = {m} AND s.version = {version} "
+              f"AND s.series_id = f.series_id")
+    # <fn>_future(query): the same rows computed again by sqlml's Python with new covariate
+    # values; a plain client gets the dispatcher's error. <fn>() never calls Python.
+    again = (f"{_call('forecast_future')}({pinned(model, version)}, future, {limit})"
+             f"::{FORECAST_ROWS_TYPE}")
+    recomputed = (f"(SELECT r.series_id, r.step, r.period, r.\"values\" FROM "
+                  f"(SELECT unnest({again}) AS r)) f")
     values = [f'f."values"[{i}] AS {quote(c)}' for i, c in enumerate(shape.columns, start=1)]
     head = [*_series_columns(shape, "s"), _time_column(shape, "f.period")]
     pivot = [f"max(b.forecast) FILTER (WHERE b.quantile = {q!r}) AS {quote(c)}"
@@ -434,7 +497,11 @@ def forecast_statements(model: str, fn: str, version: int, shape: ForecastShape)
     return [
         f"CREATE OR REPLACE MACRO {quote(fn)}(horizon := {h}) AS TABLE "
         f"SELECT {', '.join(head)}, f.step, {', '.join(values)} FROM sqlml.forecasts f "
-        f"{joined} AND f.step <= {limit} ORDER BY {order}",
+        f"{joined} WHERE f.name = {m} AND f.version = {version} AND f.step <= {limit} "
+        f"ORDER BY {order}",
+        f"CREATE OR REPLACE MACRO {quote(fn + '_future')}(future, horizon := {h}) AS TABLE "
+        f"SELECT {', '.join(head)}, f.step, {', '.join(values)} FROM {recomputed} {joined} "
+        f"ORDER BY {order}",
         f"CREATE OR REPLACE MACRO {quote(fn + '_backtest')}() AS TABLE "
         f"SELECT {', '.join(bt_head)}, b.\"window\", b.step, b.actual, s.scale, s.scale_squared, "
         f"{', '.join(pivot)} FROM sqlml.forecast_backtest b "

@@ -297,7 +297,7 @@ def drop(cur, name: str, ddl: list[str]) -> int:
         for (table,) in cur.execute(
                 "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'sqlml' "
                 "AND database_name = current_database() AND regexp_full_match(table_name, ?)",
-                [f"rec_{name}_v[0-9]+_(users|items|seen)"]).fetchall():
+                [f"rec_{name}_v[0-9]+_(users|items|seen|neighbors|liked)"]).fetchall():
             cur.execute(f'DROP TABLE sqlml."{table}"')
         # Materialised scores (sqlml/refresh_scores.py) describe a model that no longer exists.
         for (table,) in cur.execute(

@@ -44,7 +44,10 @@ def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
 
 
 def check_method(method: str, season_length: object, max_runtime: object) -> None:
-    if method not in METHODS:
+    """Also accepts AUTO's own variants (theta_log, ets_log), which a stored model may name."""
+    from sqlml.forecast import statistical
+
+    if method not in METHODS and method not in statistical.STATISTICAL:
         raise ForecastError(
             f"forecast: method must be one of {', '.join(METHODS)}, got {method!r}."
             + did_you_mean(str(method), METHODS))
@@ -58,6 +61,7 @@ def check_method(method: str, season_length: object, max_runtime: object) -> Non
         raise ForecastError(
             f"forecast: max_runtime must be a positive number of seconds or None, got "
             f"{max_runtime!r}.")
+    statistical.require(method)
 
 
 def check_panel(panel: pd.DataFrame) -> list[str]:

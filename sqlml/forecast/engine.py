@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sqlml.errors import ForecastError
-from sqlml.forecast import backtest, checks, conformal, diagnostics, select
+from sqlml.forecast import backtest, checks, conformal, diagnostics, select, statistical
 from sqlml.forecast.metrics import global_metrics, scales, series_metrics
 from sqlml.forecast.series import Batch, Method, Settings
 
@@ -50,9 +50,9 @@ def quantile_column(q: float) -> str:
 def extra_methods() -> dict[str, Method]:
     """The models beyond the baselines, cheapest first (AUTO's order when time is short)."""
     from sqlml.forecast.gbm import GBM
-    from sqlml.forecast.statistical import STATISTICAL
+    from sqlml.forecast.statistical import STATISTICAL, available
 
-    order = ("theta", "theta_log", "ets", "ets_log", "gbm", "arima")
+    order = ("theta", "theta_log", "ets", "ets_log", "gbm", "arima") if available() else ("gbm",)
     return {name: GBM if name == "gbm" else STATISTICAL[name] for name in order}
 
 
@@ -104,6 +104,9 @@ def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
     cands = select.candidates(method, len(run.batch), extra_methods())
     comparison = select.compare(cands, run.batch, the_plan, horizon, run.settings, run.scale,
                                 run.finish, deadline, run.progress, race=method == "auto")
+    skipped, note = statistical.unavailable(method)     # AUTO without statsforecast
+    comparison.outcomes += [select.Outcome(m, status=statistical.SKIPPED) for m in skipped]
+    run.notes[:0] = note
     chosen = _choose(comparison, method, run.notes, deadline, the_plan.windows)
     return _result(run, comparison, chosen, the_plan)
 

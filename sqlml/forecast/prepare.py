@@ -245,10 +245,12 @@ def _literal(v: str) -> str:
 
 
 def read_rows(cur, query: str, s: Settings, target: str | None, name: str,
-              what: str = "training data") -> tuple[pd.DataFrame, Columns, Settings]:
+              what: str = "training data", single: str | None = None
+              ) -> tuple[pd.DataFrame, Columns, Settings]:
     """The rows as a frame: series columns as text (__s0, ...), __time, __y (when ``target``
     is given), the covariates, and __series, each row's series id; their columns; the
-    settings with the time and series columns resolved (:func:`resolve`)."""
+    settings with the time and series columns resolved (:func:`resolve`). ``single``: the id
+    of a model of one series (its target's name), for the future rows, which have no target."""
     try:
         rel = sources.relation(cur, query, FN, what, TrainingError)
         if target is not None:
@@ -258,9 +260,9 @@ def read_rows(cur, query: str, s: Settings, target: str | None, name: str,
         if cols.time_type == "TIMESTAMPTZ":
             cols.zone = s.time_zone
         assert s.time_col is not None
+        one = single or target or name
         series = [f"{quote(c)}::VARCHAR AS {quote('__s' + str(i))}"
-                  for i, c in enumerate(s.series_cols)] + [f"{series_id(s, target or name)} AS "
-                                                           f"__series"]
+                  for i, c in enumerate(s.series_cols)] + [f"{series_id(s, one)} AS __series"]
         when = time_expression(s.time_col, cols.time_type, s.time_format, cols.zone)
         select = ", ".join([*series, f"{when} AS __time",
                             f"{quote(s.time_col)} IS NULL AS __time_null",

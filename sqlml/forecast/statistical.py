@@ -2,7 +2,11 @@
 AutoTheta: each picks its own specification per series by information criterion).
 
 statsforecast is imported here, inside the runners, only when a forecast is fitted: its import
-costs seconds (statsmodels, fugue) that nothing else in sqlml should pay. From 2.1 its models
+costs seconds (statsmodels, fugue) that nothing else in sqlml should pay. It is the optional
+extra ``forecast`` (pip install 'sqlml[forecast]'), not a dependency of sqlml: it declares
+pandas<3, which would hold every user's pandas at 2.x. Without it AUTO compares the baselines
+and the global GBM, recording ETS, ARIMA and Theta as skipped (``unavailable``), and a method
+asked for by name is refused (``require``). From 2.1 its models
 are compiled C++, with no numba JIT on the first call. A series where a model fails (too short,
 a singular fit, a forecast that is not finite) gets the seasonal naive forecast.
 
@@ -15,6 +19,7 @@ a log variant reuses the plain model's fit of a series with a value <= 0 (fitted
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import numpy as np
@@ -27,16 +32,47 @@ MIN_POINTS = 8      # a shorter series gets the seasonal naive forecast instead
 MODELS = {"ets": "AutoETS", "arima": "AutoARIMA", "theta": "AutoTheta"}
 _FAILED = (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError)
 _LOG_MAX = float(np.log(np.finfo(float).max) / 2)
+INSTALL = "pip install 'sqlml[forecast]'"
+SKIPPED = "skipped_missing_dependency"     # a candidate's status in ml_trials without it
+
+
+def available() -> bool:
+    """Whether statsforecast can be imported, without importing it (that takes seconds)."""
+    try:
+        return importlib.util.find_spec("statsforecast") is not None
+    except (ImportError, ValueError):      # a broken or half-removed install
+        return False
+
+
+def _missing(name: str, detail: str = "") -> MissingDependencyError:
+    return MissingDependencyError(
+        f"forecast: method {name!r} ({MODELS[name.removesuffix('_log')]}) needs the "
+        f"statsforecast package, which is not installed{detail}. Install sqlml's forecast "
+        f"extra: {INSTALL}, or pick a method without it: auto, naive, seasonal_naive, drift "
+        f"or gbm.")
+
+
+def require(method: str) -> None:
+    """Refuse ETS, ARIMA or Theta asked for by name when statsforecast is missing."""
+    if method in STATISTICAL and not available():
+        raise _missing(method)
+
+
+def unavailable(method: str) -> tuple[list[Method], list[str]]:
+    """AUTO without statsforecast: the candidates it could not try and the note saying so."""
+    if method != "auto" or available():
+        return [], []
+    return list(STATISTICAL.values()), [
+        f"ETS, ARIMA and Theta were not tried: the statsforecast package is not installed "
+        f"({INSTALL} adds them); AUTO compared the baselines and the global model"]
 
 
 def model(name: str, season: int) -> Any:
     """A statsforecast model object, as statsforecast's own users build it."""
     try:
         from statsforecast import models
-    except ImportError as exc:      # pragma: no cover - a dependency of sqlml
-        raise MissingDependencyError(
-            f"forecast: method {name!r} needs the statsforecast package, which is not "
-            f"installed ({exc}); pip install 'statsforecast>=2.1'.") from exc
+    except ImportError as exc:
+        raise _missing(name, f" ({exc})") from exc
     return getattr(models, MODELS[name])(season_length=season)
 
 

@@ -39,7 +39,7 @@ def train(cur, name: str, function: str, query: str, target: str, raw_settings: 
     if s.covariates:
         assert s.future is not None   # settings_of refuses covariates without it
         fut, _, _ = prepare.read_rows(cur, sources.query_of(s.future), s, None, name,
-                                   "future covariates (settings future)")
+                                      "future covariates (settings future)", single=target)
         future = panel.future_frame(fut, freq)
     fit = engine.fit_forecast(
         pnl.frame, horizon=s.horizon, quantiles=s.quantiles, freq=freq.alias,

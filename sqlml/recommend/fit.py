@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sqlml.errors import TrainingError
+from sqlml.recommend import ease
 from sqlml.recommend.model import (
     RecommenderModel,
     _column,
@@ -58,6 +59,10 @@ DEFAULTS = {
     "implicit": {"factors": 64, "regularization": 30.0, "iterations": 3, "alpha": 10.0,
                  "recency_half_life": 1.0},
 }
+
+
+EASE_LAMBDA = 200.0   # EASE's ridge when not chosen by AUTO (ml-latest-small: 100-400 within 0.005)
+EASE_FACTORS = 32     # EASE's factors: similar items and reasons only
 
 
 # ---------------------------------------------------------------------------- solvers
@@ -293,23 +298,44 @@ def _setting(name, value, feedback, low="positive", integer=False):
 
 
 def _train(pu, pi, value, pts, positive, nu, ni, implicit, k, sweeps, reg, alpha, half_life,
-           rng):
+           rng, weighting="linear"):
     params = {"factors": k, "regularization": reg, "iterations": sweeps}
     if not implicit:
         mu, ub, ib, uf, vf = fit_explicit(pu, pi, value, nu, ni, k, sweeps, reg, rng)
         return uf, vf, mu, ub, ib, params
     a = _setting("alpha", alpha, "implicit")
     hl = _setting("recency_half_life", half_life, "implicit", low="nonnegative")
-    uf, vf = fit_implicit(pu[positive], pi[positive], value[positive],
+    wgt = value[positive]
+    if weighting == "bm25":
+        wgt = ease.bm25(pu[positive], pi[positive], wgt, nu, ni)
+    uf, vf = fit_implicit(pu[positive], pi[positive], wgt,
                           None if pts is None else pts[positive], nu, ni, k, sweeps, reg, a, hl,
                           rng)
-    params |= {"alpha": a, "recency_half_life": hl if pts is not None else None}
+    params |= {"alpha": a, "recency_half_life": hl if pts is not None else None,
+               "weighting": weighting}
     return uf, vf, 0.0, np.zeros(nu), np.zeros(ni), params
+
+
+def _train_ease(pu, pi, nu, ni, lam):
+    """EASE's item-item weights, and factors of the positives (the top eigenvectors of X'X) that
+    serve only similar items and reasons."""
+    basis = ease.basis(pu, pi, nu, ni)
+    neighbors = basis.weights(lam)
+    k = min(EASE_FACTORS, len(basis.e))
+    top = np.argsort(basis.e)[::-1][:k]
+    vf = np.zeros((ni, EASE_FACTORS))
+    vf[basis.keep, :k] = basis.V[:, top] * np.sqrt(basis.e[top])
+    X = sp.csr_matrix((np.ones(len(pu)), (pu, pi)), shape=(nu, ni))
+    uf = np.asarray(X @ vf) / np.maximum(np.sqrt(np.bincount(pu, minlength=nu)), 1)[:, None]
+    params = {"algorithm": "ease", "regularization": lam, "neighbors": ease.NEIGHBORS,
+              "factors": EASE_FACTORS}
+    return uf, vf, neighbors, params
 
 
 def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="explicit",
                     factors=None, regularization=None, iterations=None, alpha=None,
-                    implicit_threshold=None, recency_half_life=None, random_state=42):
+                    implicit_threshold=None, recency_half_life=None, random_state=42,
+                    algorithm="als", weighting=None):
     """Train a recommender from parallel arrays of user ids, item ids and ratings.
 
     :param users, items: ids, one per row: integers, strings or UUIDs.
@@ -327,10 +353,16 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
     :param recency_half_life: implicit only: a user's interaction counts half as much in their
         profile per this many later interactions (default 1; 0 turns recency off).
     :param random_state: seed; the same inputs and seed give the same model.
+    :param algorithm: ``'als'`` (matrix factorization) or, implicit only, ``'ease'``: item-item
+        weights in closed form (sqlml/recommend/ease.py), ``regularization`` its lambda (200).
+    :param weighting: implicit ALS: ``'linear'`` (None) confidence 1 + alpha * weight, or ``'bm25'``
+        (1 + alpha * BM25 of the weights).
     :returns: :class:`RecommenderModel`.
     """
     implicit = _check_feedback(feedback, alpha=alpha, implicit_threshold=implicit_threshold,
                                recency_half_life=recency_half_life)
+    weighting = "linear" if weighting is None else weighting
+    _check_algorithm(algorithm, weighting, implicit)
     k = _setting("factors", factors, feedback, integer=True)
     sweeps = _setting("iterations", iterations, feedback, integer=True)
     reg = None if regularization is None and not implicit else _setting(
@@ -338,12 +370,25 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
     u_arr, i_arr, r, ts = _rows(users, items, ratings, timestamps, feedback, implicit_threshold)
     p = _pairs(u_arr, i_arr, r, ts, implicit)
     rng = np.random.default_rng(random_state)
-    with single_blas():
-        uf, vf, mu, ub, ib, params = _train(p.pu, p.pi, p.value, p.pts, p.positive, p.nu, p.ni,
-                                            implicit, k, sweeps, reg, alpha, recency_half_life,
-                                            rng)
+    extra = {}
+    if algorithm == "ease":   # one big inverse: every BLAS thread helps
+        _check_ease_size(p.ni)
+        lam = EASE_LAMBDA if regularization is None else reg
+        uf, vf, nb, params = _train_ease(p.pu[p.positive], p.pi[p.positive], p.nu, p.ni, lam)
+        mu, ub, ib = 0.0, np.zeros(p.nu), np.zeros(p.ni)
+        extra = {"neighbor_indptr": nb.indptr.astype(np.int64),
+                 "neighbor_items": nb.indices.astype(np.int64), "neighbor_weights": nb.data}
+    else:
+        with single_blas():
+            uf, vf, mu, ub, ib, params = _train(
+                p.pu, p.pi, p.value, p.pts, p.positive, p.nu, p.ni, implicit, k, sweeps, reg,
+                alpha, recency_half_life, rng, weighting)
     params |= {"feedback": feedback, "random_state": random_state,
                "implicit_threshold": implicit_threshold}
+    return _model(p, feedback, u_arr, mu, ub, ib, uf, vf, params, extra)
+
+
+def _model(p, feedback, u_arr, mu, ub, ib, uf, vf, params, extra) -> RecommenderModel:
     seen_indptr = np.concatenate([[0], np.cumsum(np.bincount(p.pu, minlength=p.nu))])
     info = {"rows": len(u_arr), "pairs": len(p.pu), "duplicates": int(len(u_arr) - len(p.pu)),
             "rating_min": float(p.value.min()), "rating_max": float(p.value.max())}
@@ -351,7 +396,29 @@ def fit_recommender(users, items, ratings=None, timestamps=None, *, feedback="ex
         feedback=feedback, user_kind=p.user_kind, item_kind=p.item_kind, user_ids=p.user_ids,
         item_ids=p.item_ids, global_mean=mu, user_bias=ub, item_bias=ib, user_factors=uf,
         item_factors=vf, popularity=np.bincount(p.pi[p.positive], minlength=p.ni).astype(float),
-        seen_indptr=seen_indptr, seen_items=p.pi, seen_values=p.value, params=params, info=info)
+        seen_indptr=seen_indptr, seen_items=p.pi, seen_values=p.value, params=params, info=info,
+        **extra)
+
+
+def _check_algorithm(algorithm, weighting, implicit) -> None:
+    if algorithm not in ("als", "ease"):
+        raise TrainingError(f"The 'algorithm' setting of a recommender must be 'auto', 'als' or "
+                            f"'ease'; got {algorithm!r}. Leave it out for AUTO.")
+    if weighting not in ("linear", "bm25"):
+        raise TrainingError(f"The 'weighting' of implicit ALS must be 'linear' or 'bm25'; got "
+                            f"{weighting!r}.")
+    if algorithm == "ease" and not implicit:
+        raise TrainingError("algorithm 'ease' ranks items from implicit feedback; got "
+                            "feedback='explicit'. Set feedback := 'implicit' (with "
+                            "implicit_threshold for star ratings), or use algorithm 'als'.")
+
+
+def _check_ease_size(n_items: int) -> None:
+    if n_items > ease.MAX_ITEMS:
+        raise TrainingError(
+            f"algorithm 'ease' inverts an items x items matrix and is limited to "
+            f"{ease.MAX_ITEMS:,} items; the training data has {n_items:,}. Use algorithm 'als' "
+            f"(or 'auto', which skips EASE above the limit), or keep the most frequent items.")
 
 
 def _check_feedback(feedback, **implicit_only) -> bool:

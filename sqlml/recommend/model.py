@@ -12,6 +12,7 @@ import uuid
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from threadpoolctl import ThreadpoolController
 
 from sqlml.errors import ArtifactError, PredictionInputError, TrainingError
@@ -98,6 +99,9 @@ def _id_kind(arr, what, error=TrainingError):
 
 _ARRAYS = ("user_ids", "item_ids", "user_bias", "item_bias", "user_factors", "item_factors",
            "popularity", "seen_indptr", "seen_items", "seen_values")
+# EASE models (sqlml/recommend/ease.py) add their item-item weights as CSR rows by source item;
+# their factors (a truncated SVD of the positives) serve only similar items and reasons.
+_NEIGHBOR_ARRAYS = ("neighbor_indptr", "neighbor_items", "neighbor_weights")
 FORMAT = "sqlml.recommender/1"
 
 
@@ -137,6 +141,11 @@ class RecommenderModel:
         self.global_mean, self.params, self.info = float(global_mean), params, info
         for name in _ARRAYS:
             setattr(self, name, arrays[name])
+        self.neighbors: sp.csr_matrix | None = None
+        if "neighbor_indptr" in arrays:
+            n = len(self.item_ids)
+            self.neighbors = sp.csr_matrix((arrays["neighbor_weights"], arrays["neighbor_items"],
+                                            arrays["neighbor_indptr"]), shape=(n, n))
         norms = np.linalg.norm(self.item_factors, axis=1, keepdims=True)
         self._unit = self.item_factors / np.where(norms > 0, norms, 1)
         # Reasons come from the items a user rated (explicit) or liked (implicit positives).
@@ -146,6 +155,10 @@ class RecommenderModel:
         self._reason_ptr = np.r_[0, np.cumsum(np.bincount(owner[ok], minlength=len(self.user_ids)))]
         # An implicit user with no positive interaction has a zero vector: rank by popularity.
         self._cold = np.diff(self._reason_ptr) == 0
+        if self.neighbors is not None:   # EASE scores from each user's positive items
+            owner = np.repeat(np.arange(len(self.user_ids)), np.diff(self._reason_ptr))
+            self._liked = sp.csr_matrix((np.ones(len(owner)), (owner, self._reason_items)),
+                                        shape=(len(self.user_ids), len(self.item_ids)))
 
     @property
     def cold_users(self) -> np.ndarray:
@@ -155,7 +168,17 @@ class RecommenderModel:
 
     # -- storage without pickle
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in _ARRAYS}
+        out = {name: getattr(self, name) for name in _ARRAYS}
+        if self.neighbors is not None:
+            out |= {"neighbor_indptr": self.neighbors.indptr.astype(np.int64),
+                    "neighbor_items": self.neighbors.indices.astype(np.int64),
+                    "neighbor_weights": self.neighbors.data.astype(float)}
+        return out
+
+    @property
+    def algorithm(self) -> str:
+        """'ease' (item-item weights) or 'als' (matrix factorization, explicit or implicit)."""
+        return "ease" if self.neighbors is not None else "als"
 
     def to_metadata(self) -> dict:
         return {"format": FORMAT, "feedback": self.feedback, "user_kind": self.user_kind,
@@ -165,18 +188,20 @@ class RecommenderModel:
 
     @classmethod
     def from_arrays(cls, arrays, metadata) -> RecommenderModel:
-        if metadata.get("format") != FORMAT or set(arrays) != set(_ARRAYS):
+        if metadata.get("format") != FORMAT or set(arrays) - set(_NEIGHBOR_ARRAYS) != set(
+                _ARRAYS) or len(set(arrays) & set(_NEIGHBOR_ARRAYS)) not in (0, 3):
             raise ArtifactError(f"Not a stored sqlml recommender (format {FORMAT!r} with arrays "
                                 f"{list(_ARRAYS)}); got format {metadata.get('format')!r} with "
                                 f"{sorted(arrays)}. Retrain the model.")
-        a = {name: np.asarray(arrays[name]) for name in _ARRAYS}
+        a = {name: np.asarray(arrays[name]) for name in arrays}
         nu, ni, k = len(a["user_ids"]), len(a["item_ids"]), metadata.get("factors")
         shapes_ok = (a["user_factors"].shape == (nu, k) and a["item_factors"].shape == (ni, k)
                      and len(a["user_bias"]) == nu and len(a["item_bias"]) == ni
                      and len(a["popularity"]) == ni and len(a["seen_indptr"]) == nu + 1
                      and a["seen_indptr"][-1] == len(a["seen_items"]) == len(a["seen_values"])
                      and (len(a["seen_items"]) == 0 or (0 <= a["seen_items"].min()
-                                                         and a["seen_items"].max() < ni)))
+                                                         and a["seen_items"].max() < ni))
+                     and _neighbors_ok(a, ni))
         if not shapes_ok:
             raise ArtifactError(f"Stored recommender arrays are inconsistent ({nu} users, {ni} "
                                 f"items, {k} factors); the artifact was altered. Retrain it.")
@@ -224,7 +249,12 @@ class RecommenderModel:
         out = (self.global_mean + np.where(ku, self.user_bias[u], 0.0)
                + np.where(ki, self.item_bias[i], 0.0))
         both = ku & ki
-        out[both] += np.einsum("nd,nd->n", self.user_factors[u[both]], self.item_factors[i[both]])
+        if self.neighbors is not None:
+            out[both] += np.asarray(self._liked[u[both]].multiply(
+                self.neighbors.T.tocsr()[i[both]]).sum(axis=1)).ravel()
+        else:
+            out[both] += np.einsum("nd,nd->n", self.user_factors[u[both]],
+                                   self.item_factors[i[both]])
         out[(u == -2) | (i == -2)] = np.nan  # NULL in, NULL out
         return out
 
@@ -240,6 +270,12 @@ class RecommenderModel:
         return int(k)
 
     def _block_scores(self, codes, out=None):
+        if self.neighbors is not None:
+            s = (self._liked[codes] @ self.neighbors).toarray()
+            if out is not None:
+                out[:len(codes)] = s
+                s = out[:len(codes)]
+            return s
         s = np.matmul(self.user_factors[codes], self.item_factors.T,
                       out=None if out is None else out[:len(codes)])
         if self.feedback == "explicit":
@@ -353,6 +389,14 @@ class RecommenderModel:
         top = _top_k(sims[None, :], k)[0]
         return [(n + 1, self._id(j, "item"), float(sims[j])) for n, j in enumerate(top)
                 if np.isfinite(sims[j])]
+
+
+def _neighbors_ok(a: dict, ni: int) -> bool:
+    if "neighbor_indptr" not in a:
+        return True
+    ptr, items, w = a["neighbor_indptr"], a["neighbor_items"], a["neighbor_weights"]
+    return (len(ptr) == ni + 1 and ptr[-1] == len(items) == len(w)
+            and (len(items) == 0 or (0 <= items.min() and items.max() < ni)))
 
 
 def _ranges(lo, hi):

@@ -23,6 +23,7 @@ from sqlml import spec
 from sqlml.catalog import artifacts, generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.errors import ArtifactError, TrainingError, did_you_mean
+from sqlml.recommend import auto
 from sqlml.recommend.evaluate import evaluate_explicit, evaluate_ranking, leave_last_out
 from sqlml.recommend.fit import fit_recommender
 from sqlml.recommend.model import RecommenderModel
@@ -41,6 +42,15 @@ def settings_of(raw: dict) -> dict:
                 f"{FN}: a recommendation model needs settings {key} naming the column of "
                 f"{key[:4]} ids, got {s[key]!r}. Pass e.g. settings := {{user_col: 'user_id', "
                 f"item_col: 'movie_id', rating_col: 'rating'}}.")
+    if s["weighting"] is not None and s["feedback"] == "explicit":
+        raise TrainingError(
+            f"{FN}: settings weighting {s['weighting']!r} applies to implicit ALS, but feedback "
+            f"is 'explicit'. Leave weighting out, or set feedback: 'implicit'.")
+    if s["algorithm"] == "ease" and s["feedback"] == "explicit":
+        raise TrainingError(
+            f"{FN}: settings algorithm 'ease' ranks items from implicit feedback, but feedback is "
+            f"'explicit'. Set feedback: 'implicit' (with implicit_threshold for star ratings), "
+            f"or leave algorithm out.")
     return s
 
 
@@ -86,12 +96,14 @@ def load(cur, query: str, s: dict, name: str):
     return table, types
 
 
-def _fit(s, users, items, ratings, ts):
+def _fit(s, users, items, ratings, ts, **chosen):
+    """A fit with the settings, where ``chosen`` (an AUTO candidate) overrides them."""
+    args = {"factors": s["factors"], "regularization": s["regularization"],
+            "iterations": s["iterations"], "alpha": s["alpha"]} | chosen
     return fit_recommender(
-        users, items, ratings, ts, feedback=s["feedback"], factors=s["factors"],
-        regularization=s["regularization"], iterations=s["iterations"], alpha=s["alpha"],
+        users, items, ratings, ts, feedback=s["feedback"],
         implicit_threshold=s["implicit_threshold"], recency_half_life=s["recency_half_life"],
-        random_state=s["random_state"])
+        random_state=s["random_state"], **args)
 
 
 def _column(table: pa.Table, col):
@@ -131,8 +143,8 @@ def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict
         raise TrainingError(
             f"{FN}: an explicit recommender predicts ratings and needs settings rating_col, got "
             f"none. Name the rating column, or use feedback: 'implicit' for interactions.")
-    metrics, held = _validation_metrics(s, data)
-    model = _fit(s, data.users, data.items, data.ratings, data.ts)
+    metrics, held, chosen, trials, notes = _validation_metrics(s, data)
+    model = _fit(s, data.users, data.items, data.ratings, data.ts, **chosen)
     record = _record(name, function, query, s, types, model, metrics, data, held, started)
     metric_rows = [(k, None, float(v)) for k, v in metrics.items()]
     user_type, item_type = types[s["user_col"]], types[s["item_col"]]
@@ -142,31 +154,41 @@ def train(cur, name: str, function: str, query: str, raw_settings: dict) -> dict
             cur.execute(stmt)
         return generated.recommender_statements(
             name, function, version, s["user_col"], s["item_col"], user_type, item_type,
-            model.global_mean, model.feedback)
+            model.global_mean, model.feedback, model.algorithm)
 
     ddl = []
     previous = catalog.model_row(cur, name)
     if previous and previous["function_name"] != function:
         ddl = generated.drop_statements(generated.all_names(previous["function_name"]))
-    version = catalog.publish(cur, record, metric_rows, [], [], ddl, extra=write_factors)
+    version = catalog.publish(cur, record, metric_rows, [], trials, ddl, extra=write_factors)
+    if model.info["duplicates"]:
+        notes.insert(0, f"{model.info['duplicates']} duplicate (user, item) rows aggregated "
+                        f"({'mean rating' if model.feedback == 'explicit' else 'summed'})")
     return {"name": name, "version": version, "problem_type": "recommendation",
-            "model_type": "matrix_factorization", "function": function,
+            "model_type": record["model_type"], "function": function,
             "objective": record["objective"],
             "validation_score": metrics["rmse"] if s["feedback"] == "explicit"
             else metrics["ndcg_at_k"], "threshold": None, "training_rows": len(data.users),
             "seconds": round(time.perf_counter() - started, 3),
-            "notes": (f"{model.info['duplicates']} duplicate (user, item) rows aggregated "
-                      f"({'mean rating' if model.feedback == 'explicit' else 'summed'})"
-                      if model.info["duplicates"] else None)}
+            "notes": "; ".join(notes) or None}
 
 
-def _validation_metrics(s: dict, data: Interactions) -> tuple[dict, np.ndarray]:
+def _validation_metrics(s: dict, data: Interactions):
     """Ranking metrics on each user's held-out latest interaction and, for explicit feedback,
-    rating errors on a random test split; and which rows were held out."""
+    rating errors on a random test split; which rows were held out; and AUTO's choice (the fit
+    arguments), its trial rows and notes (sqlml/recommend/auto.py)."""
     # Ranking quality on each user's latest interaction (by timestamp where there is one).
     held = leave_last_out(data.users, data.items, data.ts, random_state=s["random_state"])
     part_data = data.where(~held)
-    part = _fit(s, part_data.users, part_data.items, part_data.ratings, part_data.ts)
+    cands, notes = auto.candidates(s, len(np.unique(data.items)))
+
+    def fit(**cand):
+        return _fit(s, part_data.users, part_data.items, part_data.ratings, part_data.ts, **cand)
+
+    chosen, trials, part = auto.search(cands, fit, data.users[held], data.items[held], s["k"],
+                                       s["max_runtime"] * 0.8)
+    if len(cands) > 1:
+        notes.append(auto.chosen_note(chosen, trials))
     metrics = {k.replace(f"@{s['k']}", "_at_k"): v for k, v in evaluate_ranking(
         part, data.users[held], data.items[held], s["k"]).items() if k != "n"}
     metrics["k"] = s["k"]
@@ -178,7 +200,8 @@ def _validation_metrics(s: dict, data: Interactions) -> tuple[dict, np.ndarray]:
         rated = _fit(s, fit_data.users, fit_data.items, fit_data.ratings, fit_data.ts)
         err = evaluate_explicit(rated, data.users[test], data.items[test], data.ratings[test])
         metrics.update(rmse=err["rmse"], mae=err["mae"])
-    return metrics, held
+        trials[0].update(objective="rmse", score=err["rmse"], fold_scores=[err["rmse"]])
+    return metrics, held, chosen, trials, notes
 
 
 def _record(name: str, function: str, query: str, s: dict, types: dict, model: RecommenderModel,
@@ -209,7 +232,8 @@ def record_of(name: str, function: str, query: str, s: dict, types: dict,
     if engine is not None:
         parameters["engine"] = engine
     return {
-        "name": name, "problem_type": "recommendation", "model_type": "matrix_factorization",
+        "name": name, "problem_type": "recommendation",
+        "model_type": "ease" if model.algorithm == "ease" else "matrix_factorization",
         "target": target, "target_type": types.get(s["rating_col"], "NULL"),
         "features": features, "excluded": [], "classes": None, "positive_class": None,
         "function_name": function, "threshold": None, "threshold_reason": None,
@@ -245,7 +269,7 @@ def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_t
         cur.register("__sqlml_seen", pa.table({
             "user_id": pa.array(model.user_ids[owner].tolist()),
             "item_id": pa.array(model.item_ids[model.seen_items].tolist())}))
-    return [
+    return [*_ease_tables(cur, base, model, user_type, item_type),
         f"CREATE TABLE {base}_users AS SELECT user_id::{user_type} AS user_id, bias, cold, "
         f"factors::DOUBLE[{k}] AS factors FROM __sqlml_users",
         f"CREATE TABLE {base}_items AS SELECT item_id::{item_type} AS item_id, bias, "
@@ -253,6 +277,28 @@ def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_t
         f"CREATE TABLE {base}_seen AS SELECT user_id::{user_type} AS user_id, "
         f"item_id::{item_type} AS item_id FROM {seen_from}",
     ]
+
+
+def _ease_tables(cur, base: str, model: RecommenderModel, user_type: str,
+                 item_type: str) -> list[str]:
+    """EASE's item-item weights (item_id, neighbor_id, weight) and each user's liked items, which
+    its pure-SQL functions join; nothing for a factor model."""
+    nb = model.neighbors
+    if nb is None:
+        return []
+    source = np.repeat(np.arange(nb.shape[0]), np.diff(nb.indptr))
+    liked = model._liked.tocoo()
+    cur.register("__sqlml_neighbors", pa.table({
+        "item_id": pa.array(model.item_ids[source].tolist()),
+        "neighbor_id": pa.array(model.item_ids[nb.indices].tolist()), "weight": nb.data}))
+    cur.register("__sqlml_liked", pa.table({
+        "user_id": pa.array(model.user_ids[liked.row].tolist()),
+        "item_id": pa.array(model.item_ids[liked.col].tolist())}))
+    return [f"CREATE TABLE {base}_neighbors AS SELECT item_id::{item_type} AS item_id, "
+            f"neighbor_id::{item_type} AS neighbor_id, weight::DOUBLE AS weight "
+            f"FROM __sqlml_neighbors",
+            f"CREATE TABLE {base}_liked AS SELECT user_id::{user_type} AS user_id, "
+            f"item_id::{item_type} AS item_id FROM __sqlml_liked"]
 
 
 def dumps(model: RecommenderModel) -> bytes:
@@ -283,4 +329,5 @@ def macros_for_version(name: str, row: dict) -> list[str]:
     types = {f["name"]: f["type"] for f in json.loads(row["features"])}
     return generated.recommender_statements(
         name, row["function_name"], row["version"], s["user_col"], s["item_col"],
-        types[s["user_col"]], types[s["item_col"]], params["global_mean"], s["feedback"])
+        types[s["user_col"]], types[s["item_col"]], params["global_mean"], s["feedback"],
+        params["model"].get("algorithm", "als"))

@@ -63,10 +63,20 @@ def problem_type(word: str) -> str:
 
 # Redshift's objective names (AUTO ON), then XGBoost's (AUTO OFF), to sqlml's. XGBoost's are
 # training losses; the sqlml objective scores models with the same loss or the metric it serves.
+# MODEL_TYPE FORECAST's objectives (Amazon Forecast's accuracy metrics): accepted there with a
+# notice, since AUTO chooses a forecast method by its own rule (scaled pinball loss).
+FORECAST_OBJECTIVES = ("AverageWeightedQuantileLoss", "WAPE", "RMSE", "MASE", "MAPE")
+FORECAST_PREFIX = "forecast:"
+FORECAST_OBJECTIVE_NOTICE = (
+    "OBJECTIVE {name!r} is accepted for Redshift compatibility and ignored: sqlml's AUTO chooses "
+    "a forecast method by the scaled pinball loss over its backtest (Amazon Forecast's "
+    "weighted quantile loss, scaled per series); MASE, sMAPE, RMSSE and the pinball loss per "
+    "quantile are in ml_model_metrics.")
 OBJECTIVES = {"mse": "rmse", "accuracy": "accuracy", "f1": "f1", "f1macro": "f1_macro",
               "f1_macro": "f1_macro", "auc": "auc", "reg:squarederror": "rmse",
               "binary:logistic": "log_loss", "multi:softmax": "log_loss",
               "multi:softprob": "log_loss",
+              **{o.lower(): FORECAST_PREFIX + o for o in FORECAST_OBJECTIVES if o != "RMSE"},
               **{o: o for o in spec.OBJECTIVES}}
 
 

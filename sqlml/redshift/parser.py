@@ -319,7 +319,7 @@ class _Parser:
             name = self.model_name("a model name, e.g. SELECT FORECAST(sales_forecast)")
             self.punct(")", "')' after the model name")
             self.end()
-            return Statement("", "forecast", f"FROM ml_forecast({quote(name)})", 0, model=name,
+            return Statement("", "forecast", forecast_sql(name), 0, model=name,
                              notices=self.notices)
         return None
 
@@ -399,6 +399,7 @@ class _CreateModel:
         self.model_type_tok: Tok | None = None
         self.auto: bool | None = None
         self.auto_tok: Tok | None = None
+        self.objective_tok: Tok | None = None
         self.engine_tok: Tok | None = None
 
     def parse(self) -> Statement:
@@ -508,7 +509,7 @@ class _CreateModel:
             "a problem type after PROBLEM_TYPE", redshift.problem_type)
 
     def _objective(self, kw: Tok) -> None:
-        _, self.options["objective"] = self._mapped(
+        self.objective_tok, self.options["objective"] = self._mapped(
             "an objective string after OBJECTIVE, e.g. OBJECTIVE 'AUC'", redshift.objective)
 
     def _mapped(self, expected: str, mapping) -> tuple[Tok, object]:
@@ -521,6 +522,23 @@ class _CreateModel:
             return t, mapping(t.text)
         except redshift.MappingError as exc:
             self.p.fail(t, exc.expected, exc.hint)
+
+    def _forecast_objective(self, opts: dict) -> None:
+        """MODEL_TYPE FORECAST's OBJECTIVE goes with a notice; Amazon Forecast's metrics (WAPE,
+        ...) are an error on any other model."""
+        objective = opts.get("objective")
+        if not isinstance(objective, str):
+            return
+        if opts.get("problem_type") == "forecast":
+            del opts["objective"]
+            name = objective.removeprefix(redshift.FORECAST_PREFIX)
+            self.notices.append(redshift.FORECAST_OBJECTIVE_NOTICE.format(
+                name="RMSE" if name == "rmse" else name))
+        elif objective.startswith(redshift.FORECAST_PREFIX):
+            name = objective.removeprefix(redshift.FORECAST_PREFIX)
+            self.p.fail(self.objective_tok, "an objective such as 'AUC', 'F1', 'Accuracy' or "
+                        "'MSE'", f" {name!r} is Amazon Forecast's: it applies with MODEL_TYPE "
+                        f"FORECAST only.")
 
     def _preprocessors(self, kw: Tok) -> None:
         t = self.p.take()
@@ -623,6 +641,7 @@ class _CreateModel:
                 p.fail(self.engine_tok, "the engine once, in ENGINE or in SETTINGS",
                        got="ENGINE beside SETTINGS (ENGINE ...)")
             self.settings["engine"] = self.engine_tok.text.lower()
+        self._forecast_objective(opts)
         if opts.get("problem_type") == "forecast":
             # Amazon Forecast's roles: the timestamp column (sqlml finds the one date or
             # timestamp column), the TARGET, and every other column identifies the item.
@@ -647,3 +666,18 @@ class _CreateModel:
         # trains the model once per field. sqlml.execute spreads the summary into columns.
         sql = f"SELECT ml_create_model({', '.join(args)}) AS model"
         return Statement("", "create_model", sql, 0, model=name, notices=self.notices)
+
+
+def forecast_sql(name: str) -> str:
+    """``SELECT FORECAST(name)`` as Redshift returns it: one row per item and period, columns
+    ``id`` (the item: its series columns' values, comma-separated), ``time``, and one column per
+    percentile (p10, p50, p90; p2_5 for 0.025), pivoted from ``ml_forecast``'s long rows."""
+    m = quote(name)
+    column = ("'p' || replace(rtrim(rtrim(printf('%.8f', round(f.quantile * 100, 8)), '0'), "
+              "'.'), '.', '_')")
+    return (f"PIVOT (SELECT coalesce(nullif(array_to_string(s.series, ', '), ''), f.series) "
+            f"AS id, f.period AS \"time\", {column} AS forecast_type, f.forecast "
+            f"FROM ml_forecast({m}) f JOIN sqlml.models v ON v.name = {m} "
+            f"JOIN sqlml.forecast_series s ON s.name = v.name AND s.version = v.active_version "
+            f"AND s.series_id = f.series) ON forecast_type USING first(forecast) "
+            f"ORDER BY id, \"time\"")

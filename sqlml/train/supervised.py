@@ -31,6 +31,7 @@ from sqlml import progress, spec, testing_hooks
 from sqlml.catalog import artifacts, generated, sources
 from sqlml.catalog import store as catalog
 from sqlml.compile import model as compile_sql
+from sqlml.compile import text as compile_text
 from sqlml.errors import InvalidNameError, TrainingError, did_you_mean
 from sqlml.score import explain
 from sqlml.train import (
@@ -49,6 +50,10 @@ FN = "ml_create_model"
 POSITIVE_WORDS = ("yes", "y", "true", "t", "1", "positive", "pos", "churn", "churned", "spam",
                   "fraud", "default", "bad")
 DEFAULT_SETTINGS = spec.defaults(spec.SUPERVISED)   # declared, with their rules, in sqlml.spec
+# AUTO keeps a slower candidate only when its mean gain over a quicker one beats one standard
+# error of their paired fold differences (docs/training.md, "How AUTO chooses").
+NOISE_RULE = True
+COMPARE_WORKERS = 2   # candidates cross-validated side by side (see compare)
 
 
 @dataclass
@@ -280,6 +285,15 @@ class _Run:
     # Another engine (engine 'spark') that trained on more rows than this process holds: the
     # record's row counts, and parameters kept beside the estimator's (engine, Spark check).
     stored: dict = field(default_factory=dict)
+    # Seconds per stage after loading (select, validate_refit, explain, profile, store, compile),
+    # kept in the version's parameters as stage_seconds: where a training's time went.
+    stages: dict = field(default_factory=dict)
+
+    def timed(self, stage: str, since: float) -> float:
+        """Record a stage that began at ``since``; returns the clock, the next stage's start."""
+        now = time.perf_counter()
+        self.stages[stage] = round(now - since, 4)
+        return now
 
     @property
     def settings(self) -> dict:
@@ -385,8 +399,11 @@ def train(cur, args: list) -> dict:
     data = _load(run)
     problem = _infer(run, data)
     split = _split(run, data, problem)
+    t = time.perf_counter()
     chosen = _select(run, data, problem, split)
+    t = run.timed("select", t)
     fitted = _validate_and_refit(run, data.y, split, problem, chosen)
+    run.timed("validate_refit", t)
     testing_hooks.pause("fit")
     return _publish(run, data, problem, split, chosen, fitted)
 
@@ -478,6 +495,9 @@ def _split(run: _Run, data: TrainingData, problem: Problem) -> Split:
 def _select(run: _Run, data: TrainingData, problem: Problem, split: Split) -> Selection:
     """Tune, compare or take the one candidate; calibrate the chosen pipeline when asked."""
     cands = _candidates(run, data, problem, split)
+    if any(f.kind == "text" for b in cands.built.values() for f in b.features):
+        # The Unicode tables a text column's SQL needs, built while the candidates fit.
+        threading.Thread(target=compile_text.warm, daemon=True, name="sqlml-text-tables").start()
     if cands.tune:
         trials, best, chosen = _tune(run, problem, split, data.y, cands)
     else:
@@ -487,8 +507,7 @@ def _select(run: _Run, data: TrainingData, problem: Problem, split: Split) -> Se
                              cands.X, data.y, split.train_idx, problem.problem_type,
                              problem.score_with, problem.objective, run.settings, run.started,
                              on_trial=run.report.trial)
-            done = [t for t in trials if t["status"] == "completed"]
-            best = max(done, key=lambda t: t["score"])["model_type"]
+            best = choose(trials)
         chosen = cands.built[best]
     run.report.emit("fit", model_type=best)
     pipeline, s = chosen.pipeline, run.settings
@@ -686,20 +705,25 @@ def _publish(run: _Run, data: TrainingData, problem: Problem, split: Split, chos
              fitted: Fitted) -> dict:
     """Explain, store the artifact and its generated functions in one transaction, summarise."""
     cur, req, v = run.cur, run.req, fitted.validation
+    t = time.perf_counter()
     depth_rows = _depth_rows(run, data.y, split, problem, chosen, fitted)
-    profiled = time.perf_counter()
+    profiled = run.timed("explain", t)
     depth_rows["training_profiles"] = _profile(run, data, split, problem, chosen, fitted)
-    profiled = time.perf_counter() - profiled
+    t = run.timed("profile", profiled)
+    profiled = run.stages["profile"]
     score = _headline_score(v.headline, problem.objective)
     trials = chosen.trials or [{
         "trial": 1, "model_type": chosen.model_type, "parameters": _params(chosen.pipeline),
         "objective": problem.objective, "score": score, "fold_scores": None,
         "seconds": time.perf_counter() - run.started, "status": "completed"}]
     blob = _stored(fitted.served)
+    t = run.timed("store", t)
     record = _record(run, data, problem, split, chosen, v, blob)
     record["parameters"]["profile_seconds"] = round(profiled, 6)
     record["parameters"].update(run.stored.get("parameters", {}))
     ddl = _ddl(run, data, problem, chosen, fitted, record)
+    run.timed("compile", t)
+    record["parameters"]["stage_seconds"] = dict(run.stages)
     depth_rows["model_params"] = record.pop("model_params")
     run.report.emit("store", model_type=chosen.model_type)
     previous = catalog.model_row(cur, req.name)
@@ -822,39 +846,36 @@ def _ddl(run: _Run, data: TrainingData, problem: Problem, chosen: Selection, fit
 
 def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, objective, s,
             started, on_trial=None) -> list[dict]:
-    """Cross-validate each candidate on the training split, within the time budget.
+    """Cross-validate each candidate on the training split, within the time budget, two at a
+    time: a logistic model's text features tokenise in Python while boosting's trees grow in
+    compiled threads, so on 2 cores the pair overlaps.
 
     ``on_trial(trial, planned)`` hears of each candidate as it ends (sqlml.progress)."""
     Xt, yt = X.iloc[train_idx], y[train_idx]
-    if problem_type in CLASSIFICATION:
-        folds = min(s["cv_folds"], int(pd.Series(yt).value_counts().min()))
-        cv = StratifiedKFold(n_splits=max(folds, 2), shuffle=True,
-                             random_state=s["random_state"])
-    else:
-        cv = KFold(n_splits=s["cv_folds"], shuffle=True, random_state=s["random_state"])
+    cv = cv_for(problem_type, yt, s)
     trials: list[dict[str, Any]] = []
-    for i, c in enumerate(candidates, start=1):
+    lock = threading.Lock()
+
+    def one(i: int, c: str) -> None:
         t0 = time.perf_counter()
         trial = {"trial": i, "model_type": c, "parameters": _params(pipelines[c]),
                  "objective": objective, "score": None, "fold_scores": None, "seconds": 0.0}
-        if t0 - started > s["max_runtime"] and any(t["status"] == "completed" for t in trials):
-            trials.append({**trial, "status": "skipped"})
+        with lock:
+            skip = t0 - started > s["max_runtime"] and any(
+                t["status"] == "completed" for t in trials)
+        if not skip:
+            trial.update(_cross_validate(pipelines[c], Xt, yt, cv, score_with, t0))
+            if trial["status"] == "completed" and time.perf_counter() - started > s[
+                    "max_runtime"]:
+                trial["status"] = "timed_out"
+        with lock:
+            trials.append({**trial, "status": "skipped"} if skip else trial)
             _told(on_trial, trials, candidates)
-            continue
-        try:
-            scores = cross_val_score(pipelines[c], Xt, yt, cv=cv, scoring=score_with,
-                                     error_score="raise")
-        except ValueError as exc:
-            trials.append({**trial, "status": "failed", "fold_scores": [str(exc)[:200]],
-                           "seconds": time.perf_counter() - t0})
-            _told(on_trial, trials, candidates)
-            continue
-        trials.append({**trial, "score": float(np.mean(scores)),
-                       "fold_scores": [float(v) for v in scores],
-                       "seconds": time.perf_counter() - t0,
-                       "status": "completed" if time.perf_counter() - started
-                       <= s["max_runtime"] else "timed_out"})
-        _told(on_trial, trials, candidates)
+
+    with ThreadPoolExecutor(max_workers=COMPARE_WORKERS) as pool:
+        for f in [pool.submit(one, i, c) for i, c in enumerate(candidates, start=1)]:
+            f.result()
+    trials.sort(key=lambda t: t["trial"])
     if not any(t["status"] in ("completed", "timed_out") for t in trials):
         raise TrainingError(
             f"{FN}: every candidate model failed: "
@@ -864,6 +885,58 @@ def compare(candidates, pipelines, X, y, train_idx, problem_type, score_with, ob
         if t["status"] == "timed_out":
             t["status"] = "completed"   # its score counts; the budget only skips later ones
     return trials
+
+
+def _cross_validate(pipeline, Xt, yt, cv, score_with, t0: float) -> dict:
+    """One candidate's fold scores (or why it failed) and seconds."""
+    try:
+        scores = cross_val_score(pipeline, Xt, yt, cv=cv, scoring=score_with,
+                                 error_score="raise")
+    except ValueError as exc:
+        return {"status": "failed", "fold_scores": [str(exc)[:200]],
+                "seconds": time.perf_counter() - t0}
+    return {"score": float(np.mean(scores)), "fold_scores": [float(v) for v in scores],
+            "seconds": time.perf_counter() - t0, "status": "completed"}
+
+
+def choose(trials: list[dict]) -> str:
+    """The model type AUTO keeps, from the compared candidates (quickest first): the best mean
+    score, unless a quicker candidate is within the noise of it, i.e. the best one's mean gain
+    over it is at most one standard error of their paired fold differences. The decision goes
+    into each trial's parameters ("selection"), which ml_trials shows."""
+    done = [t for t in trials if t["status"] == "completed"]
+    best = max(done, key=lambda t: t["score"])
+    kept = best
+    for t in done:
+        if t is best or not NOISE_RULE:
+            break
+        gain, se = _paired_gain(best, t)
+        if gain is not None and gain <= se:
+            kept = t
+            break
+    for t in done:
+        gain, se = _paired_gain(kept, t)
+        if t is kept:
+            ahead, noise = _paired_gain(best, t)
+            why = ("kept: best mean score" if t is best else
+                   f"kept: within the noise of {best['model_type']} (its mean gain "
+                   f"{ahead or 0.0:.4g} <= one standard error {noise:.4g}) and quicker")
+        elif gain is None:
+            why = f"not kept: {kept['model_type']} chosen"
+        else:
+            why = (f"not kept: {kept['model_type']} scores {gain:+.4g} higher (one standard "
+                   f"error of the paired fold differences {se:.4g})")
+        t["parameters"] = {**(t["parameters"] or {}), "selection": why}
+    return kept["model_type"]
+
+
+def _paired_gain(a: dict, b: dict) -> tuple[float | None, float]:
+    """a's mean gain over b across the same folds, and its standard error."""
+    fa, fb = a.get("fold_scores"), b.get("fold_scores")
+    if not fa or not fb or len(fa) != len(fb) or len(fa) < 2:
+        return None, 0.0
+    d = np.asarray(fa, dtype=float) - np.asarray(fb, dtype=float)
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
 
 
 def _told(on_trial, trials, candidates) -> None:

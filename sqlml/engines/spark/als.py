@@ -229,7 +229,7 @@ def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
     als = ALS(rank=p.rank, maxIter=p.iters, regParam=p.reg, alpha=p.alpha,
               implicitPrefs=p.implicit, userCol="u", itemCol="i", ratingCol="r", seed=p.seed,
               coldStartStrategy="drop", numUserBlocks=blocks, numItemBlocks=blocks,
-              checkpointInterval=-1)
+              checkpointInterval=session.checkpoint_interval(spark))
     model = als.fit(spark.read.parquet(uri))
     out = []
     for side, frame, n in (("users", model.userFactors, nu), ("items", model.itemFactors, ni)):

@@ -8,9 +8,11 @@ and every in-process training run never load it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -184,6 +186,27 @@ def parallelism(spark, cap: int = 50) -> int:
     Connect, which does not tell it), at most ``cap``."""
     sc = _context(spark)
     return max(1, min(cap, sc.defaultParallelism if sc is not None else 10))
+
+
+def checkpoint_interval(spark, every: int = 10) -> int:
+    """ALS's checkpointInterval: ``every`` once the context has a checkpoint directory, else -1.
+
+    Without checkpoints each ALS iteration lengthens the RDD lineage, and past about a hundred
+    iterations deserialising it overflows the executor's stack (java.lang.StackOverflowError,
+    which on a local master takes the driver's JVM down). A local master with no directory
+    gets one in a temporary directory removed at exit; on a cluster the directory must be on
+    storage the executors share, so there it is the user's (spark.checkpoint.dir,
+    docs/spark.md)."""
+    sc = _context(spark)
+    if sc is None:
+        return -1
+    if sc.getCheckpointDir() is None:
+        if not str(sc.master).startswith("local"):
+            return -1
+        path = tempfile.mkdtemp(prefix="sqlml-spark-checkpoints-")
+        atexit.register(shutil.rmtree, path, True)
+        sc.setCheckpointDir(path)
+    return every
 
 
 def _from_spark(exc: BaseException) -> bool:

@@ -13,6 +13,9 @@ Prints, in one run:
    and scaled pinball of each, and the peak traced memory (tracemalloc, Python and numpy
    allocations, not statsforecast's C++ ones) in a second pass over --memory-series series.
    With --auto, AUTO on the same panel (max_runtime --budget seconds).
+4. AUTO's speed on --speed-series series x 60 months (100 by default), wall and CPU seconds,
+   against sqlml's seasonal naive and statsforecast's AutoETS cross_validation (one window)
+   on the same panel, as a ratio of CPU seconds (fair on a shared machine).
 
 Run: ``python benchmarks/bench_forecast.py`` (1,000 series: several minutes on 2 cores;
 ``--series 200`` for a quick look).
@@ -31,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sqlml.forecast import select
 from sqlml.forecast.engine import fit_forecast
 from sqlml.forecast.metrics import pinball, scales
 
@@ -215,6 +219,38 @@ def panel(n_series: int, length: int, model_names: list[str], auto: bool,
     print(f"   process peak RSS: {rss:.0f} MiB\n")
 
 
+def cpu_timed(fn):
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def auto_speed(n_series: int, length: int) -> None:
+    """AUTO on a small panel against two baselines in the same process: sqlml's seasonal naive
+    and statsforecast's own one-window cross_validation of AutoETS (n_jobs=1)."""
+    from statsforecast import StatsForecast, models
+
+    h = 12
+    df = synthetic_panel(n_series, length)
+    fit_forecast(df[df["unique_id"].isin(["s0000", "s0001"])], horizon=h)     # warm-up
+    print(f"== AUTO speed: {n_series} series x {length} months, h={h} (wall and CPU seconds)")
+    sf = StatsForecast(models=[models.AutoETS(season_length=12)], freq="MS", n_jobs=1)
+    runs = [("sqlml seasonal_naive", lambda: fit_forecast(df, horizon=h,
+                                                          method="seasonal_naive")),
+            ("statsforecast AutoETS cross_validation", lambda: sf.cross_validation(
+                df=df, h=h, n_windows=1)),
+            ("sqlml AUTO", lambda: fit_forecast(df, horizon=h))]
+    timings = {name: cpu_timed(fn) for name, fn in runs}
+    sf_cpu = timings["statsforecast AutoETS cross_validation"][2]
+    for name, (_, wall, cpu) in timings.items():
+        print(f"   {name:40s} wall {wall:7.2f} s  CPU {cpu:7.2f} s  {cpu / sf_cpu:6.2f}x "
+              f"statsforecast's CPU")
+    fit = timings["sqlml AUTO"][0]
+    print("   AUTO's trials: " + ", ".join(
+        f"{t['candidate']} {t['status']} {t['seconds']:.1f} s" for t in fit.trials))
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=1000)
@@ -225,11 +261,20 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="AUTO's max_runtime")
     parser.add_argument("--memory-series", type=int, default=100,
                         help="series in the traced-memory pass")
+    parser.add_argument("--speed-series", type=int, default=100,
+                        help="series of the AUTO speed panel (60 months each); 0 to skip")
+    parser.add_argument("--no-race", action="store_true",
+                        help="AUTO without racing (every candidate on every series), as before")
     args = parser.parse_args()
     first_call()
     airline()
-    panel(args.series, args.length, args.models.split(","), args.auto, args.budget,
-          args.memory_series)
+    if args.no_race:
+        select.RACE_MIN = 10 ** 9
+    if args.speed_series:
+        auto_speed(args.speed_series, 60)
+    if args.series:
+        panel(args.series, args.length, args.models.split(","), args.auto, args.budget,
+              args.memory_series)
 
 
 if __name__ == "__main__":

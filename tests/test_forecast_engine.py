@@ -167,6 +167,46 @@ def test_backtest_is_rolling_origin_over_the_last_windows(held_out):
 
 
 @needs_statsforecast
+def test_racing_goes_on_only_past_the_leader_and_joins_to_the_whole_backtest(held_out,
+                                                                            monkeypatch):
+    """AUTO races a statistical candidate on a probe of the series against the best so far;
+    a candidate that goes on scores as if it had never been raced (the same backtest rows)."""
+    from sqlml.forecast import backtest, engine, select
+    from sqlml.forecast.baselines import BASELINES
+    from sqlml.forecast.statistical import STATISTICAL
+
+    train, _, theta_fit = held_out
+    monkeypatch.setattr(engine, "extra_methods",
+                        lambda: {n: STATISTICAL[n] for n in ("theta", "theta_log")})
+    fit = fit_forecast(train, horizon=12, quantiles=[0.1, 0.5, 0.9], season_length=12)
+    raced = {t["candidate"]: t for t in fit.trials if "race" in t["params"]}
+    assert set(raced) == {"theta", "theta_log"}
+    for t in raced.values():
+        race = t["params"]["race"]
+        assert race["probe_series"] == select.PROBE_MIN
+        behind = race["probe_score"] >= race["leader_probe_score"]
+        assert (t["status"] == "dropped_behind") == behind
+        assert (t["score"] is None) == behind
+    theta_score = next(t["score"] for t in theta_fit.trials if t["candidate"] == "theta")
+    if raced["theta"]["score"] is not None:
+        assert raced["theta"]["score"] == pytest.approx(theta_score, rel=1e-12)
+    # the probe's backtest joined to the rest's is the whole backtest, row for row
+    run = engine._prepare(train, 12, (0.1, 0.5, 0.9), "MS", 12, [], 0, ["p10", "p50", "p90"],
+                          lambda _: None)
+    the_plan = backtest.plan([len(y) for y in run.batch.ys], 12, run.batch.seasons)
+    method = BASELINES["seasonal_naive"]
+    whole = backtest.run(method, run.batch, the_plan, 12, run.settings)
+    probe = select.probe_rows(len(run.batch))
+    rest = np.setdiff1d(np.arange(len(run.batch)), probe)
+    joined = backtest.run(method, run.batch, backtest.only(the_plan, probe), 12,
+                          run.settings).join(backtest.run(method, run.batch,
+                                                          backtest.only(the_plan, rest), 12,
+                                                          run.settings))
+    for name in ("sid", "window", "step", "index", "actual", "base"):
+        assert np.array_equal(getattr(whole, name), getattr(joined, name))
+
+
+@needs_statsforecast
 def test_statsforecast_called_directly_gives_our_point_forecast():
     from statsforecast import StatsForecast
     from statsforecast.models import AutoETS

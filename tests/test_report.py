@@ -7,6 +7,7 @@ SQLML_WRITE_DOC_IMAGES=1 the browser test also writes the screenshots of docs/mo
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -27,7 +28,10 @@ from sqlml.datasets import make_customers, make_ratings
 from sqlml.reporting import sections
 from sqlml.server.rest import app as rest
 
-MODELS = {"churn": "binary", "spend": "regression", "recs": "recommendation"}
+MODELS = {"churn": "binary", "spend": "regression", "recs": "recommendation",
+          "demand": "forecast"}
+# Theta where the 'forecast' extra (statsforecast) is installed; the newest env has none.
+FORECAST_METHOD = "theta" if importlib.util.find_spec("statsforecast") else "seasonal_naive"
 DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "img"
 STAMP = re.compile(r'<time id="generated">[^<]*</time>')
 FLOAT = re.compile(r'data-value="(-?\d+\.\d+(?:e[-+]?\d+)?)"')
@@ -40,10 +44,29 @@ def same_document(html: str) -> str:
     return FLOAT.sub(lambda m: f'data-value="{float(m.group(1)):.12g}"', STAMP.sub("", html))
 
 
+def monthly_sales(n_series: int = 8, months: int = 48):
+    """Seasonal monthly sales per item; item i3 mostly zero (flagged intermittent)."""
+    rng = np.random.default_rng(3)
+    t = np.arange(months)
+    rows = []
+    for i in range(n_series):
+        level = 20.0 * (i + 1)
+        y = level * (1 + 0.3 * np.sin(2 * np.pi * t / 12 + i)) + rng.normal(0, 2, months)
+        if i == 3:
+            y = np.where(rng.random(months) < 0.6, 0.0, rng.poisson(3, months))
+        rows += [(f"i{i}", m, max(float(v), 0.0)) for m, v in zip(
+            np.datetime64("2020-01", "M") + t, y, strict=True)]
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=["item", "month", "sales"]).assign(
+        month=lambda d: d["month"].astype("datetime64[ns]"))
+
+
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    """A file with a binary classifier (with costs and a learning curve), a regressor and a
-    recommender, trained on small synthetic data."""
+    """A file with a binary classifier (with costs and a learning curve), a regressor, a
+    recommender and a forecast (8 monthly series, one intermittent), trained on small synthetic
+    data."""
     path = tmp_path_factory.mktemp("report") / "shop.duckdb"
     con = sqlml.connect(path)
     customers = make_customers(1200)  # noqa: F841 (read by DuckDB)
@@ -57,6 +80,12 @@ def db(tmp_path_factory):
                 "target := 'monthly_charges', model_type := 'linear')")
     con.execute("SELECT ml_create_model('recs', 'ratings', problem_type := 'recommendation', "
                 "settings := {user_col: 'user_id', item_col: 'movie_id', rating_col: 'rating'})")
+    sales = monthly_sales()  # noqa: F841
+    con.execute("CREATE TABLE sales AS FROM sales")
+    con.execute("SELECT ml_create_model('demand', 'sales', target := 'sales', "
+                "problem_type := 'forecast', function := 'forecast_demand', settings := "
+                f"{{time_col: 'month', series_cols: ['item'], horizon: 6, "
+                f"method: '{FORECAST_METHOD}'}})")
     reports = {}
     for name in MODELS:
         reports[name] = path.parent / f"{name}.html"
@@ -120,6 +149,7 @@ EXPECTED_CHARTS = {
     "churn": {"roc", "pr", "cost", "calibration", "scores", "importance", "learning", "trials"},
     "spend": {"predicted", "residuals", "importance"},
     "recs": {"ratings", "popularity"},
+    "demand": {"fan_1", "fan_2", "fan_3", "coverage", "pinball", "methods"},
 }
 
 
@@ -188,6 +218,51 @@ def test_curves_agree_with_the_stored_metrics(db):
     assert shown == {(a, pr): n for a, pr, n in con.execute(
         "FROM ml_confusion_matrix('churn')").fetchall()}
     assert "Cost against threshold (fn_cost 20, fp_cost 2)" in html
+
+
+def test_forecast_section_against_the_backtest_in_sql(db):
+    """The forecast section's numbers, recomputed in SQL from ml_backtest and the stored scales:
+    coverage per step, scaled pinball per quantile (their mean is the stored metric), the
+    method counts, the ml_diagnose flags and the fan chart's P50 (the generated function)."""
+    con, _, reports = db
+    got = tables(reports["demand"].read_text(encoding="utf-8"))
+    coverage = {int(r[0]["value"] or r[0]["text"]): float(r[1]["value"])
+                for r in got["table-coverage"][1:]}
+    want = dict(con.execute("""
+        WITH w AS (SELECT series, "window", step, actual,
+                          max(forecast) FILTER (WHERE quantile = 0.1) AS lo,
+                          max(forecast) FILTER (WHERE quantile = 0.9) AS hi
+                   FROM ml_backtest('demand') GROUP BY ALL)
+        SELECT step, avg((lo <= actual AND actual <= hi)::INT) FROM w
+        GROUP BY step ORDER BY step""").fetchall())
+    assert coverage.keys() == want.keys()
+    assert all(coverage[k] == pytest.approx(v, abs=1e-12) for k, v in want.items())
+    pinball = {r[0]["text"]: float(r[1]["value"]) for r in got["table-pinball"][1:]}
+    per_q = [v for (v,) in con.execute("""
+        WITH per AS (SELECT series, quantile,
+                            ml_pinball_loss(actual, forecast, quantile) / any_value(scale)
+                                AS loss
+                     FROM ml_backtest('demand') GROUP BY ALL)
+        SELECT avg(loss) FROM per GROUP BY quantile ORDER BY quantile""").fetchall()]
+    assert [pinball[c] for c in ("p10", "p50", "p90")] == pytest.approx(per_q, rel=1e-9)
+    stored = con.execute("SELECT value FROM ml_model_metrics('demand') "
+                         "WHERE metric = 'scaled_pinball'").fetchone()[0]
+    assert np.mean(list(pinball.values())) == pytest.approx(stored, rel=1e-9)
+    methods = {r[0]["text"]: float(r[1]["value"]) for r in got["table-methods"][1:]}
+    assert methods == {FORECAST_METHOD: 8.0}
+    flags = [(r[1]["text"]) for r in got["table-flags"][1:]]
+    assert "intermittent" in flags
+    assert len(flags) == con.execute("SELECT count(*) FROM ml_diagnose('demand') "
+                                     "WHERE verdict <> 'no_flags'").fetchone()[0]
+    fan = [r for r in got["table-fan_1"][1:] if r[3]["value"] is not None]
+    label = got["table-fan_1"][0]
+    assert [c["text"] for c in label] == ["period", "actual", "P10", "P50", "P90"]
+    p50 = [float(r[3]["value"]) for r in fan]
+    assert len(p50) == 6
+    items = [i for (i,) in con.execute(
+        "SELECT item FROM forecast_demand() GROUP BY item HAVING "
+        "list(p50 ORDER BY month) = ?::DOUBLE[]", [p50]).fetchall()]
+    assert len(items) == 1
 
 
 def test_recommender_coverage_and_example(db):

@@ -49,6 +49,13 @@ def plan(lengths: list[int], horizon: int, seasons: list[int]) -> Plan:
     return Plan(windows, spacing, {w: v for w, v in cuts.items() if v})
 
 
+def only(the_plan: Plan, rows: np.ndarray) -> Plan:
+    """The same windows for the series ``rows`` only (their indices unchanged)."""
+    keep = set(int(r) for r in rows)
+    cuts = {w: [(i, c) for i, c in pairs if i in keep] for w, pairs in the_plan.cuts.items()}
+    return Plan(the_plan.windows, the_plan.spacing, {w: v for w, v in cuts.items() if v})
+
+
 @dataclass
 class Runs:
     """One method's backtest, a row per series, window and step that has an actual."""
@@ -61,6 +68,22 @@ class Runs:
     base: np.ndarray       # (rows, k): the method's base forecasts
     # series index -> the model its last window fitted (methods with a forward step only)
     models: dict[int, Any] = field(default_factory=dict)
+
+    def rows(self, keep: np.ndarray) -> Runs:
+        """The rows where ``keep`` (a boolean mask) holds."""
+        return Runs(self.sid[keep], self.window[keep], self.step[keep], self.index[keep],
+                    self.actual[keep], self.base[keep],
+                    {i: m for i, m in self.models.items() if i in set(self.sid[keep])})
+
+    def join(self, other: Runs) -> Runs:
+        """Both backtests in one, ordered by window, series and step as run() orders them."""
+        parts = [np.concatenate([a, b]) for a, b in
+                 zip((self.sid, self.window, self.step, self.index, self.actual, self.base),
+                     (other.sid, other.window, other.step, other.index, other.actual,
+                      other.base), strict=True)]
+        order = np.lexsort((parts[2], parts[0], parts[1]))
+        sid, window, step, index, actual, base = (p[order] for p in parts)
+        return Runs(sid, window, step, index, actual, base, {**self.models, **other.models})
 
 
 def run(method: Method, batch: Batch, the_plan: Plan, horizon: int,

@@ -103,7 +103,7 @@ def fit_forecast(panel: pd.DataFrame, horizon: int = 12,
     deadline = None if max_runtime is None else started + float(max_runtime)
     cands = select.candidates(method, len(run.batch), extra_methods())
     comparison = select.compare(cands, run.batch, the_plan, horizon, run.settings, run.scale,
-                                run.finish, deadline, run.progress)
+                                run.finish, deadline, run.progress, race=method == "auto")
     skipped, note = statistical.unavailable(method)     # AUTO without statsforecast
     comparison.outcomes += [select.Outcome(m, status=statistical.SKIPPED) for m in skipped]
     run.notes[:0] = note

@@ -29,12 +29,15 @@ class Outcome:
     seconds: float = 0.0
     status: str = "ok"
     error: str = ""
+    race: dict[str, Any] = field(default_factory=dict)   # the probe's figures, where raced
 
     def trial(self, chosen: str) -> dict[str, Any]:
         status = "chosen" if self.method.name == chosen else self.status
         params = dict(self.method.params, family=self.method.family)
         if self.error:
             params["error"] = self.error
+        if self.race:
+            params["race"] = self.race
         score = self.score if np.isfinite(self.score) else None    # failed or skipped
         return {"candidate": self.method.name, "score": score,
                 "seconds": round(self.seconds, 4), "status": status, "params": params}
@@ -60,17 +63,62 @@ def score(runs: backtest.Runs, q: np.ndarray, quantiles: tuple[float, ...],
     return float(per[np.bincount(runs.sid) > 0].mean())
 
 
+def probe_rows(n_series: int) -> np.ndarray:
+    """The series a candidate is raced on first: PROBE_SHARE of the panel (at least
+    PROBE_MIN), spread evenly over it; none for a panel under RACE_MIN series."""
+    if n_series < RACE_MIN:
+        return np.arange(0)
+    size = max(PROBE_MIN, int(n_series * PROBE_SHARE))
+    return np.unique(np.linspace(0, n_series - 1, size).round().astype(int))
+
+
+def calibrated_score(runs: backtest.Runs, horizon: int, settings: Settings, scale: np.ndarray,
+                     finish: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                     ) -> tuple[np.ndarray, float]:
+    """The backtest's calibrated, sorted and clipped quantiles and their score."""
+    q = finish(runs.sid, conformal.calibrated_backtest(runs, scale, horizon, settings.quantiles))
+    return q, score(runs, q, settings.quantiles, scale)
+
+
+def _race(method: Method, batch: Batch, the_plan: backtest.Plan, horizon: int,
+          settings: Settings, scale: np.ndarray,
+          finish: Callable[[np.ndarray, np.ndarray], np.ndarray], leader: Outcome | None,
+          out: Outcome) -> backtest.Runs | None:
+    """Backtest the probe series first; go on to the rest only where the candidate beats the
+    leader (the best candidate so far) on those same series, each calibrated on them alone.
+    Returns the whole backtest, or None with the outcome marked dropped_behind."""
+    probe = probe_rows(len(batch))
+    if leader is None or leader.runs is None or len(probe) == 0:
+        return backtest.run(method, batch, the_plan, horizon, settings)
+    first = backtest.run(method, batch, backtest.only(the_plan, probe), horizon, settings)
+    theirs = leader.runs.rows(np.isin(leader.runs.sid, probe))
+    mine_score = calibrated_score(first, horizon, settings, scale, finish)[1]
+    their_score = calibrated_score(theirs, horizon, settings, scale, finish)[1]
+    out.race = {"probe_series": len(probe), "probe_score": round(mine_score, 6),
+                "leader": leader.method.name, "leader_probe_score": round(their_score, 6)}
+    if not mine_score < their_score:
+        out.status = "dropped_behind"
+        return None
+    rest = np.setdiff1d(np.arange(len(batch)), probe)
+    return first.join(backtest.run(method, batch, backtest.only(the_plan, rest), horizon,
+                                   settings))
+
+
 def evaluate(method: Method, batch: Batch, the_plan: backtest.Plan, horizon: int,
              settings: Settings, scale: np.ndarray,
-             finish: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Outcome:
-    """One candidate's backtest; ``finish(sid, q)`` sorts and clips the quantiles."""
+             finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
+             leader: Outcome | None = None) -> Outcome:
+    """One candidate's backtest; ``finish(sid, q)`` sorts and clips the quantiles. A
+    statistical candidate with a ``leader`` to beat is raced (_race)."""
     start = time.perf_counter()
     out = Outcome(method)
     try:
-        out.runs = backtest.run(method, batch, the_plan, horizon, settings)
-        raw = conformal.calibrated_backtest(out.runs, scale, horizon, settings.quantiles)
-        out.quantiles = finish(out.runs.sid, raw)
-        out.score = score(out.runs, out.quantiles, settings.quantiles, scale)
+        raced = method.family == "statistical" and leader is not None
+        out.runs = (_race(method, batch, the_plan, horizon, settings, scale, finish, leader, out)
+                    if raced else backtest.run(method, batch, the_plan, horizon, settings))
+        if out.runs is not None:
+            out.quantiles, out.score = calibrated_score(out.runs, horizon, settings, scale,
+                                                        finish)
     except TimeoutError:
         out.status = "stopped_max_runtime"
     except (ValueError, ArithmeticError, RuntimeError, np.linalg.LinAlgError) as exc:
@@ -82,7 +130,10 @@ def evaluate(method: Method, batch: Batch, the_plan: backtest.Plan, horizon: int
 def compare(candidates: list[Method], batch: Batch, the_plan: backtest.Plan, horizon: int,
             settings: Settings, scale: np.ndarray,
             finish: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            deadline: float | None, progress: Callable[[str], None]) -> Comparison:
+            deadline: float | None, progress: Callable[[str], None],
+            race: bool = False) -> Comparison:
+    """Backtest the candidates in order; with ``race`` (AUTO), each statistical one against
+    the best so far (_race)."""
     result = Comparison()
     for method in candidates:
         if method.family != "baseline" and deadline is not None and time.monotonic() > deadline:
@@ -90,7 +141,9 @@ def compare(candidates: list[Method], batch: Batch, the_plan: backtest.Plan, hor
             continue
         progress(f"backtest of {method.name} on {the_plan.windows} window(s)")
         timed = settings if method.family == "baseline" else replace(settings, deadline=deadline)
-        result.outcomes.append(evaluate(method, batch, the_plan, horizon, timed, scale, finish))
+        leader = result.best() if race and result.ok() else None
+        result.outcomes.append(evaluate(method, batch, the_plan, horizon, timed, scale, finish,
+                                        leader))
     return result
 
 
@@ -109,4 +162,10 @@ def variants(method: str) -> list[str]:
     return [method]
 
 
+# Racing: on a panel of RACE_MIN series or more, a statistical candidate is first backtested on
+# PROBE_SHARE of the series (at least PROBE_MIN) and goes on only if it beats the best so far on
+# them. The cheapest candidates run first, so the expensive ones (ARIMA) mostly stop early.
+RACE_MIN = 40
+PROBE_MIN = 20
+PROBE_SHARE = 0.2
 GLOBAL_MIN = 20     # AUTO tries the global model on panels of at least this many series

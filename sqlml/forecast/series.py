@@ -20,6 +20,10 @@ class Settings:
     seed: int = 0
     n_jobs: int = 1
     deadline: float | None = None     # time.monotonic() by which a candidate must stop
+    # (model, series, points, season) -> (fitted, mean): a statistical model's fits, which its
+    # log variant reuses where a series has a value <= 0 (and so is fitted on y itself).
+    fits: dict[tuple[str, str, int, int], Any] = field(default_factory=dict, compare=False,
+                                                       hash=False, repr=False)
 
     def check_time(self) -> None:
         """Stop a candidate's backtest when max_runtime has run out (between series, windows

@@ -13,7 +13,8 @@ a singular fit, a forecast that is not finite) gets the seasonal naive forecast.
 The final forecast does not fit again: it runs the model of the last backtest window forward
 over the whole history (statsforecast's ``forward``: the specification and parameters fitted on
 all but the last horizon, the state updated to the last point), as statsforecast's own
-cross_validation(refit=False) does. Each series is thus fitted once per backtest window.
+cross_validation(refit=False) does. Each series is thus fitted once per backtest window, and
+a log variant reuses the plain model's fit of a series with a value <= 0 (fitted on y itself).
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ def _fallback(batch: Batch, i: int, horizon: int, settings: Settings,
     return seasonal_naive(batch.subset([i]), horizon, settings)[0, :, 0]
 
 
+def _fit(name: str, season: int, y: np.ndarray, horizon: int, extra: dict,
+         logged: bool) -> tuple[Any, np.ndarray]:
+    try:
+        fitted = model(name, season).fit(y=y, X=extra.get("X"))
+        return fitted, _mean(fitted.predict(h=horizon, X=extra.get("X_future")), logged)
+    except _FAILED:
+        return None, np.full(horizon, np.nan)
+
+
 def runner(name: str, log: bool = False) -> Runner:
     """Fit each series and forecast; the fitted models go to batch.states. With ``log``, the
     model is fitted to log(y) of a positive series and forecast as exp of its result (a
@@ -109,12 +119,13 @@ def runner(name: str, log: bool = False) -> Runner:
         for i, m in enumerate(batch.seasons):
             settings.check_time()
             y, logged, extra = _inputs(batch, i, name, log)
-            fitted: Any = None
-            try:
-                fitted = model(name, m).fit(y=y, X=extra.get("X"))
-                mean = _mean(fitted.predict(h=horizon, X=extra.get("X_future")), logged)
-            except _FAILED:
-                fitted, mean = None, np.full(horizon, np.nan)
+            key = (name, batch.ids[i], len(y), m)
+            if not logged and key in settings.fits:     # the plain model's fit, reused
+                fitted, mean = settings.fits[key]
+            else:
+                fitted, mean = _fit(name, m, y, horizon, extra, logged)
+                if not logged and not extra:
+                    settings.fits[key] = (fitted, mean)
             out[i, :, 0] = _fallback(batch, i, horizon, settings, mean)
             states.append(fitted if np.all(np.isfinite(mean)) else None)
         batch.states = states

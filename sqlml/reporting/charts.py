@@ -207,3 +207,28 @@ def drift_bars(key: str, title: str, xlabel: str, labels: list[str], values: lis
                                                                            strict=True))]
     return Chart(key, title, svg_of(fig, title), columns or ("feature", xlabel, "verdict"),
                  rows, caption)
+
+
+def fan(key: str, title: str, ylabel: str, history: tuple[np.ndarray, np.ndarray],
+        future: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], labels: tuple[str, str],
+        caption: str = "") -> Chart:
+    """A fan chart: the actuals, then the median forecast inside its band (lowest to highest
+    quantile). ``history`` is (periods, actuals); ``future`` (periods, low, median, high);
+    ``labels`` names the median and the band, e.g. ("P50", "P10-P90")."""
+    (hx, hy), (fx, lo, mid, hi) = history, future
+    fig, ax = figure()
+    ax.plot(hx, hy, "o-" if len(hx) < 40 else "-", color=GREY, lw=1.5, ms=3, label="actual")
+    ax.fill_between(fx, lo, hi, color=BLUE, alpha=0.25, lw=0, label=labels[1])
+    ax.plot(fx, mid, "-", color=BLUE, lw=2, label=labels[0])
+    _axes(ax, title, "period", ylabel)
+    ax.legend(loc="upper left", frameon=False)
+    fig.autofmt_xdate()
+    day = "%Y-%m-%d"
+    rows: list[tuple] = [(f"{np.datetime64(x, 'D').astype(object):{day}}", float(y), None, None,
+                          None)
+            for x, y in zip(hx, hy, strict=True)]
+    rows += [(f"{np.datetime64(x, 'D').astype(object):{day}}", None, float(a), float(b),
+              float(c)) for x, a, b, c in zip(fx, lo, mid, hi, strict=True)]
+    low, high = labels[1].split("-")
+    return Chart(key, title, svg_of(fig, title),
+                 ("period", "actual", low, labels[0], high), rows, caption)

@@ -34,6 +34,7 @@ class Facts:
     #                                                         status)
     recommender: dict | None = None
     drift: tuple[str, list[dict]] | None = None            # (query, sqlml.drift rows)
+    forecast: dict | None = None                           # a forecast model's tables
 
     @property
     def parameters(self) -> dict:
@@ -70,6 +71,11 @@ def gather(cur, inst, name: str) -> Facts:
     if row["problem_type"] == "recommendation":
         facts.recommender = _recommender(inst, name, row)
         return facts
+    facts.trials = _rows(cur, "SELECT trial, model_type, score, seconds, status FROM "
+                              "sqlml.trials WHERE name = ? AND version = ? ORDER BY trial", key)
+    if row["problem_type"] == "forecast":
+        facts.forecast = _forecast(cur, key)
+        return facts
     facts.confusion = _rows(cur, "SELECT actual, predicted, n FROM sqlml.confusion_matrices "
                                  "WHERE name = ? AND version = ? ORDER BY actual, predicted", key)
     facts.importance = _rows(
@@ -78,8 +84,6 @@ def gather(cur, inst, name: str) -> Facts:
     facts.diagnosis = _rows(
         cur, "SELECT step, kind, train_rows, training_score, validation_score, verdict, remedy "
              "FROM sqlml.diagnosis WHERE name = ? AND version = ? ORDER BY step", key)
-    facts.trials = _rows(cur, "SELECT trial, model_type, score, seconds, status FROM "
-                              "sqlml.trials WHERE name = ? AND version = ? ORDER BY trial", key)
     facts.calibration = _rows(
         cur, "SELECT bin, lower_bound, upper_bound, mean_predicted, observed_rate, n, "
              "brier_score, method FROM sqlml.calibration WHERE name = ? AND version = ? "
@@ -95,6 +99,34 @@ def gather(cur, inst, name: str) -> Facts:
             arr = np.asarray(got, dtype=float)
             facts.predictions = (arr[:, 0], arr[:, 1])
     return facts
+
+
+FAN_LARGEST = 2     # the fan chart's series: the largest (mean |actual| in the backtest) ...
+FAN_WORST = 1       # ... and the worst by scaled pinball loss
+
+
+def _forecast(cur, key: list) -> dict:
+    """Per series (method, scale, metrics), the backtest rows, the ml_diagnose flags and the
+    stored forecasts of the series the fan chart shows."""
+    where = "WHERE name = ? AND version = ?"
+    series = cur.execute(
+        "SELECT series_id, array_to_string(series, ' / ') AS label, method, points, scale, "
+        f"coverage, scaled_pinball FROM sqlml.forecast_series {where} ORDER BY series_id",
+        key).df()
+    backtest = cur.execute(
+        "SELECT series_id, \"window\", step, period, actual, quantile, forecast FROM "
+        f"sqlml.forecast_backtest {where} ORDER BY series_id, \"window\", step, quantile", key).df()
+    flags = _rows(cur, "SELECT series_id, flag, detail FROM sqlml.forecast_diagnostics "
+                       f"{where} ORDER BY flag, series_id", key)
+    size = backtest.groupby("series_id")["actual"].apply(lambda a: a.abs().mean())
+    chosen = list(size.sort_values(ascending=False, kind="stable").index[:FAN_LARGEST])
+    worst = series.sort_values("scaled_pinball", ascending=False, kind="stable")
+    chosen += [s for s in worst["series_id"] if s not in chosen][:FAN_WORST]
+    forecasts = cur.execute(
+        f"SELECT series_id, step, period, \"values\" FROM sqlml.forecasts {where} "
+        "AND list_contains(?, series_id) ORDER BY series_id, step", [*key, chosen]).df()
+    return {"series": series, "backtest": backtest, "flags": flags, "chosen": chosen,
+            "forecasts": forecasts}
 
 
 def drift(cur, name: str, query: str) -> tuple[str, list[dict]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sqlml.forecast.engine import quantile_column
 from sqlml.reporting import charts
 from sqlml.reporting.charts import Chart
 from sqlml.reporting.gather import HEAD_SHARE, Facts
@@ -39,6 +40,8 @@ def sections(facts: Facts) -> list[Section]:
     kind = facts.row["problem_type"]
     if kind == "recommendation":
         return _recommender(facts)
+    if kind == "forecast":
+        return _forecast(facts)
     out = []
     if kind == "binary_classification":
         out.append(_binary(facts))
@@ -349,3 +352,88 @@ def _recommender(facts: Facts) -> list[Section]:
                     "FROM the recommend function gives these, with their reasons.")
     return [Section("Ratings", [dist]), Section("Coverage and popularity", [reach, deciles]),
             Section("Ranking quality", [ranking]), Section("An example user", [example])]
+
+
+# -- forecast ---------------------------------------------------------------------------------
+def _band(quantiles: list[float]) -> tuple[str, str]:
+    """The names of the median and of the band drawn, e.g. ("P50", "P10-P90")."""
+    mid = min(quantiles, key=lambda q: abs(q - 0.5))
+    return (quantile_column(mid).upper(),
+            f"{quantile_column(quantiles[0]).upper()}-{quantile_column(quantiles[-1]).upper()}")
+
+
+def forecast_figures(f: dict) -> dict:
+    """From the stored backtest: the share of actuals inside the band per horizon step, and the
+    scaled pinball loss per quantile (per series mean of pinball / scale, mean over series;
+    their mean over the quantiles is the stored scaled_pinball)."""
+    bt, series = f["backtest"], f["series"]
+    quantiles = sorted(bt["quantile"].unique().tolist())
+    wide = bt.pivot_table(index=["series_id", "window", "step", "actual"], columns="quantile",
+                          values="forecast").reset_index()
+    inside = (wide[quantiles[0]] <= wide["actual"]) & (wide["actual"] <= wide[quantiles[-1]])
+    coverage = inside.groupby(wide["step"]).mean()
+    scale = series.set_index("series_id")["scale"]
+    loss = bt["actual"] - bt["forecast"]
+    bt = bt.assign(sp=np.maximum(bt["quantile"] * loss, (bt["quantile"] - 1) * loss)
+                   / bt["series_id"].map(scale).to_numpy())
+    per = bt.groupby(["quantile", "series_id"])["sp"].mean().groupby("quantile").mean()
+    return {"quantiles": quantiles, "steps": coverage.index.tolist(),
+            "coverage": coverage.tolist(), "nominal": quantiles[-1] - quantiles[0],
+            "pinball": [float(per[q]) for q in quantiles]}
+
+
+def _fans(facts: Facts, f: dict, quantiles: list[float]) -> list:
+    out = []
+    labels, series = _band(quantiles), f["series"].set_index("series_id")
+    mid = quantiles.index(min(quantiles, key=lambda q: abs(q - 0.5)))
+    for n, sid in enumerate(f["chosen"]):
+        past = f["backtest"].drop_duplicates(["series_id", "period"])
+        past = past[past["series_id"] == sid].sort_values("period")
+        ahead = f["forecasts"][f["forecasts"]["series_id"] == sid]
+        values = np.array([list(v) for v in ahead["values"]], dtype=float)
+        row = series.loc[sid]
+        why = "largest" if n < len(f["chosen"]) - 1 or len(f["chosen"]) == 1 else "worst"
+        why = ("one of the largest series" if why == "largest" else
+               f"the worst scaled pinball loss ({row['scaled_pinball']:.3g})")
+        out.append(charts.fan(
+            f"fan_{n + 1}", f"Series {row['label'] or sid}: {labels[0]} and {labels[1]}",
+            f"{facts.row['target']} (target units)",
+            (past["period"].to_numpy(), past["actual"].to_numpy()),
+            (ahead["period"].to_numpy(), values[:, 0], values[:, mid], values[:, -1]),
+            labels, caption=f"Chosen as {why}; method {row['method']}. The actuals shown are "
+                            f"the periods the backtest covers (FROM ml_backtest)."))
+    return out
+
+
+def _forecast(facts: Facts) -> list[Section]:
+    f = facts.forecast
+    assert f is not None
+    fig = forecast_figures(f)
+    qs, labels = fig["quantiles"], _band(fig["quantiles"])
+    cov = charts.lines(
+        "coverage", f"Backtest coverage of {labels[1]} per horizon step",
+        "horizon step (periods ahead)", "share of actuals inside the band",
+        fig["steps"], {"backtest": fig["coverage"],
+                       "nominal": [fig["nominal"]] * len(fig["steps"])},
+        caption=f"Nominal {fig['nominal']:.0%}: each backtest window is calibrated on the "
+                f"others, so this is a held-out figure.")
+    names = [quantile_column(q) for q in qs]
+    pin = charts.bars(
+        "pinball", "Scaled pinball loss per quantile (backtest)",
+        "pinball loss / seasonal-naive MAE (lower is better)", names, fig["pinball"],
+        caption=f"Their mean, {np.mean(fig['pinball']):.4g}, is the scaled_pinball metric.",
+        columns=("quantile", "scaled pinball loss"))
+    counts = f["series"]["method"].value_counts()
+    methods = charts.bars(
+        "methods", "Method used per series", "series", [str(m) for m in counts.index],
+        [float(c) for c in counts.to_numpy()], columns=("method", "series"),
+        caption=f"{len(f['series']):,} series; FROM ml_explain_model lists each.")
+    trials = Table("trials", "Candidates compared (FROM ml_trials)",
+                   ("candidate", "scaled pinball", "seconds", "status"),
+                   [(t[1], t[2], t[3], t[4]) for t in facts.trials])
+    flags = Table("flags", "Diagnosis (FROM ml_diagnose)", ("series", "flag", "detail"),
+                  [(s, fl, d) for s, fl, d in f["flags"][:25]],
+                  f"{len(f['flags'])} flag(s) in all." if f["flags"] else "No flags.")
+    return [Section("Forecasts", _fans(facts, f, qs)),
+            Section("Backtest", [cov, pin]), Section("Methods", [methods, trials]),
+            Section("Diagnosis", [flags]), _data_summary(facts)]

@@ -205,6 +205,12 @@ def panel(n_series: int, length: int, model_names: list[str], auto: bool,
             sp = f"{quality['scaled_pinball']:10.3f}" if quality else f"{'':10s}"
             mem = peak_mib(lambda fn=fn: fn(part))
             print(f"   {name:46s} {secs:8.1f} {secs / base:6.2f} {cov} {sp} {mem:8.1f}")
+    # The goal's bar: every method's held-out scaled pinball below seasonal naive's.
+    naive, secs = timed(lambda: fit_forecast(train, horizon=h, quantiles=QUANTILES,
+                                             method="seasonal_naive").forecasts)
+    q = evaluate(test, naive, train)
+    print(f"   {'sqlml engine, method=seasonal_naive (the bar)':46s} {secs:8.1f} {'':6s} "
+          f"{q['coverage']:6.1%} {q['scaled_pinball']:10.3f}")
     if auto:
         fit, secs = timed(lambda: fit_forecast(train, horizon=h, quantiles=QUANTILES,
                                                max_runtime=budget))

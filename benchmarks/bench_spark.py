@@ -8,7 +8,7 @@
    Spark, three sampler runs in-process). Spark's session is started before the clock.
 2. A synthetic ratings table under a memory cap: each engine trains in a subprocess whose
    address space is capped with ``resource.setrlimit(RLIMIT_AS)`` (default 4 GiB; the Spark
-   run's JVM inherits the cap, and runs with -Xmx and small reserved spaces to fit it). Prints
+   run's JVM inherits the cap, and runs with -Xmx2000m and small reserved spaces to fit it). Prints
    whether each finished, its seconds, and the peak RSS of the Python process, and of the Spark
    driver JVM (local mode: driver and executor in one JVM); both runs use a database file,
    DuckDB's memory_limit at 2.5 GB (without insertion order) and MALLOC_ARENA_MAX=2. It also
@@ -97,7 +97,7 @@ def child(engine: str, source: str, cap: int) -> None:
 
         if engine == "spark":
             s = spark_session({
-                "spark.driver.memory": "1500m",
+                "spark.driver.memory": "2000m",
                 "spark.driver.extraJavaOptions": "-XX:ReservedCodeCacheSize=64m "
                 "-XX:CompressedClassSpaceSize=128m -XX:MaxMetaspaceSize=256m -Xss512k "
                 "-XX:+UseSerialGC -XX:MaxDirectMemorySize=256m"})
@@ -141,7 +141,7 @@ def _per_row(got: dict, rows: int) -> str:
     return f" (bytes per rating: {', '.join(parts)})" if parts else ""
 
 
-def capped(rows: int, cap_gib: float) -> None:
+def capped(rows: int, cap_gib: float, engines: list[str]) -> None:
     import duckdb
 
     cap = int(cap_gib * 2**30)
@@ -156,7 +156,7 @@ def capped(rows: int, cap_gib: float) -> None:
         print(f"== {rows:,} synthetic ratings ({users:,} users, {items:,} items), address space "
               f"capped at {cap_gib:g} GiB per run (RLIMIT_AS)")
         source = f"SELECT * FROM read_parquet(''{path}'')"
-        for engine in ("sqlml", "spark"):
+        for engine in engines:
             # Fewer glibc malloc arenas: each thread's arena reserves address space the cap
             # counts, whichever engine runs.
             proc = subprocess.run([sys.executable, __file__, "--child", engine, "--source",
@@ -177,6 +177,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--cap-gib", type=float, default=4.0)
     ap.add_argument("--skip-movielens", action="store_true")
+    ap.add_argument("--engines", default="sqlml,spark", help="the capped runs, e.g. spark")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
     ap.add_argument("--cap", type=int, help=argparse.SUPPRESS)
@@ -186,7 +187,7 @@ def main() -> None:
         return
     if not a.skip_movielens:
         movielens()
-    capped(a.rows, a.cap_gib)
+    capped(a.rows, a.cap_gib, a.engines.split(","))
 
 
 if __name__ == "__main__":

@@ -225,7 +225,7 @@ def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
                           f"LEFT JOIN {T}_bias_u bu ON bu.code = p.u "
                           f"LEFT JOIN {T}_bias_i bi ON bi.code = p.i "
                           f"WHERE ({where}){' AND r > 0' if p.implicit else ''}", f"{tag}_pairs")
-    blocks = session.parallelism(spark)
+    blocks = _blocks(cur, spark)
     als = ALS(rank=p.rank, maxIter=p.iters, regParam=p.reg, alpha=p.alpha,
               implicitPrefs=p.implicit, userCol="u", itemCol="i", ratingCol="r", seed=p.seed,
               coldStartStrategy="drop", numUserBlocks=blocks, numItemBlocks=blocks,
@@ -238,6 +238,17 @@ def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
         frame.write.mode("overwrite").parquet(spark_uri)
         out.append(_factors(cur, path, n, p.rank))
     return Fit(where, mu, out[0], out[1], bu, bi, model)
+
+
+PAIRS_PER_BLOCK = 2_000_000   # ALS's blocks: one task holds a block's ratings in its heap
+
+
+def _blocks(cur, spark) -> int:
+    """ALS's user and item blocks: the session's parallelism, or more for many pairs, so
+    that one task's block stays small (with local[2], 50M ratings in 2 blocks ran Spark's
+    1.5 GB heap out of memory)."""
+    pairs = cur.execute(f"SELECT count(*) FROM {T}_pairs").fetchall()[0][0]
+    return max(session.parallelism(spark), min(200, -(-pairs // PAIRS_PER_BLOCK)))
 
 
 def _baseline(cur, where: str, nu: int, ni: int, implicit: bool):

@@ -8,13 +8,14 @@
    Spark, three sampler runs in-process). Spark's session is started before the clock.
 2. A synthetic ratings table under a memory cap: each engine trains in a subprocess whose
    address space is capped with ``resource.setrlimit(RLIMIT_AS)`` (default 4 GiB; the Spark
-   run's JVM inherits the cap, and runs with -Xmx2000m and small reserved spaces to fit it). Prints
-   whether each finished, its seconds, and the peak RSS of the Python process, and of the Spark
-   driver JVM (local mode: driver and executor in one JVM); both runs use a database file,
-   DuckDB's memory_limit at 2.5 GB (without insertion order) and MALLOC_ARENA_MAX=2. It also
-   prints each process's peak RSS per rating, for extrapolating to other sizes. The default
-   is a quick 1M rows; the issue's figure is ``--rows 50000000`` (the better part of an hour
-   on 2 busy cores: run it alone).
+   run's JVM inherits the cap, and runs with -Xmx2000m and small reserved spaces to fit it).
+   Prints whether each finished, its seconds, and the peak RSS of the Python process, and of
+   the Spark driver JVM (local mode: driver and executor in one JVM); both runs use a database
+   file, DuckDB's memory_limit at 1.5 GB (BENCH_DUCKDB_MEMORY; without insertion order),
+   MALLOC_ARENA_MAX=2 and Arrow's system allocator (jemalloc's reservations count against the
+   cap). It also prints each process's peak RSS per rating, for extrapolating to other sizes.
+   The default is a quick 1M rows; the issue's figure is ``--rows 50000000`` (the better part
+   of an hour on 2 busy cores: run it alone).
 
 Run: ``python benchmarks/bench_spark.py [--rows 1000000] [--cap-gib 4] [--skip-movielens]``.
 Needs pyspark and Java (``pip install 'sqlml[spark]'``, ``apt-get install default-jre-headless``).
@@ -106,7 +107,7 @@ def child(engine: str, source: str, cap: int) -> None:
         # and DuckDB's own tables (the Spark run's TEMP pairs) spill past the memory limit.
         folder = os.path.dirname(source.split("''")[1])
         con = sqlml.connect(os.path.join(folder, f"bench_{engine}.duckdb"))
-        con.execute("SET memory_limit = '2560MB'")
+        con.execute(f"SET memory_limit = '{os.environ.get('BENCH_DUCKDB_MEMORY', '1536MB')}'")
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"SELECT ml_create_model('big', '{source}', problem_type := "
                     f"'recommendation', settings := {settings(engine)[:-1]}, "
@@ -161,7 +162,9 @@ def capped(rows: int, cap_gib: float, engines: list[str]) -> None:
             # counts, whichever engine runs.
             proc = subprocess.run([sys.executable, __file__, "--child", engine, "--source",
                                    source, "--cap", str(cap)], capture_output=True, text=True,
-                                  timeout=3600, env={**os.environ, "MALLOC_ARENA_MAX": "2"})
+                                  timeout=3600, env={"MALLOC_ARENA_MAX": "2",
+                                                     "ARROW_DEFAULT_MEMORY_POOL": "system",
+                                                     **os.environ})
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             got = json.loads(lines[-1]) if lines else {
                 "engine": engine, "status": f"died (exit {proc.returncode}): "

@@ -8,13 +8,16 @@
    Spark, three sampler runs in-process). Spark's session is started before the clock.
 2. A synthetic ratings table under a memory cap: each engine trains in a subprocess whose
    address space is capped with ``resource.setrlimit(RLIMIT_AS)`` (default 4 GiB; the Spark
-   run's JVM inherits the cap, and runs with -Xmx and small reserved spaces to fit it). Prints
-   whether each finished, its seconds, and the peak RSS of the Python process, and of the Spark
-   driver JVM (local mode: driver and executor in one JVM); both runs use a database file,
-   DuckDB's memory_limit at 2.5 GB (without insertion order) and MALLOC_ARENA_MAX=2. The issue
-   asks for 50M rows; the default here is 12M (``--rows``), about 15 minutes on this machine.
+   run's JVM inherits the cap, and runs with -Xmx2000m and small reserved spaces to fit it).
+   Prints whether each finished, its seconds, and the peak RSS of the Python process, and of
+   the Spark driver JVM (local mode: driver and executor in one JVM); both runs use a database
+   file, DuckDB's memory_limit at 1.5 GB (BENCH_DUCKDB_MEMORY; without insertion order),
+   MALLOC_ARENA_MAX=2 and Arrow's system allocator (jemalloc's reservations count against the
+   cap). It also prints each process's peak RSS per rating, for extrapolating to other sizes.
+   The default is a quick 1M rows; the issue's figure is ``--rows 50000000`` (the better part
+   of an hour on 2 busy cores: run it alone).
 
-Run: ``python benchmarks/bench_spark.py [--rows 12000000] [--cap-gib 4] [--skip-movielens]``.
+Run: ``python benchmarks/bench_spark.py [--rows 1000000] [--cap-gib 4] [--skip-movielens]``.
 Needs pyspark and Java (``pip install 'sqlml[spark]'``, ``apt-get install default-jre-headless``).
 """
 
@@ -95,7 +98,7 @@ def child(engine: str, source: str, cap: int) -> None:
 
         if engine == "spark":
             s = spark_session({
-                "spark.driver.memory": "1500m",
+                "spark.driver.memory": "2000m",
                 "spark.driver.extraJavaOptions": "-XX:ReservedCodeCacheSize=64m "
                 "-XX:CompressedClassSpaceSize=128m -XX:MaxMetaspaceSize=256m -Xss512k "
                 "-XX:+UseSerialGC -XX:MaxDirectMemorySize=256m"})
@@ -104,11 +107,11 @@ def child(engine: str, source: str, cap: int) -> None:
         # and DuckDB's own tables (the Spark run's TEMP pairs) spill past the memory limit.
         folder = os.path.dirname(source.split("''")[1])
         con = sqlml.connect(os.path.join(folder, f"bench_{engine}.duckdb"))
-        con.execute("SET memory_limit = '2560MB'")
+        con.execute(f"SET memory_limit = '{os.environ.get('BENCH_DUCKDB_MEMORY', '1536MB')}'")
         con.execute("SET preserve_insertion_order = false")
         con.execute(f"SELECT ml_create_model('big', '{source}', problem_type := "
                     f"'recommendation', settings := {settings(engine)[:-1]}, "
-                    f"iterations: 5, max_runtime: 3000}})").fetchall()
+                    f"iterations: 5, max_runtime: 6000}})").fetchall()
         out["status"] = "finished"
     except BaseException as exc:
         text = str(exc)
@@ -131,7 +134,15 @@ def _peak_rss(pid: int) -> int | None:
     return None
 
 
-def capped(rows: int, cap_gib: float) -> None:
+def _per_row(got: dict, rows: int) -> str:
+    """Peak RSS per rating, in bytes (for a run that failed, a lower bound)."""
+    parts = [f"{key.split('_')[0]} {got[key] * 2**20 / rows:.0f}"
+             for key in ("python_peak_rss_mib", "jvm_peak_rss_mib")
+             if isinstance(got.get(key), int | float)]
+    return f" (bytes per rating: {', '.join(parts)})" if parts else ""
+
+
+def capped(rows: int, cap_gib: float, engines: list[str]) -> None:
     import duckdb
 
     cap = int(cap_gib * 2**30)
@@ -146,12 +157,14 @@ def capped(rows: int, cap_gib: float) -> None:
         print(f"== {rows:,} synthetic ratings ({users:,} users, {items:,} items), address space "
               f"capped at {cap_gib:g} GiB per run (RLIMIT_AS)")
         source = f"SELECT * FROM read_parquet(''{path}'')"
-        for engine in ("sqlml", "spark"):
+        for engine in engines:
             # Fewer glibc malloc arenas: each thread's arena reserves address space the cap
             # counts, whichever engine runs.
             proc = subprocess.run([sys.executable, __file__, "--child", engine, "--source",
                                    source, "--cap", str(cap)], capture_output=True, text=True,
-                                  timeout=3600, env={**os.environ, "MALLOC_ARENA_MAX": "2"})
+                                  timeout=3600, env={"MALLOC_ARENA_MAX": "2",
+                                                     "ARROW_DEFAULT_MEMORY_POOL": "system",
+                                                     **os.environ})
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             got = json.loads(lines[-1]) if lines else {
                 "engine": engine, "status": f"died (exit {proc.returncode}): "
@@ -159,14 +172,15 @@ def capped(rows: int, cap_gib: float) -> None:
             print(f"   {engine:<6} {got['status'][:400]}; {got.get('seconds', '?')} s; peak RSS "
                   f"python {got.get('python_peak_rss_mib', '?')} MiB"
                   + (f", Spark driver JVM {got.get('jvm_peak_rss_mib')} MiB"
-                     if engine == "spark" else ""))
+                     if engine == "spark" else "") + _per_row(got, rows), flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", type=int, default=12_000_000)
+    ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--cap-gib", type=float, default=4.0)
     ap.add_argument("--skip-movielens", action="store_true")
+    ap.add_argument("--engines", default="sqlml,spark", help="the capped runs, e.g. spark")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
     ap.add_argument("--cap", type=int, help=argparse.SUPPRESS)
@@ -176,7 +190,7 @@ def main() -> None:
         return
     if not a.skip_movielens:
         movielens()
-    capped(a.rows, a.cap_gib)
+    capped(a.rows, a.cap_gib, a.engines.split(","))
 
 
 if __name__ == "__main__":

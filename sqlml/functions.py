@@ -145,7 +145,7 @@ def _create_model(inst: Instance):
                 started, t0 = catalog.now(), time.perf_counter()
                 try:
                     summary = _train(cur, list(row))
-                except Exception as exc:
+                except (Exception, KeyboardInterrupt) as exc:   # Ctrl-C too: recorded
                     _record_failure(cur, row[0], started, time.perf_counter() - t0, exc)
                     raise
                 finally:
@@ -351,13 +351,25 @@ def _recommender(inst: Instance, refs: pa.Array, caller: str) -> StoredRecommend
     return model
 
 
+def _serving(inst: Instance, stored: StoredRecommender, codes: np.ndarray):
+    """The recommender with the seen pairs of the users ``codes`` (read from its _seen table
+    for a model trained on Spark, see StoredRecommender.serving)."""
+    if not stored.model.seen_in_table:
+        return stored.model
+    cur = inst.cursor()
+    try:
+        return stored.serving(cur, codes)
+    finally:
+        cur.close()
+
+
 def _recommend(inst: Instance):
     def udf(refs: pa.Array, users: pa.Array, ks: pa.Array, exclude: pa.Array) -> pa.Array:
         stored = _recommender(inst, refs, "recommend")
-        model = stored.model
         k, excl = ks[0].as_py(), exclude[0].as_py()
         values = users.to_pandas().to_numpy()
-        codes = model._codes(values, "user")
+        codes = stored.model._codes(values, "user")
+        model = _serving(inst, stored, codes[codes >= 0])
         out: list[list[dict]] = [[] for _ in range(len(values))]
         known = np.flatnonzero(codes >= 0)
         if len(known):

@@ -159,9 +159,78 @@ def test_explicit_als_serves_spark_scores_plus_the_biases(spark, con):
     assert params["engine"]["spark_master"].startswith("local")
     check = params["spark_check"]
     assert check["pairs"] > 100 and check["max_abs_diff_duckdb"] <= 1e-9
+    _seen_served_from_the_table(con)
     metrics = dict(con.execute("SELECT metric, value FROM sqlml.model_metrics WHERE name = "
                                "'exp'").fetchall())
     assert 0 < metrics["rmse"] < 1.5
+
+
+def _seen_served_from_the_table(con):
+    """The artifact of a model trained on Spark holds no seen pairs (they can outgrow the
+    process): the Python path reads a user's from the _seen table, so it leaves out what the
+    user rated, as the pure-SQL function does, and its reasons name items the user rated."""
+    from sqlml.recommend.train import loads
+
+    blob = con.execute("SELECT artifact FROM sqlml.model_versions WHERE name = 'exp'").fetchone()
+    stored = loads(blob[0], "exp")
+    assert stored.seen_in_table and len(stored.seen_items) == 0
+    for u in (3, 41):
+        rated = {r[0] for r in con.execute("SELECT item_id FROM ratings WHERE user_id = ?",
+                                           [u]).fetchall()}
+        py = con.execute(f"SELECT item_id, reason FROM recommend_exp({u}, k := 40)").fetchall()
+        sql = con.execute(f"SELECT item_id FROM recommend_exp_sql({u}, k := 40)").fetchall()
+        assert {r[0] for r in py} == {r[0] for r in sql} == set(range(40)) - rated
+        assert {r[1].removeprefix("because you rated ") for r in py} <= {str(i) for i in rated}
+
+
+def test_an_interrupt_cancels_the_spark_jobs(spark, con, tmp_path):
+    """A KeyboardInterrupt arriving while Spark runs a job (here from a SIGALRM handler, the
+    signal sent on the first progress event that shows a running stage) cancels the run's job
+    group, is recorded in ml_training_history, and the previous version still serves."""
+    import signal
+    import threading
+    import time
+
+    _create(con, "stop_me", feedback="implicit")
+    before = con.execute("SELECT * FROM recommend_stop_me(3, k := 5)").fetchall()
+    main, sent = threading.main_thread().ident, []
+
+    def on_event(e):
+        if e.phase == "fit" and "stage tasks" in (e.status or "") and not sent:
+            sent.append(e.status)
+            signal.pthread_kill(main, signal.SIGALRM)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    # One DuckDB thread: the UDF runs on the calling (main) thread, where Python delivers
+    # signals; with more, DuckDB may run it on a worker (docs/spark.md, Cancel).
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        with progress.listen(con, on_event, model="stop_me"), \
+                pytest.raises(BaseException, match="interrupted") as info:
+            _create(con, "stop_me", feedback="implicit", iterations=50,
+                    spark_workdir=str(tmp_path))
+    finally:
+        signal.signal(signal.SIGALRM, old)
+        con.execute(f"SET threads = {threads}")
+    assert sent and "cancelled" in str(info.value)
+    tracker = spark.sparkContext.statusTracker()
+    for _ in range(40):                       # cancelling takes effect within moments
+        if not tracker.getActiveJobsIds():
+            break
+        time.sleep(0.25)
+    assert tracker.getActiveJobsIds() == []
+    history = con.execute("SELECT status, error FROM ml_training_history('stop_me') "
+                          "ORDER BY started_at").fetchall()
+    assert [h[0] for h in history] == ["succeeded", "failed"]
+    assert "KeyboardInterrupt" in history[1][1] and "cancelled" in history[1][1]
+    assert con.execute("SELECT active_version FROM sqlml.models WHERE name = 'stop_me'"
+                       ).fetchone()[0] == 1
+    assert con.execute("SELECT * FROM recommend_stop_me(3, k := 5)").fetchall() == before
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_spark_failure_leaves_the_previous_version_serving(spark, con, monkeypatch, tmp_path):

@@ -159,6 +159,31 @@ class RecommenderModel:
             owner = np.repeat(np.arange(len(self.user_ids)), np.diff(self._reason_ptr))
             self._liked = sp.csr_matrix((np.ones(len(owner)), (owner, self._reason_items)),
                                         shape=(len(self.user_ids), len(self.item_ids)))
+        if self.seen_in_table:
+            # The seen pairs are in the <model>_seen table, not in these arrays (engine
+            # 'spark'): an implicit user with no positive pair is the one with no factors.
+            self._cold = (~np.any(self.user_factors != 0, axis=1) if feedback == "implicit"
+                          else np.zeros(len(self.user_ids), bool))
+
+    @property
+    def seen_in_table(self) -> bool:
+        """True when the seen pairs live in the model's ``_seen`` table, not in the artifact
+        (models trained on Spark, whose pairs may not fit in this process): serving loads the
+        requested users' pairs from there (:meth:`with_seen`)."""
+        return self.info.get("seen") == "table"
+
+    def with_seen(self, users: np.ndarray, items: np.ndarray,
+                  values: np.ndarray) -> RecommenderModel:
+        """This model with the seen pairs (user codes, item codes, values) of some
+        users, as read from its ``_seen`` table; the other users have seen nothing."""
+        order = np.lexsort((items, users))
+        arrays = self.to_arrays() | {
+            "seen_indptr": np.r_[0, np.cumsum(np.bincount(users, minlength=len(self.user_ids)))],
+            "seen_items": np.asarray(items, np.int64)[order],
+            "seen_values": np.asarray(values, np.float64)[order]}
+        return RecommenderModel(feedback=self.feedback, user_kind=self.user_kind,
+                                item_kind=self.item_kind, global_mean=self.global_mean,
+                                params=self.params, info=self.info, **arrays)
 
     @property
     def cold_users(self) -> np.ndarray:

@@ -250,8 +250,9 @@ def record_of(name: str, function: str, query: str, s: dict, types: dict,
 def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_type,
                   seen_query: str | None = None):
     """Register the factor arrays and return the statements that copy them into the catalog;
-    ``seen_query`` (user_id, item_id rows), when given, fills the seen table in SQL instead of
-    from the model's arrays (engine 'spark': the pairs stay in DuckDB)."""
+    ``seen_query`` (user_id, item_id, value rows), when given, fills the seen table in SQL
+    instead of from the model's arrays (engine 'spark': the pairs stay in DuckDB, and the
+    table's value column is what serving reads them back with)."""
     k = model.user_factors.shape[1]
     base = generated.factor_table(name, version)
     users = pa.table({"user_id": pa.array(model.user_ids.tolist()), "bias": model.user_bias,
@@ -275,7 +276,7 @@ def factor_tables(cur, name, version, model: RecommenderModel, user_type, item_t
         f"CREATE TABLE {base}_items AS SELECT item_id::{item_type} AS item_id, bias, "
         f"popularity, factors::DOUBLE[{k}] AS factors FROM __sqlml_items",
         f"CREATE TABLE {base}_seen AS SELECT user_id::{user_type} AS user_id, "
-        f"item_id::{item_type} AS item_id FROM {seen_from}",
+        f"item_id::{item_type} AS item_id{', value' if seen_query else ''} FROM {seen_from}",
     ]
 
 

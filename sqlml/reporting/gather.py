@@ -69,7 +69,7 @@ def gather(cur, inst, name: str) -> Facts:
     facts = Facts(row, _rows(cur, "SELECT metric, class_label, value FROM ml_model_metrics(?)",
                              [name]))
     if row["problem_type"] == "recommendation":
-        facts.recommender = _recommender(inst, name, row)
+        facts.recommender = _recommender(cur, inst, name, row)
         return facts
     facts.trials = _rows(cur, "SELECT trial, model_type, score, seconds, status FROM "
                               "sqlml.trials WHERE name = ? AND version = ? ORDER BY trial", key)
@@ -155,15 +155,19 @@ def drift(cur, name: str, query: str) -> tuple[str, list[dict]]:
             from None
 
 
-def _recommender(inst, name: str, row: dict) -> dict:
+def _recommender(cur, inst, name: str, row: dict) -> dict:
     """Rating distribution, coverage and popularity bias of the top-k, and an example user."""
-    model = inst.models.get(f"{name}@{row['version']}").model
+    stored = inst.models.get(f"{name}@{row['version']}")
+    model = stored.model
     settings = (json.loads(row["parameters"]) or {}).get("settings", {})
     k = int(settings.get("k") or 10)
     n_users, n_items = len(model.user_ids), len(model.item_ids)
     rng = np.random.default_rng(settings.get("random_state", 42))
     users = np.arange(n_users) if n_users <= COVERAGE_USERS else np.sort(
         rng.choice(n_users, size=COVERAGE_USERS, replace=False))
+    # A model trained on Spark keeps its seen pairs in SQL: the sampled users' are read here,
+    # and the rating distribution is theirs.
+    model = stored.serving(cur, users) if model.seen_in_table else model
     top = model.recommend_all(k, True, reasons=False, users=users)
     items = model._codes(np.asarray(top["item"]), "item")
     order = np.argsort(-model.popularity, kind="stable")      # most popular first
@@ -177,7 +181,8 @@ def _recommender(inst, name: str, row: dict) -> dict:
     example_id = model._id(example, "user")
     return {
         "k": k, "feedback": model.feedback, "users": n_users, "items": n_items,
-        "pairs": len(model.seen_items), "values": np.asarray(model.seen_values, dtype=float),
+        "pairs": int(model.info.get("pairs", len(model.seen_items))),
+        "values": np.asarray(model.seen_values, dtype=float),
         "sampled_users": len(users), "slots": len(items),
         "coverage": len(np.unique(items)) / max(n_items, 1),
         "head_items": head, "head_share": float(np.mean(in_head[items])) if len(items) else 0.0,

@@ -118,6 +118,24 @@ class StoredRecommender:
     model: RecommenderModel
     problem_type: str = "recommendation"
 
+    def serving(self, cur, codes: np.ndarray) -> RecommenderModel:
+        """The model to recommend for the users ``codes`` with: itself, or, when its seen pairs
+        are kept in its ``_seen`` table (engine 'spark'), a copy holding those users' pairs,
+        read from the table in SQL; the whole table never comes into this process."""
+        model = self.model
+        if not model.seen_in_table or not len(codes):
+            return model
+        from sqlml.catalog import generated
+
+        kind = {"int": "BIGINT", "str": "VARCHAR", "uuid": "UUID"}[model.user_kind]
+        ids = model.user_ids[np.unique(codes)].tolist()
+        got = cur.execute(f"SELECT user_id, item_id, value FROM "
+                          f"{generated.factor_table(self.name, self.version)}_seen WHERE user_id "
+                          f"IN (SELECT unnest(?::{kind}[]))", [ids]).fetchnumpy()
+        users = model._codes(np.asarray(got["user_id"]), "user")
+        items = model._codes(np.asarray(got["item_id"]), "item")
+        return model.with_seen(users, items, np.asarray(got["value"], np.float64))
+
 
 def load(cur, name: str, version: int) -> StoredModel | StoredRecommender:
     row = catalog.version_row(cur, name, version, with_artifact=True)

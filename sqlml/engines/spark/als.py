@@ -94,7 +94,7 @@ def train(cur, name: str, function: str, query: str, s: dict) -> dict:
         with session.jobs(spark, name, started, s["max_runtime"], report) as jobs:
             fits = _fit_all(cur, spark, hand, p, s, jobs)
             metrics, held_rows = _metrics(cur, fits, s)
-            model = _model(cur, fits["all"], p, s, "TRUE")
+            model = _model(cur, fits["all"], p, s, "TRUE", seen=False, seen_in_table=True)
             sample = sample_pairs(cur, f"{T}_pairs", f"{T}_users", f"{T}_items", p.seed)
             spark_scores = spark_side(spark, fits["all"].als, sample)
         report.emit("store", model_type="spark_als")
@@ -225,7 +225,7 @@ def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
                           f"LEFT JOIN {T}_bias_u bu ON bu.code = p.u "
                           f"LEFT JOIN {T}_bias_i bi ON bi.code = p.i "
                           f"WHERE ({where}){' AND r > 0' if p.implicit else ''}", f"{tag}_pairs")
-    blocks = session.parallelism(spark)
+    blocks = _blocks(cur, spark)
     als = ALS(rank=p.rank, maxIter=p.iters, regParam=p.reg, alpha=p.alpha,
               implicitPrefs=p.implicit, userCol="u", itemCol="i", ratingCol="r", seed=p.seed,
               coldStartStrategy="drop", numUserBlocks=blocks, numItemBlocks=blocks,
@@ -238,6 +238,17 @@ def _fit(cur, spark, hand, p: AlsParams, tag: str, where: str) -> Fit:
         frame.write.mode("overwrite").parquet(spark_uri)
         out.append(_factors(cur, path, n, p.rank))
     return Fit(where, mu, out[0], out[1], bu, bi, model)
+
+
+PAIRS_PER_BLOCK = 2_000_000   # ALS's blocks: one task holds a block's ratings in its heap
+
+
+def _blocks(cur, spark) -> int:
+    """ALS's user and item blocks: the session's parallelism, or more for many pairs, so
+    that one task's block stays small (with local[2], 50M ratings in 2 blocks ran Spark's
+    1.5 GB heap out of memory)."""
+    pairs = cur.execute(f"SELECT count(*) FROM {T}_pairs").fetchall()[0][0]
+    return max(session.parallelism(spark), min(200, -(-pairs // PAIRS_PER_BLOCK)))
 
 
 def _baseline(cur, where: str, nu: int, ni: int, implicit: bool):
@@ -298,9 +309,13 @@ EVAL_PAIRS = 200_000    # test pairs RMSE and MAE are measured on, at most
 
 
 def _model(cur, fit: Fit, p: AlsParams, s: dict, seen_where: str, *,
-           eval_users: np.ndarray | None = None, seen: bool = True) -> RecommenderModel:
+           eval_users: np.ndarray | None = None, seen: bool = True,
+           seen_in_table: bool = False) -> RecommenderModel:
     """A RecommenderModel of one fit, its seen pairs those ``seen_where`` selects; for the
-    metrics, only ``eval_users`` (codes, sorted), or no seen pairs at all (``seen=False``)."""
+    metrics, only ``eval_users`` (codes, sorted), or no seen pairs at all (``seen=False``).
+    The served model (``seen_in_table``) keeps none in its arrays: they go to its ``_seen``
+    table in SQL, and serving reads the requested users' from there, so no step of training
+    or publishing holds every pair in this process."""
     (uk, user_ids), (ik, item_ids) = _ids(cur, "users"), _ids(cur, "items")
     if np.any(user_ids[1:] < user_ids[:-1]) or np.any(item_ids[1:] < item_ids[:-1]):
         raise TrainingError(f"{FN}: the ids of the training data do not sort the same in "
@@ -322,8 +337,10 @@ def _model(cur, fit: Fit, p: AlsParams, s: dict, seen_where: str, *,
               "implicit_threshold": s["implicit_threshold"], "engine": "spark",
               "algorithm": "Spark MLlib ALS" + (" (implicitPrefs)" if p.implicit else
                                                 " on the residuals of a damped bias baseline")}
-    info = {"rows": int(rows), "pairs": int(pairs), "duplicates": int(rows - pairs),
+    info: dict = {"rows": int(rows), "pairs": int(pairs), "duplicates": int(rows - pairs),
             "rating_min": float(low), "rating_max": float(high)}
+    if seen_in_table:
+        info["seen"] = "table"
     return RecommenderModel(
         feedback=s["feedback"], user_kind=uk, item_kind=ik, user_ids=user_ids[keep],
         item_ids=item_ids, global_mean=fit.mu, user_bias=fit.user_bias[keep],
@@ -378,8 +395,8 @@ def _publish(cur, name: str, function: str, query: str, s: dict, types: dict,
     user_type, item_type = types[s["user_col"]], types[s["item_col"]]
 
     def write_factors(cur, version):
-        seen = (f"SELECT uu.id AS user_id, ii.id AS item_id FROM {T}_pairs p JOIN {T}_users uu "
-                f"ON uu.code = p.u JOIN {T}_items ii ON ii.code = p.i")
+        seen = (f"SELECT uu.id AS user_id, ii.id AS item_id, p.r AS value FROM {T}_pairs p "
+                f"JOIN {T}_users uu ON uu.code = p.u JOIN {T}_items ii ON ii.code = p.i")
         for stmt in rec.factor_tables(cur, name, version, model, user_type, item_type,
                                       seen_query=seen):
             cur.execute(stmt)

@@ -164,6 +164,13 @@ def jobs(spark, model: str, started: float, max_runtime: float,
         watcher.start()
     try:
         yield run
+    except KeyboardInterrupt:
+        # Ctrl-C (or any KeyboardInterrupt) reaches the thread running this UDF while it waits
+        # on Spark: cancel this run's jobs, and say so in the error ml_training_history keeps.
+        interrupted = _cancel(sc, run.group)
+        raise KeyboardInterrupt(
+            f"{FN}: training of model {model!r} on Spark was interrupted; {interrupted} and the "
+            f"previous version, if any, still serves.") from None
     except SqlmlError:
         raise
     except Exception as exc:
@@ -179,6 +186,17 @@ def jobs(spark, model: str, started: float, max_runtime: float,
         stop.set()
         if sc is not None:
             sc.setLocalProperty("spark.jobGroup.id", None)
+
+
+def _cancel(sc, group: str) -> str:
+    """Cancel the job group ``group``; what became of it, for the error message."""
+    if sc is None:
+        return "Spark Connect gives no job group to cancel, so its running job may finish"
+    try:
+        sc.cancelJobGroup(group)
+    except Exception as exc:     # the JVM or its gateway already gone: nothing left to cancel
+        return f"its Spark jobs could not be cancelled ({spark_message(exc, 200)})"
+    return f"its Spark jobs (job group {group}) were cancelled"
 
 
 def parallelism(spark, cap: int = 50) -> int:

@@ -74,6 +74,11 @@ def check_readme(ns: dict) -> None:
     assert {r[0] for r in con.execute("SELECT name FROM ml_models()").fetchall()} == {
         "customer_churn", "churn_lr", "movie_recs", "retail"}
     assert count(con, "SELECT active_version FROM sqlml.models WHERE name = 'churn_lr'") == 1
+    # AUTO's trials each carry the selection rule's decision.
+    assert count(con, "SELECT count(*) FROM ml_trials('customer_churn') "
+                      "WHERE parameters->>'selection' IS NULL AND status = 'completed'") == 0
+    assert count(con, "SELECT count(*) FROM ml_trials('customer_churn') "
+                      "WHERE status = 'completed'") >= 2
     # The forecasting section: 3 stores x 12 months, quantiles ordered, 6 rows at horizon 6.
     assert count(con, "SELECT count(*) FROM forecast_sales()") == 36
     assert count(con, "SELECT count(*) FROM forecast_sales() WHERE NOT (p10 <= p50 AND "

@@ -110,22 +110,18 @@ def test_ease_model_survives_a_reload(auto_con):
     assert model.algorithm == "ease" and model.neighbors.nnz > 0
 
 
-def test_ease_with_explicit_feedback_is_refused_with_a_remedy(con):
+@pytest.mark.parametrize(("settings", "message"), [
+    ("rating_col: 'rating', algorithm: 'ease'",
+     r"algorithm 'ease' ranks items from implicit feedback.*Set feedback: 'implicit'"),
+    ("feedback: 'implicit', algorithm: 'knn'",
+     r"algorithm 'knn' is unknown.*'auto' or one of: 'als', 'ease'"),
+], ids=["ease-with-explicit-feedback", "unknown-algorithm"])
+def test_a_bad_algorithm_setting_names_the_remedy(con, settings, message):
     ratings = make_ratings(30, 20, density=0.25)  # noqa: F841 (read by DuckDB)
-    with pytest.raises(Exception, match=r"algorithm 'ease' ranks items from implicit feedback.*"
-                                        r"Set feedback: 'implicit'"):
+    with pytest.raises(Exception, match=message):
         con.execute("SELECT ml_create_model('bad', 'FROM ratings', problem_type := "
                     "'recommendation', settings := {user_col: 'user_id', item_col: 'movie_id', "
-                    "rating_col: 'rating', algorithm: 'ease'})")
-
-
-def test_an_unknown_algorithm_names_the_choices(con):
-    ratings = make_ratings(30, 20, density=0.25)  # noqa: F841 (read by DuckDB)
-    with pytest.raises(Exception, match=r"algorithm 'knn' is unknown.*'auto' or one of: 'als', "
-                                        r"'ease'"):
-        con.execute("SELECT ml_create_model('bad', 'FROM ratings', problem_type := "
-                    "'recommendation', settings := {user_col: 'user_id', item_col: 'movie_id', "
-                    "feedback: 'implicit', algorithm: 'knn'})")
+                    f"{settings}}})")
 
 
 def test_ease_above_its_item_limit_is_refused(monkeypatch):

@@ -321,32 +321,46 @@ def _rating_sql(r: _Recommender) -> str:
             f"LEFT JOIN {r.base}_items i ON i.item_id = q.__i)")
 
 
-def _top_sql(r: _Recommender) -> str:
+def _top_sql(r: _Recommender, ease: bool) -> str:
+    # One user's top k. A factor model scores by the dot product (plus biases, explicit); EASE
+    # by the item-item weights from the items the user liked.
     base = r.base
-    me_bias = f"{r.mean} + (SELECT bias FROM me) + i.bias + " if r.explicit else ""
+    if ease:
+        ctes = f"c AS ({_ease_contrib(r, 'JOIN q ON l.user_id = q.__u')}), "
+        known, join = "coalesce(c.score, 0.0)", " LEFT JOIN c ON c.item_id = i.item_id"
+    else:
+        me_bias = f"{r.mean} + (SELECT bias FROM me) + i.bias + " if r.explicit else ""
+        ctes, join = "", ""
+        known = f"{me_bias}array_inner_product((SELECT factors FROM me), i.factors)"
     return (
         f"CREATE OR REPLACE MACRO {quote(r.fn + '_sql')}(uid, k := 10, exclude_seen := true) AS "
         f"TABLE WITH q AS (SELECT uid::{r.user_type} AS __u), "
         f"me AS (SELECT u.* FROM {base}_users u, q WHERE u.user_id = q.__u AND NOT u.cold), "
-        f"scored AS (SELECT i.item_id, CASE WHEN EXISTS (FROM me) THEN {me_bias}"
-        f"array_inner_product((SELECT factors FROM me), i.factors) ELSE {r.cold} END AS score, "
+        f"{ctes}scored AS (SELECT i.item_id, CASE WHEN EXISTS (FROM me) THEN {known} "
+        f"ELSE {r.cold} END AS score, "
         f"CASE WHEN EXISTS (FROM me) THEN 'personalized' ELSE 'popular' END AS source "
-        f"FROM {base}_items i WHERE NOT (exclude_seen AND i.item_id IN "
+        f"FROM {base}_items i{join} WHERE NOT (exclude_seen AND i.item_id IN "
         f"(SELECT s.item_id FROM {base}_seen s, q WHERE s.user_id = q.__u))) "
         f"SELECT row_number() OVER (ORDER BY score DESC, item_id) AS rank, item_id AS {r.i}, "
         f"score, source FROM scored ORDER BY score DESC, item_id LIMIT k")
 
 
-def _all_sql(r: _Recommender, session: str) -> str:
+def _all_sql(r: _Recommender, session: str, ease: bool) -> str:
     # Every user at once: one scoring pass and a ranking per user, not a query per user.
     base = r.base
+    if ease:
+        known = "coalesce(c.score, 0.0)"
+        pairs = (f"{base}_users u CROSS JOIN {base}_items i LEFT JOIN ({_ease_contrib(r, '')}) c "
+                 f"ON c.user_id = u.user_id AND c.item_id = i.item_id")
+    else:
+        known, pairs = r.known, f"{base}_users u, {base}_items i"
     return (
         f"SELECT user_id AS {r.u}, rank::INTEGER AS rank, item_id::{r.item_type} AS {r.i}, "
         f"score, source, NULL::VARCHAR AS reason FROM (SELECT u.user_id, i.item_id, "
-        f"CASE WHEN u.cold THEN {r.cold} ELSE {r.known} END AS score, "
+        f"CASE WHEN u.cold THEN {r.cold} ELSE {known} END AS score, "
         f"CASE WHEN u.cold THEN 'popular' ELSE 'personalized' END AS source, "
         f"row_number() OVER (PARTITION BY u.user_id ORDER BY score DESC, i.item_id) AS rank "
-        f"FROM {base}_users u, {base}_items i WHERE NOT (exclude_seen AND EXISTS "
+        f"FROM {pairs} WHERE NOT (exclude_seen AND EXISTS "
         f"(SELECT 1 FROM {base}_seen s WHERE s.user_id = u.user_id AND s.item_id = i.item_id))"
         f") WHERE rank <= k AND NOT {session}")
 
@@ -366,36 +380,6 @@ def _ease_rating_sql(r: _Recommender) -> str:
             f"LEFT JOIN {r.base}_neighbors n ON n.item_id = l.item_id AND n.neighbor_id = q.__i)")
 
 
-def _ease_top_sql(r: _Recommender) -> str:
-    base = r.base
-    return (
-        f"CREATE OR REPLACE MACRO {quote(r.fn + '_sql')}(uid, k := 10, exclude_seen := true) AS "
-        f"TABLE WITH q AS (SELECT uid::{r.user_type} AS __u), "
-        f"me AS (SELECT u.* FROM {base}_users u, q WHERE u.user_id = q.__u AND NOT u.cold), "
-        f"c AS ({_ease_contrib(r, 'JOIN q ON l.user_id = q.__u')}), "
-        f"scored AS (SELECT i.item_id, CASE WHEN EXISTS (FROM me) THEN coalesce(c.score, 0.0) "
-        f"ELSE {r.cold} END AS score, "
-        f"CASE WHEN EXISTS (FROM me) THEN 'personalized' ELSE 'popular' END AS source "
-        f"FROM {base}_items i LEFT JOIN c ON c.item_id = i.item_id WHERE NOT (exclude_seen AND "
-        f"i.item_id IN (SELECT s.item_id FROM {base}_seen s, q WHERE s.user_id = q.__u))) "
-        f"SELECT row_number() OVER (ORDER BY score DESC, item_id) AS rank, item_id AS {r.i}, "
-        f"score, source FROM scored ORDER BY score DESC, item_id LIMIT k")
-
-
-def _ease_all_sql(r: _Recommender, session: str) -> str:
-    base = r.base
-    return (
-        f"SELECT user_id AS {r.u}, rank::INTEGER AS rank, item_id::{r.item_type} AS {r.i}, "
-        f"score, source, NULL::VARCHAR AS reason FROM (SELECT u.user_id, i.item_id, "
-        f"CASE WHEN u.cold THEN {r.cold} ELSE coalesce(c.score, 0.0) END AS score, "
-        f"CASE WHEN u.cold THEN 'popular' ELSE 'personalized' END AS source, "
-        f"row_number() OVER (PARTITION BY u.user_id ORDER BY score DESC, i.item_id) AS rank "
-        f"FROM {base}_users u CROSS JOIN {base}_items i LEFT JOIN ({_ease_contrib(r, '')}) c "
-        f"ON c.user_id = u.user_id AND c.item_id = i.item_id WHERE NOT (exclude_seen AND EXISTS "
-        f"(SELECT 1 FROM {base}_seen s WHERE s.user_id = u.user_id AND s.item_id = i.item_id))"
-        f") WHERE rank <= k AND NOT {session}")
-
-
 def recommender_statements(model: str, fn: str, version: int, user_col: str, item_col: str,
                            user_type: str, item_type: str, global_mean: float,
                            feedback: str, algorithm: str = "als") -> list[str]:
@@ -413,7 +397,7 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
     python = f"{dispatcher('recommend')}({m}, user_id, k, exclude_seen, []::{RECOMMENDATIONS_TYPE})"
     ease = algorithm == "ease"
     return [
-        (_ease_rating_sql if ease else _rating_sql)(r), (_ease_top_sql if ease else _top_sql)(r),
+        (_ease_rating_sql if ease else _rating_sql)(r), _top_sql(r, ease),
         f"CREATE OR REPLACE MACRO {quote(fn + '_rating')}(user_id, item_id) AS "
         f"{dispatcher('rating')}({m}, user_id, item_id, "
         f"{quote(fn + '_rating_sql')}(user_id, item_id))",
@@ -425,7 +409,7 @@ def recommender_statements(model: str, fn: str, version: int, user_col: str, ite
         f"CREATE OR REPLACE MACRO {quote(fn + '_all')}(k := 10, exclude_seen := true) AS TABLE "
         f"SELECT * FROM (SELECT {u}, {fields} FROM (SELECT user_id AS {u}, unnest({python}) "
         f"AS r FROM {r.base}_users) WHERE {session} UNION ALL "
-        f"{(_ease_all_sql if ease else _all_sql)(r, session)}) "
+        f"{_all_sql(r, session, ease)}) "
         f"ORDER BY {u}, rank",
     ]
 

@@ -71,23 +71,23 @@ def search(cands: list[dict], fit: Callable[..., Any], held_users, held_items, k
     started = time.perf_counter()
     trials: list[dict[str, Any]] = []
     models: dict[int, Any] = {}
-    for n, cand in enumerate(cands, start=1):
-        kind = "ease" if cand["algorithm"] == "ease" else "matrix_factorization"
-        row: dict[str, Any] = {"trial": n, "model_type": kind, "parameters": cand,
-                               "objective": "ndcg_at_k", "score": None, "fold_scores": [],
-                               "seconds": 0.0, "status": "skipped"}
-        trials.append(row)
-        if time.perf_counter() - started > budget and any(
-                t["status"] == "completed" for t in trials):
-            continue
-        t0 = time.perf_counter()
-        model = fit(**cand)   # EASE candidates share one decomposition (ease.basis)
-        score = evaluate_ranking(model, held_users, held_items, k)[f"ndcg@{k}"]
-        if not models or score > max(t["score"] for t in trials if t["status"] == "completed"):
-            models = {n: model}
-        row.update(score=float(score), fold_scores=[float(score)],
-                   seconds=round(time.perf_counter() - t0, 3), status="completed")
-    ease.forget()
+    with ease.shared_basis():   # EASE candidates decompose X'X once
+        for n, cand in enumerate(cands, start=1):
+            kind = "ease" if cand["algorithm"] == "ease" else "matrix_factorization"
+            row: dict[str, Any] = {"trial": n, "model_type": kind, "parameters": cand,
+                                   "objective": "ndcg_at_k", "score": None, "fold_scores": [],
+                                   "seconds": 0.0, "status": "skipped"}
+            trials.append(row)
+            if time.perf_counter() - started > budget and any(
+                    t["status"] == "completed" for t in trials):
+                continue
+            t0 = time.perf_counter()
+            model = fit(**cand)
+            score = evaluate_ranking(model, held_users, held_items, k)[f"ndcg@{k}"]
+            if not models or score > max(t["score"] for t in trials if t["status"] == "completed"):
+                models = {n: model}
+            row.update(score=float(score), fold_scores=[float(score)],
+                       seconds=round(time.perf_counter() - t0, 3), status="completed")
     # Ties go to the earlier, simpler candidate (a later one replaces it only when better).
     (n, model), = models.items()
     return trials[n - 1]["parameters"], trials, model

@@ -14,10 +14,14 @@ functions use the very same truncated matrix, so both give the same lists.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["MAX_ITEMS", "basis", "bm25", "fit_ease", "forget"]
+__all__ = ["MAX_ITEMS", "basis", "bm25", "fit_ease", "shared_basis"]
 
 MAX_ITEMS = 20_000      # a dense float32 inverse of 20k x 20k items: 1.6 GB and minutes
 NEIGHBORS = 200         # weights kept per source item (validation on ml-latest-small: 100-500
@@ -67,21 +71,32 @@ class Basis:
         return out
 
 
-_LAST: list = []   # [(key, Basis)]: the last decomposition, for AUTO's next lambda
+_SHARED = threading.local()   # .cache: {key: Basis} while shared_basis() is open, else None
+
+
+@contextmanager
+def shared_basis() -> Iterator[None]:
+    """Within it, fits on the same pairs in this thread (AUTO's lambdas, on one split) share one
+    decomposition of X'X; after it the decomposition is dropped, since an items x items matrix
+    is too large to keep. Per thread, so two trainings side by side never see each other's."""
+    _SHARED.cache = {}
+    try:
+        yield
+    finally:
+        _SHARED.cache = None
 
 
 def basis(pu: np.ndarray, pi: np.ndarray, nu: int, ni: int) -> Basis:
-    """The Basis of these positive pairs; the last one is kept, so that fits which differ only
-    in lambda (AUTO's candidates, on one split) decompose X'X once. ``forget`` drops it."""
+    """The Basis of these positive pairs: shared within ``shared_basis``, fresh otherwise."""
+    cache = getattr(_SHARED, "cache", None)
+    if cache is None:
+        return Basis(pu, pi, nu, ni)
     key = (nu, ni, hash(np.asarray(pu, np.int64).tobytes()),
            hash(np.asarray(pi, np.int64).tobytes()))
-    if not _LAST or _LAST[0][0] != key:
-        _LAST[:] = [(key, Basis(pu, pi, nu, ni))]
-    return _LAST[0][1]
-
-
-def forget() -> None:
-    _LAST.clear()
+    if key not in cache:
+        cache.clear()
+        cache[key] = Basis(pu, pi, nu, ni)
+    return cache[key]
 
 
 def fit_ease(pu: np.ndarray, pi: np.ndarray, nu: int, ni: int, lam: float,

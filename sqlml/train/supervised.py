@@ -923,6 +923,9 @@ def choose(trials: list[dict]) -> str:
                    f"{ahead or 0.0:.4g} <= one standard error {noise:.4g}) and quicker")
         elif gain is None:
             why = f"not kept: {kept['model_type']} chosen"
+        elif gain < 0:   # the better mean, given up for a quicker model within its noise
+            why = (f"not kept: its mean gain over {kept['model_type']} ({-gain:.4g}) is within "
+                   f"one standard error ({se:.4g}), and {kept['model_type']} is quicker")
         else:
             why = (f"not kept: {kept['model_type']} scores {gain:+.4g} higher (one standard "
                    f"error of the paired fold differences {se:.4g})")

@@ -321,15 +321,17 @@ def _forecast_future(inst: Instance):
     def udf(refs, futures, horizons):
         from sqlml.forecast import future  # the engine loads with its first use
 
-        out = []
-        for ref, query, h in zip(refs.to_pylist(), futures.to_pylist(), horizons.to_pylist(),
-                                 strict=True):
+        # Each call refits the model, so a chunk's repeated arguments are computed once.
+        rows = list(zip(refs.to_pylist(), futures.to_pylist(), horizons.to_pylist(),
+                        strict=True))
+        done: dict[tuple, list] = {}
+        for args in dict.fromkeys(rows):
             cur = inst.cursor()
             try:
-                out.append(future.forecast_again(cur, ref, query, h))
+                done[args] = future.forecast_again(cur, *args)
             finally:
                 cur.close()
-        return pa.array(out, type=future.ROW_TYPE)
+        return pa.array([done[args] for args in rows], type=future.ROW_TYPE)
     return udf
 
 
